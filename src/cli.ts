@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { classifyCommand } from './commands/classify.js';
+import { historyCommand } from './commands/history.js';
+import { runCommand } from './commands/run.js';
+import { loadConfig, maskSecrets } from './config/load.js';
+import { ConfigError, toCspineError } from './errors.js';
+
+const USAGE = `cspine-edge — cervical-spine radiograph triage on the device (decision support, not a medical device)
+
+usage: cspine-edge <command> [options]
+
+commands:
+  run                       watch the capture folder and classify what lands there (npm start)
+  classify FILE... [--json] [--model DIR]
+                            classify files without the service; one line per file
+                            exit 0 all classified, 2 any rejected, 1 internal failure
+  history [--json] [--limit N]
+                            latest recorded results (default 20)
+  config                    print the effective configuration (secrets masked)
+
+options:
+  --config FILE             YAML or JSON settings (also CSPINE_CONFIG); CSPINE_* variables override
+  -h, --help                this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      limit: { type: 'string', default: '20' },
+      model: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 1 : 0;
+  }
+  const config = loadConfig({ file: values.config });
+  switch (command) {
+    case 'run':
+      return runCommand(config);
+    case 'classify':
+      if (rest.length === 0) throw new UsageError('classify needs at least one FILE');
+      return classifyCommand(config, { files: rest, json: values.json, modelDir: values.model });
+    case 'history': {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${values.limit}"`);
+      return historyCommand(config, { json: values.json, limit });
+    }
+    case 'config':
+      process.stdout.write(`${JSON.stringify(maskSecrets(config), null, 2)}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`cspine-edge: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 64;
+      return;
+    }
+    const problem = toCspineError(error);
+    process.stderr.write(`cspine-edge: ${problem.code}: ${problem.message}\n`);
+    if (problem instanceof ConfigError) process.exitCode = 78;
+    else process.exitCode = 1;
+  },
+);

@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
+import { openClassifier } from '../pipeline/open-classifier.js';
+import { ProgressBar } from '../ui/progress.js';
+
+export interface ClassifyOptions {
+  files: string[];
+  json: boolean;
+  modelDir?: string | undefined;
+}
+
+/** Exit codes: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usable model). */
+export async function classifyCommand(config: Config, options: ClassifyOptions): Promise<number> {
+  let classifier;
+  try {
+    classifier = await openClassifier(config, options.modelDir === undefined ? undefined : path.resolve(options.modelDir));
+  } catch (error) {
+    const problem = toCspineError(error);
+    process.stderr.write(`cspine-edge classify: ${problem.code}: ${problem.message}\n`);
+    return 1;
+  }
+  const progress = options.files.length > 1 ? new ProgressBar(options.files.length) : undefined;
+  let rejected = 0;
+  for (const file of options.files) {
+    let line: Record<string, unknown>;
+    try {
+      const bytes = await readInput(file, config.capture.maxFileBytes);
+      const result = await classifier.classify(bytes);
+      line = { file, ok: true, label: result.label, probabilities: result.probabilities, triage: result.triage, model: result.model, timingsMs: result.timingsMs };
+    } catch (error) {
+      const problem = toCspineError(error);
+      if (problem.code === ErrorCode.INTERNAL) {
+        process.stderr.write(`cspine-edge classify: internal failure on ${file}: ${problem.message}\n`);
+        await classifier.engine.close();
+        return 1;
+      }
+      rejected++;
+      line = { file, ok: false, error: problem.toJSON() };
+    }
+    progress?.tick(path.basename(file));
+    process.stdout.write(options.json ? `${JSON.stringify(line)}\n` : humanLine(line));
+  }
+  await classifier.engine.close();
+  return rejected > 0 ? 2 : 0;
+}
+
+async function readInput(file: string, maxBytes: number): Promise<Buffer> {
+  let size: number;
+  try {
+    size = (await fs.promises.stat(file)).size;
+  } catch (error) {
+    throw new ImageRejectedError(ErrorCode.FILE_UNREADABLE, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (size > maxBytes) throw new ImageRejectedError(ErrorCode.FILE_TOO_LARGE, `file is ${size} bytes, over the limit of ${maxBytes} (capture.maxFileBytes)`);
+  return fs.promises.readFile(file);
+}
+
+function humanLine(line: Record<string, unknown>): string {
+  if (line.ok) {
+    const triage = line.triage as { level: string; reason: string };
+    const timings = line.timingsMs as { total: number };
+    return `${String(triage.level).padEnd(5)}  ${line.file}  ${triage.reason}  [${timings.total.toFixed(0)} ms]\n`;
+  }
+  const error = line.error as { code: string; message: string };
+  return `REJECTED  ${line.file}  ${error.code}: ${error.message}\n`;
+}

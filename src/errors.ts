@@ -1,0 +1,76 @@
+/**
+ * One error hierarchy for the whole runtime. Codes are stable: they appear in
+ * `classify --json`, in rejected/<name>.reason.json and in SQLite, so scripts and
+ * dashboards may branch on them. docs/errors.md lists every code.
+ */
+export const ErrorCode = {
+  // configuration
+  CONFIG_INVALID: 'E_CONFIG_INVALID',
+  CONFIG_FILE_UNREADABLE: 'E_CONFIG_FILE_UNREADABLE',
+  // input images: the image is rejected, the service goes on
+  FILE_EMPTY: 'E_FILE_EMPTY',
+  FILE_TOO_LARGE: 'E_FILE_TOO_LARGE',
+  FILE_UNREADABLE: 'E_FILE_UNREADABLE',
+  SYMLINK_OUTSIDE_CAPTURE: 'E_SYMLINK_OUTSIDE_CAPTURE',
+  NOT_AN_IMAGE: 'E_NOT_AN_IMAGE',
+  FORMAT_UNSUPPORTED: 'E_FORMAT_UNSUPPORTED',
+  IMAGE_TOO_LARGE: 'E_IMAGE_TOO_LARGE',
+  IMAGE_CORRUPT: 'E_IMAGE_CORRUPT',
+  PIXEL_FORMAT_UNSUPPORTED: 'E_PIXEL_FORMAT_UNSUPPORTED',
+  // model package and inference: the device is at FAULT
+  MODEL_NOT_FOUND: 'E_MODEL_NOT_FOUND',
+  MODEL_MANIFEST_INVALID: 'E_MODEL_MANIFEST_INVALID',
+  MODEL_FILE_MISSING: 'E_MODEL_FILE_MISSING',
+  MODEL_HASH_MISMATCH: 'E_MODEL_HASH_MISMATCH',
+  MODEL_LOAD_FAILED: 'E_MODEL_LOAD_FAILED',
+  MODEL_INTERFACE_MISMATCH: 'E_MODEL_INTERFACE_MISMATCH',
+  MODEL_OUTPUT_INVALID: 'E_MODEL_OUTPUT_INVALID',
+  INFERENCE_FAILED: 'E_INFERENCE_FAILED',
+  // history database
+  STORE_FAILED: 'E_STORE_FAILED',
+  STORE_NEWER_SCHEMA: 'E_STORE_NEWER_SCHEMA',
+  // anything we did not foresee
+  INTERNAL: 'E_INTERNAL',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class CspineError extends Error {
+  readonly code: ErrorCodeValue;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCodeValue, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  toJSON(): { code: ErrorCodeValue; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** The configuration cannot be used; `problems` lists each one by its path. */
+export class ConfigError extends CspineError {
+  readonly problems: string[];
+  constructor(code: ErrorCodeValue, message: string, problems: string[] = [], options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.problems = problems;
+  }
+}
+
+/** This one image cannot be classified. It is quarantined with the reason; the service goes on. */
+export class ImageRejectedError extends CspineError {}
+
+/** The model package is missing, corrupt or does not fit its manifest: no inference is possible. */
+export class ModelError extends CspineError {}
+
+/** The history database failed: results cannot be committed, so images must stay in capture/. */
+export class StoreError extends CspineError {}
+
+export function toCspineError(error: unknown): CspineError {
+  if (error instanceof CspineError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new CspineError(ErrorCode.INTERNAL, message, { cause: error });
+}

@@ -1,0 +1,65 @@
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { ErrorCode, ImageRejectedError } from '../errors.js';
+import { uint16Samples, type DecodedImage, type DecodeLimits, type ImageDecoder } from './image.js';
+import { sniffFormat } from './sniff.js';
+
+const SIXTEEN_BIT_DEPTHS = new Set(['ushort', 'short']);
+const EIGHT_BIT_DEPTHS = new Set(['uchar', 'char']);
+
+/** JPEG, PNG (8/16-bit), TIFF and WebP through sharp (libvips), reduced to one gray channel. */
+export const rasterDecoder: ImageDecoder = {
+  name: 'raster',
+  accepts: (bytes) => sniffFormat(bytes) !== undefined,
+  async decode(bytes: Buffer, limits: DecodeLimits): Promise<DecodedImage> {
+    const format = sniffFormat(bytes)!;
+    // failOn 'warning' refuses truncated or damaged files rather than classifying half an image.
+    const open = () => sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'warning', sequentialRead: true });
+
+    let metadata: Metadata;
+    try {
+      metadata = await open().metadata();
+    } catch (error) {
+      throw corrupt(format, error);
+    }
+    const { width, height, depth } = metadata;
+    if (!width || !height) {
+      throw new ImageRejectedError(ErrorCode.IMAGE_CORRUPT, `${format} header gives no image size`);
+    }
+    if (width * height > limits.maxPixels) {
+      throw new ImageRejectedError(
+        ErrorCode.IMAGE_TOO_LARGE,
+        `${width}×${height} ${format} is ${(width * height / 1e6).toFixed(0)} Mpixel, over the limit of ${(limits.maxPixels / 1e6).toFixed(0)} Mpixel (imaging.maxPixels); refused before decoding`,
+      );
+    }
+    const sixteenBit = depth !== undefined && SIXTEEN_BIT_DEPTHS.has(depth);
+    if (!sixteenBit && !(depth !== undefined && EIGHT_BIT_DEPTHS.has(depth))) {
+      throw new ImageRejectedError(ErrorCode.PIXEL_FORMAT_UNSUPPORTED, `${format} with ${depth ?? 'unknown'} samples is not supported (8 or 16-bit integer only)`);
+    }
+
+    let raw: { data: Buffer; info: OutputInfo };
+    try {
+      let pipeline = open().autoOrient();
+      if (metadata.hasAlpha) pipeline = pipeline.flatten({ background: '#000000' });
+      raw = await pipeline
+        .toColourspace(sixteenBit ? 'grey16' : 'b-w')
+        .extractChannel(0)
+        .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
+        .toBuffer({ resolveWithObject: true });
+    } catch (error) {
+      throw corrupt(format, error);
+    }
+    const { info, data } = raw;
+    return {
+      format,
+      width: info.width,
+      height: info.height,
+      bitsPerSample: sixteenBit ? 16 : 8,
+      pixels: sixteenBit ? uint16Samples(data) : new Uint8Array(data.buffer, data.byteOffset, data.length),
+    };
+  },
+};
+
+function corrupt(format: string, error: unknown): ImageRejectedError {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return new ImageRejectedError(ErrorCode.IMAGE_CORRUPT, `${format} data is damaged or truncated: ${reason}`, { cause: error });
+}

@@ -1,0 +1,44 @@
+import type { Indicators, LampLevel, LampState } from './indicators.js';
+
+export interface LampTransition extends LampState {
+  at: Date;
+}
+
+const LAMPS = [
+  { name: 'GREEN', colour: '\x1b[42;30m', lit: (level: LampLevel) => level === 'GREEN' },
+  { name: 'AMBER', colour: '\x1b[43;30m', lit: (level: LampLevel) => level === 'AMBER' || level === 'PROCESSING' || level === 'FAULT' },
+  { name: 'RED', colour: '\x1b[41;37m', lit: (level: LampLevel) => level === 'RED' || level === 'FAULT' },
+] as const;
+
+/**
+ * Lamps drawn on a terminal, and every transition recorded for tests. Same interface as
+ * the GPIO backend, so the service cannot tell them apart.
+ */
+export class SimulatedIndicators implements Indicators {
+  readonly backend = 'simulated';
+  readonly transitions: LampTransition[] = [];
+
+  constructor(private readonly out?: NodeJS.WritableStream & { isTTY?: boolean }) {}
+
+  get current(): LampState | undefined {
+    return this.transitions.at(-1);
+  }
+
+  show(state: LampState): void {
+    this.transitions.push({ ...state, at: new Date() });
+    this.out?.write(this.render(state));
+  }
+
+  async close(): Promise<void> {
+    this.show({ level: 'IDLE', reason: 'service stopped — lamps off' });
+  }
+
+  private render({ level, reason }: LampState): string {
+    const colour = this.out?.isTTY === true;
+    const lamps = LAMPS.map(({ name, colour: on, lit }) => {
+      if (!lit(level)) return colour ? `\x1b[2m ${name} \x1b[0m` : ` ${name.toLowerCase()} `;
+      return colour ? `${on} ${name} \x1b[0m` : `[${name}]`;
+    }).join(' ');
+    return `lamps ${lamps}  ${level}: ${reason}\n`;
+  }
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+const positiveInt = z.int().min(1);
+
+/**
+ * `models/<id>/manifest.json`: everything the runtime needs to feed and read the model.
+ * Preprocessing lives here and nowhere else, so a retrained model cannot be fed wrongly.
+ */
+export const manifestSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    id: z.string().regex(/^[A-Za-z0-9._-]+$/),
+    description: z.string().optional(),
+    /** ONNX file name inside the package folder. */
+    file: z.string().regex(/^[A-Za-z0-9._-]+\.onnx$/, 'a plain file name ending in .onnx, inside the package folder'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+    labels: z
+      .array(z.string().min(1))
+      .min(2)
+      .refine((labels) => new Set(labels).size === labels.length, 'labels must be unique')
+      .refine((labels) => labels.includes('normal'), 'one label must be "normal" (the only class that can give GREEN)'),
+    input: z.object({
+      name: z.string().min(1),
+      layout: z.enum(['NCHW', 'NHWC']),
+      /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC. */
+      shape: z.tuple([z.literal(1), positiveInt, positiveInt, positiveInt]),
+    }),
+    preprocess: z.object({
+      /** stretch: ignore aspect; letterbox: fit inside, pad black; center-crop: fill, crop the excess. */
+      resize: z.enum(['stretch', 'letterbox', 'center-crop']),
+      /** Applied to samples scaled to 0..1 by the source bit depth; one value or one per channel. */
+      mean: z.array(z.number()).min(1),
+      std: z.array(z.number().positive()).min(1),
+    }),
+    outputs: z.object({
+      logits: z.string().min(1),
+      cam: z.string().min(1).optional(),
+    }),
+    calibration: z.object({ temperature: z.number().positive() }).prefault({ temperature: 1 }),
+    triage: z
+      .object({
+        greenMinNormal: z.number().min(0).max(1).optional(),
+        redMinAbnormal: z.number().min(0).max(1).optional(),
+      })
+      .optional(),
+    quantization: z.record(z.string(), z.unknown()).optional(),
+    provenance: z.record(z.string(), z.unknown()).optional(),
+    evaluation: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((manifest, ctx) => {
+    const channels = inputGeometry(manifest.input).channels;
+    for (const key of ['mean', 'std'] as const) {
+      const length = manifest.preprocess[key].length;
+      if (length !== 1 && length !== channels) {
+        ctx.addIssue({ code: 'custom', path: ['preprocess', key], message: `needs 1 or ${channels} values (input has ${channels} channels), got ${length}` });
+      }
+    }
+  });
+
+export type ModelManifest = z.infer<typeof manifestSchema>;
+
+export interface InputGeometry {
+  channels: number;
+  height: number;
+  width: number;
+}
+
+export function inputGeometry(input: ModelManifest['input']): InputGeometry {
+  const [, a, b, c] = input.shape;
+  return input.layout === 'NCHW' ? { channels: a, height: b, width: c } : { height: a, width: b, channels: c };
+}

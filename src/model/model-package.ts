@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, ModelError } from '../errors.js';
+import { sha256File } from '../hash.js';
+import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+
+export interface ModelPackage {
+  dir: string;
+  manifest: ModelManifest;
+  onnxPath: string;
+}
+
+const HOW_TO_GET_ONE =
+  'A model package is a folder models/<id>/ with manifest.json and the ONNX file it names (docs/model-package.md). ' +
+  'Point model.dir / model.id (or CSPINE_MODEL__ID) at an existing package.';
+
+/** Reads and validates `<dir>/manifest.json`, then checks the ONNX file's SHA-256 against it. */
+export async function loadModelPackage(dir: string): Promise<ModelPackage> {
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(manifestPath, 'utf8');
+  } catch (error) {
+    throw new ModelError(ErrorCode.MODEL_NOT_FOUND, `no model package at ${dir}: cannot read ${manifestPath} (${(error as NodeJS.ErrnoException).code ?? 'error'}). ${HOW_TO_GET_ONE}`, {
+      cause: error,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelError(ErrorCode.MODEL_MANIFEST_INVALID, `${manifestPath} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    throw new ModelError(ErrorCode.MODEL_MANIFEST_INVALID, `${manifestPath} is invalid:\n  ${problems.join('\n  ')}`, { details: { problems } });
+  }
+  const manifest = parsed.data;
+  const onnxPath = path.join(dir, manifest.file);
+  let actual: string;
+  try {
+    actual = await sha256File(onnxPath);
+  } catch (error) {
+    throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `model file ${onnxPath} named by ${manifestPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: error,
+    });
+  }
+  if (actual !== manifest.sha256) {
+    throw new ModelError(
+      ErrorCode.MODEL_HASH_MISMATCH,
+      `model file ${onnxPath} has SHA-256 ${actual} but its manifest says ${manifest.sha256}: the file is corrupt or was replaced; refusing to run it`,
+    );
+  }
+  return { dir, manifest, onnxPath };
+}

@@ -1,0 +1,13 @@
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { InferenceEngine } from '../model/inference.js';
+import { loadModelPackage } from '../model/model-package.js';
+import { resolveThresholds } from '../triage/policy.js';
+import { Classifier } from './classifier.js';
+
+/** The configured model package, verified and warmed up, behind a ready classifier. */
+export async function openClassifier(config: Config, modelDir = path.resolve(config.model.dir, config.model.id)): Promise<Classifier> {
+  const model = await loadModelPackage(modelDir);
+  const engine = await InferenceEngine.open(model, { threads: config.model.threads });
+  return new Classifier(engine, { limits: config.imaging, thresholds: resolveThresholds(config.triage, model.manifest.triage) });
+}

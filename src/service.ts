@@ -1,0 +1,206 @@
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
+import { disposeClassified, quarantineRejected, readCapturedFile, type DisposeOptions } from './capture/intake.js';
+import type { Config } from './config/schema.js';
+import { CspineError, ErrorCode, StoreError, toCspineError } from './errors.js';
+import type { Indicators } from './indicators/indicators.js';
+import type { Logger } from './logger.js';
+import type { Classifier } from './pipeline/classifier.js';
+import { openClassifier } from './pipeline/open-classifier.js';
+import { openDatabase, type Db } from './store/database.js';
+import { History, type ImageFacts, type Outcome } from './store/history.js';
+import { rejectionTriage, type Triage } from './triage/policy.js';
+
+export interface CommitEvent {
+  file: string;
+  sha256: string;
+  /** `already-recorded`: the content had an outcome before (a copy, or a restart after a crash). */
+  kind: 'classified' | 'rejected' | 'already-recorded';
+  triage: Triage;
+  readyAt: Date;
+  committedAt: Date;
+}
+
+export interface ServiceEvents {
+  committed: [CommitEvent];
+  fault: [CspineError];
+}
+
+const MODEL_RETRY_MS = 30_000;
+
+/**
+ * Wires capture → intake → classifier → history → disposal → lamps, one image at a time.
+ * Owns start-up and shutdown; nothing here knows how a stage works inside.
+ */
+export class Service extends EventEmitter<ServiceEvents> {
+  private db: Db | undefined;
+  private history: History | undefined;
+  private classifier: Classifier | undefined;
+  private folder: CaptureFolder | undefined;
+  private modelRetry: NodeJS.Timeout | undefined;
+  private readonly queue: ReadyFile[] = [];
+  private draining: Promise<void> | undefined;
+  private stopping = false;
+  private readonly dispose: DisposeOptions;
+  private readonly captureDir: string;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly indicators: Indicators,
+  ) {
+    super();
+    this.captureDir = path.resolve(config.capture.dir);
+    this.dispose = {
+      afterCommit: config.capture.afterCommit,
+      processedDir: path.resolve(config.capture.processedDir),
+      rejectedDir: path.resolve(config.capture.rejectedDir),
+    };
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** Opens history and model; the service runs (at FAULT) even when the model is missing. */
+  async start(): Promise<void> {
+    this.indicators.show({ level: 'IDLE', reason: 'starting' });
+    this.db = openDatabase(this.config.store.path);
+    this.history = new History(this.db);
+    this.folder = new CaptureFolder(
+      this.captureDir,
+      this.config.capture,
+      (file) => this.enqueue(file),
+      (error) => this.fault(new CspineError(ErrorCode.INTERNAL, `capture folder ${this.captureDir} failed: ${error.message}`, { cause: error })),
+      this.logger,
+    );
+    await this.loadModel();
+    this.logger.info({ captureDir: this.captureDir, store: path.resolve(this.config.store.path), model: this.classifier?.engine.model.manifest.id ?? null }, 'service started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.modelRetry);
+    this.folder?.stop();
+    await this.draining;
+    await this.classifier?.engine.close();
+    this.db?.close();
+    await this.indicators.close();
+    this.logger.info({ leftInCapture: this.queue.length }, 'service stopped');
+  }
+
+  private async loadModel(): Promise<void> {
+    try {
+      const started = Date.now();
+      this.classifier = await openClassifier(this.config);
+      const { manifest } = this.classifier.engine.model;
+      this.logger.info({ model: manifest.id, sha256: manifest.sha256, thresholds: this.classifier.thresholds, loadMs: Date.now() - started }, 'model loaded');
+      this.indicators.show({ level: 'IDLE', reason: `ready — model ${manifest.id}` });
+      await this.folder!.start();
+    } catch (error) {
+      const problem = toCspineError(error);
+      this.fault(problem);
+      this.logger.error(`images stay in ${this.captureDir} until a model loads; retrying every ${MODEL_RETRY_MS / 1000} s`);
+      if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), MODEL_RETRY_MS);
+    }
+  }
+
+  private fault(error: CspineError): void {
+    this.logger.error({ code: error.code }, error.message);
+    this.indicators.show({ level: 'FAULT', reason: error.message.split('\n')[0]! });
+    this.emit('fault', error);
+  }
+
+  private enqueue(file: ReadyFile): void {
+    if (this.queue.length >= this.config.capture.maxQueue) {
+      // Left in the folder, so nothing is lost: the next scan offers it again.
+      this.logger.warn({ file: file.name, queued: this.queue.length }, 'inference queue full; file waits for the next scan');
+      this.folder!.release(file.name);
+      return;
+    }
+    this.queue.push(file);
+    this.logger.debug({ file: file.name, queued: this.queue.length }, 'queued');
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopping && this.queue.length > 0) {
+      const file = this.queue.shift()!;
+      try {
+        await this.process(file);
+      } catch (error) {
+        // The file stays in capture/; it is offered again by the next scan.
+        this.fault(toCspineError(error));
+      } finally {
+        this.folder!.release(file.name);
+      }
+    }
+  }
+
+  private async process(file: ReadyFile): Promise<void> {
+    const history = this.history!;
+    let read;
+    try {
+      read = await readCapturedFile(this.captureDir, file.name, this.config.capture.maxFileBytes);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // taken away before we got to it
+      throw error;
+    }
+    const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: 'folder', bytes: read.size, receivedAt: file.readyAt };
+
+    const earlier = history.outcomeOf(read.sha256);
+    if (earlier) {
+      this.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
+      await this.disposeOf(file, read.sha256, earlier);
+      this.emit('committed', { file: file.name, sha256: read.sha256, kind: 'already-recorded', triage: earlier.triage, readyAt: file.readyAt, committedAt: new Date() });
+      return;
+    }
+
+    let outcome: Outcome;
+    if (read.kind === 'refused') {
+      outcome = this.reject(facts, read.error);
+    } else {
+      this.indicators.show({ level: 'PROCESSING', reason: file.name });
+      try {
+        const result = await this.classifier!.classify(read.bytes);
+        Object.assign(facts, result.image);
+        history.recordClassified(facts, {
+          modelId: result.model.id,
+          modelSha256: result.model.sha256,
+          label: result.label,
+          probabilities: result.probabilities,
+          triage: result.triage,
+          timingsMs: result.timingsMs,
+        });
+        outcome = { kind: 'classified', label: result.label, triage: result.triage };
+        this.logger.info({ file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs }, 'classified');
+      } catch (error) {
+        if (error instanceof StoreError) throw error;
+        outcome = this.reject(facts, toCspineError(error));
+      }
+    }
+    const committedAt = new Date();
+    await this.disposeOf(file, read.sha256, outcome);
+    this.indicators.show(outcome.triage);
+    this.emit('committed', { file: file.name, sha256: read.sha256, kind: outcome.kind, triage: outcome.triage, readyAt: file.readyAt, committedAt });
+  }
+
+  private reject(facts: ImageFacts, error: CspineError): Outcome {
+    this.history!.recordRejected(facts, { code: error.code, message: error.message });
+    this.logger.warn({ file: facts.source, sha256: facts.sha256, code: error.code }, `rejected: ${error.message}`);
+    return { kind: 'rejected', code: error.code, message: error.message, triage: rejectionTriage(error.code) };
+  }
+
+  private async disposeOf(file: ReadyFile, sha256: string, outcome: Outcome): Promise<void> {
+    if (outcome.kind === 'classified') {
+      await disposeClassified(file.path, this.dispose, new Date());
+    } else {
+      await quarantineRejected(
+        file.path,
+        { file: file.name, sha256, code: outcome.code, message: outcome.message, rejectedAt: new Date().toISOString() },
+        this.dispose,
+      );
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import { ErrorCode, StoreError } from '../errors.js';
+import { rejectionTriage, type Triage } from '../triage/policy.js';
+import type { Db } from './database.js';
+
+export interface ImageFacts {
+  sha256: string;
+  /** File name as it arrived (no directories). */
+  source: string;
+  sourceKind: 'folder';
+  bytes: number;
+  format?: string | undefined;
+  width?: number | undefined;
+  height?: number | undefined;
+  bitsPerSample?: number | undefined;
+  receivedAt: Date;
+}
+
+export interface ClassificationFacts {
+  modelId: string;
+  modelSha256: string;
+  label: string;
+  probabilities: Record<string, number>;
+  triage: Triage;
+  timingsMs: Record<string, number>;
+}
+
+export interface RejectionFacts {
+  code: string;
+  message: string;
+}
+
+export type Outcome =
+  | { kind: 'classified'; label: string; triage: Triage }
+  | { kind: 'rejected'; code: string; message: string; triage: Triage };
+
+export interface HistoryEntry {
+  id: number;
+  sha256: string;
+  source: string;
+  bytes: number;
+  format: string | null;
+  receivedAt: string;
+  processedAt: string;
+  outcome: 'classified' | 'rejected';
+  triage: Triage;
+  label: string | null;
+  probabilities: Record<string, number> | null;
+  model: { id: string; sha256: string } | null;
+  timingsMs: Record<string, number> | null;
+  error: RejectionFacts | null;
+}
+
+interface EntryRow {
+  id: number;
+  sha256: string;
+  source: string;
+  bytes: number;
+  format: string | null;
+  received_at: string;
+  processed_at: string;
+  outcome: 'classified' | 'rejected';
+  model_id: string | null;
+  model_sha256: string | null;
+  label: string | null;
+  probabilities: string | null;
+  triage_level: Triage['level'] | null;
+  triage_reason: string | null;
+  timings_ms: string | null;
+  code: string | null;
+  message: string | null;
+}
+
+const ENTRY_SELECT = `
+  SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome,
+         r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms,
+         j.code, j.message
+  FROM images i
+  LEFT JOIN results r ON r.image_id = i.id
+  LEFT JOIN rejections j ON j.image_id = i.id`;
+
+/**
+ * Every image ends here exactly once, as classified or rejected, keyed by content hash.
+ * Each record is one transaction, so a crash leaves either the whole record or nothing.
+ */
+export class History {
+  private readonly insertImage;
+  private readonly insertResult;
+  private readonly insertRejection;
+  private readonly selectBySha;
+  private readonly selectRecent;
+
+  constructor(private readonly db: Db) {
+    this.insertImage = db.prepare(`
+      INSERT INTO images (sha256, source, source_kind, bytes, format, width, height, bits_per_sample, received_at, processed_at, outcome)
+      VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome)`);
+    this.insertResult = db.prepare(`
+      INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms)
+      VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs)`);
+    this.insertRejection = db.prepare(`INSERT INTO rejections (image_id, code, message) VALUES (@imageId, @code, @message)`);
+    this.selectBySha = db.prepare(`${ENTRY_SELECT} WHERE i.sha256 = ?`);
+    this.selectRecent = db.prepare(`${ENTRY_SELECT} ORDER BY i.id DESC LIMIT ?`);
+  }
+
+  /** The recorded outcome for this content, if any: the key to idempotent reprocessing. */
+  outcomeOf(sha256: string): Outcome | undefined {
+    const entry = this.entryBySha(sha256);
+    if (!entry) return undefined;
+    return entry.outcome === 'classified'
+      ? { kind: 'classified', label: entry.label!, triage: entry.triage }
+      : { kind: 'rejected', code: entry.error!.code, message: entry.error!.message, triage: entry.triage };
+  }
+
+  entryBySha(sha256: string): HistoryEntry | undefined {
+    const row = this.guard(() => this.selectBySha.get(sha256) as EntryRow | undefined);
+    return row && toEntry(row);
+  }
+
+  recent(limit: number): HistoryEntry[] {
+    return this.guard(() => (this.selectRecent.all(limit) as EntryRow[]).map(toEntry));
+  }
+
+  recordClassified(image: ImageFacts, result: ClassificationFacts, processedAt = new Date()): number {
+    return this.record(image, 'classified', processedAt, (imageId) =>
+      this.insertResult.run({
+        imageId,
+        modelId: result.modelId,
+        modelSha256: result.modelSha256,
+        label: result.label,
+        probabilities: JSON.stringify(result.probabilities),
+        triageLevel: result.triage.level,
+        triageReason: result.triage.reason,
+        timingsMs: JSON.stringify(result.timingsMs),
+      }),
+    );
+  }
+
+  recordRejected(image: ImageFacts, rejection: RejectionFacts, processedAt = new Date()): number {
+    return this.record(image, 'rejected', processedAt, (imageId) => this.insertRejection.run({ imageId, ...rejection }));
+  }
+
+  private record(image: ImageFacts, outcome: 'classified' | 'rejected', processedAt: Date, insertDetail: (imageId: number) => unknown): number {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const existing = this.selectBySha.get(image.sha256) as EntryRow | undefined;
+        if (existing) return existing.id;
+        const { lastInsertRowid } = this.insertImage.run({
+          sha256: image.sha256,
+          source: image.source,
+          sourceKind: image.sourceKind,
+          bytes: image.bytes,
+          format: image.format ?? null,
+          width: image.width ?? null,
+          height: image.height ?? null,
+          bitsPerSample: image.bitsPerSample ?? null,
+          receivedAt: image.receivedAt.toISOString(),
+          processedAt: processedAt.toISOString(),
+          outcome,
+        });
+        const imageId = Number(lastInsertRowid);
+        insertDetail(imageId);
+        return imageId;
+      }).immediate(),
+    );
+  }
+
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw new StoreError(ErrorCode.STORE_FAILED, `history database error: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+function toEntry(row: EntryRow): HistoryEntry {
+  const classified = row.outcome === 'classified';
+  return {
+    id: row.id,
+    sha256: row.sha256,
+    source: row.source,
+    bytes: row.bytes,
+    format: row.format,
+    receivedAt: row.received_at,
+    processedAt: row.processed_at,
+    outcome: row.outcome,
+    triage: classified ? { level: row.triage_level!, reason: row.triage_reason! } : rejectionTriage(row.code!),
+    label: row.label,
+    probabilities: row.probabilities === null ? null : (JSON.parse(row.probabilities) as Record<string, number>),
+    model: classified ? { id: row.model_id!, sha256: row.model_sha256! } : null,
+    timingsMs: row.timings_ms === null ? null : (JSON.parse(row.timings_ms) as Record<string, number>),
+    error: classified ? null : { code: row.code!, message: row.message! },
+  };
+}
