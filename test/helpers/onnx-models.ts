@@ -1,0 +1,162 @@
+/**
+ * Small real ONNX models, written with the ONNX protobuf definitions, for tests and benchmarks
+ * to run through real ONNX Runtime sessions (there is no trained model in the repo yet).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { sha256Hex } from '../../src/hash.js';
+import type { ModelManifest } from '../../src/model/manifest.js';
+
+const { onnx } = onnxProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+
+type Attribute = number | number[] | { float: number };
+
+function node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, Attribute> = {}): onnx.INodeProto {
+  return {
+    opType,
+    input: inputs,
+    output: outputs,
+    name: outputs[0],
+    attribute: Object.entries(attributes).map(([name, value]) => {
+      if (Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: value };
+      if (typeof value === 'object') return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value.float };
+      return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
+    }),
+  };
+}
+
+function initializer(name: string, dims: number[], values: Float32Array): onnx.ITensorProto {
+  return { name, dims, dataType: FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+function valueInfo(name: string, dims: number[]): onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((dimValue) => ({ dimValue })) } } } };
+}
+
+function encodeModel(graph: onnx.IGraphProto): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: 'cspine-edge-tests',
+    opsetImport: [{ domain: '', version: 13 }],
+    graph,
+  }).finish();
+}
+
+/**
+ * Classifies by mean brightness m (samples scaled to 0..1, mean 0, std 1):
+ * logits = [30m − 18, 0, 9 − 30m] for [normal, fracture, dislocation], so
+ * bright (m ≳ 0.8) → normal, mid grey (m ≈ 0.45) → fracture, dark (m ≲ 0.15) → dislocation,
+ * m ≈ 0.6 → normal and fracture tied (low confidence).
+ */
+export function brightnessModel(size = 16, channels = 3): Uint8Array {
+  const slopes = [30, 0, -30];
+  const weights = new Float32Array(channels * 3);
+  for (let c = 0; c < channels; c++) for (let k = 0; k < 3; k++) weights[c * 3 + k] = slopes[k]! / channels;
+  return encodeModel({
+    name: 'brightness',
+    node: [
+      node('GlobalAveragePool', ['input'], ['pooled']),
+      node('Flatten', ['pooled'], ['features'], { axis: 1 }),
+      node('Gemm', ['features', 'weights', 'bias'], ['logits']),
+    ],
+    initializer: [initializer('weights', [channels, 3], weights), initializer('bias', [3], Float32Array.from([-18, 0, 9]))],
+    input: [valueInfo('input', [1, channels, size, size])],
+    output: [valueInfo('logits', [1, 3])],
+  });
+}
+
+/** Deterministic uniform weights in ±sqrt(6 / fanIn) (He), so activations stay finite. */
+function heWeights(count: number, fanIn: number, seed: number): Float32Array {
+  const values = new Float32Array(count);
+  const bound = Math.sqrt(6 / fanIn);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < count; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    values[i] = ((state >>> 0) / 4294967296 * 2 - 1) * bound;
+  }
+  return values;
+}
+
+/**
+ * torchvision's AlexNet (features + classifier, 3-class head) at 224×224 with random
+ * weights: the real architecture and cost, for benchmarks; its answers mean nothing.
+ */
+export function alexnetModel(seed = 1): Uint8Array {
+  const nodes: onnx.INodeProto[] = [];
+  const inits: onnx.ITensorProto[] = [];
+  let current = 'input';
+  let inChannels = 3;
+  let layer = 0;
+  const conv = (out: number, kernel: number, stride: number, pad: number) => {
+    const name = `conv${++layer}`;
+    inits.push(initializer(`${name}.w`, [out, inChannels, kernel, kernel], heWeights(out * inChannels * kernel * kernel, inChannels * kernel * kernel, seed + layer)));
+    inits.push(initializer(`${name}.b`, [out], new Float32Array(out)));
+    nodes.push(node('Conv', [current, `${name}.w`, `${name}.b`], [name], { kernel_shape: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad] }));
+    nodes.push(node('Relu', [name], [`${name}.relu`]));
+    current = `${name}.relu`;
+    inChannels = out;
+  };
+  const pool = () => {
+    nodes.push(node('MaxPool', [current], [`${current}.pool`], { kernel_shape: [3, 3], strides: [2, 2] }));
+    current = `${current}.pool`;
+  };
+  const dense = (inputs: number, out: number, relu: boolean, output?: string) => {
+    const name = `fc${++layer}`;
+    inits.push(initializer(`${name}.w`, [out, inputs], heWeights(out * inputs, inputs, seed + layer)));
+    inits.push(initializer(`${name}.b`, [out], new Float32Array(out)));
+    const gemmOut = relu ? name : (output ?? name);
+    nodes.push(node('Gemm', [current, `${name}.w`, `${name}.b`], [gemmOut], { transB: 1 }));
+    current = gemmOut;
+    if (relu) {
+      nodes.push(node('Relu', [name], [`${name}.relu`]));
+      current = `${name}.relu`;
+    }
+  };
+  conv(64, 11, 4, 2);
+  pool();
+  conv(192, 5, 1, 2);
+  pool();
+  conv(384, 3, 1, 1);
+  conv(256, 3, 1, 1);
+  conv(256, 3, 1, 1);
+  pool();
+  nodes.push(node('Flatten', [current], ['flat'], { axis: 1 }));
+  current = 'flat';
+  dense(256 * 6 * 6, 4096, true);
+  dense(4096, 4096, true);
+  dense(4096, 3, false, 'logits');
+  return encodeModel({ name: 'alexnet', node: nodes, initializer: inits, input: [valueInfo('input', [1, 3, 224, 224])], output: [valueInfo('logits', [1, 3])] });
+}
+
+export interface PackageOptions {
+  id: string;
+  onnx: Uint8Array;
+  size: number;
+  overrides?: Partial<ModelManifest>;
+}
+
+/** Writes models/<id>/ with model.onnx and a manifest carrying its real SHA-256. */
+export function writeModelPackage(modelsDir: string, options: PackageOptions): string {
+  const dir = path.join(modelsDir, options.id);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'model.onnx'), options.onnx);
+  const manifest = {
+    schemaVersion: 1,
+    id: options.id,
+    description: 'generated by the test helpers',
+    file: 'model.onnx',
+    sha256: sha256Hex(Buffer.from(options.onnx)),
+    labels: ['normal', 'fracture', 'dislocation'],
+    input: { name: 'input', layout: 'NCHW', shape: [1, 3, options.size, options.size] },
+    preprocess: { resize: 'stretch', mean: [0], std: [1] },
+    outputs: { logits: 'logits' },
+    calibration: { temperature: 1 },
+    ...options.overrides,
+  };
+  fs.writeFileSync(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
+}
