@@ -17,7 +17,8 @@ export const rasterDecoder: ImageDecoder = {
 
     let metadata: Metadata;
     try {
-      metadata = await open().metadata();
+      // Header only: safe without the pixel limit, and lets us name the size in the error.
+      metadata = await sharp(bytes, { limitInputPixels: false, failOn: 'warning' }).metadata();
     } catch (error) {
       throw corrupt(format, error);
     }

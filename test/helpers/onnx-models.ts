@@ -5,11 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { sha256Hex } from '../../src/hash.js';
 import type { ModelManifest } from '../../src/model/manifest.js';
 
-const { onnx } = onnxProto;
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const proto = onnxProto.onnx;
+const FLOAT = proto.TensorProto.DataType.FLOAT;
 
 type Attribute = number | number[] | { float: number };
 
@@ -20,9 +21,9 @@ function node(opType: string, inputs: string[], outputs: string[], attributes: R
     output: outputs,
     name: outputs[0],
     attribute: Object.entries(attributes).map(([name, value]) => {
-      if (Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: value };
-      if (typeof value === 'object') return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value.float };
-      return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
+      if (Array.isArray(value)) return { name, type: proto.AttributeProto.AttributeType.INTS, ints: value };
+      if (typeof value === 'object') return { name, type: proto.AttributeProto.AttributeType.FLOAT, f: value.float };
+      return { name, type: proto.AttributeProto.AttributeType.INT, i: value };
     }),
   };
 }
@@ -36,7 +37,7 @@ function valueInfo(name: string, dims: number[]): onnx.IValueInfoProto {
 }
 
 function encodeModel(graph: onnx.IGraphProto): Uint8Array {
-  return onnx.ModelProto.encode({
+  return proto.ModelProto.encode({
     irVersion: 8,
     producerName: 'cspine-edge-tests',
     opsetImport: [{ domain: '', version: 13 }],
