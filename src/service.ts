@@ -27,8 +27,6 @@ export interface ServiceEvents {
   fault: [CspineError];
 }
 
-const MODEL_RETRY_MS = 30_000;
-
 /**
  * Wires capture → intake → classifier → history → disposal → lamps, one image at a time.
  * Owns start-up and shutdown; nothing here knows how a stage works inside.
@@ -101,8 +99,9 @@ export class Service extends EventEmitter<ServiceEvents> {
     } catch (error) {
       const problem = toCspineError(error);
       this.fault(problem);
-      this.logger.error(`images stay in ${this.captureDir} until a model loads; retrying every ${MODEL_RETRY_MS / 1000} s`);
-      if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), MODEL_RETRY_MS);
+      const retryMs = this.config.model.retryIntervalMs;
+      this.logger.error(`images stay in ${this.captureDir} until a model loads; retrying every ${retryMs / 1000} s`);
+      if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), retryMs);
     }
   }
 

@@ -44,6 +44,8 @@ export const configSchema = z.strictObject({
       id: z.string().min(1).default('cspine-alexnet-demo'),
       /** ONNX Runtime intra-op threads; 0 means one per CPU core. */
       threads: z.int().min(0).default(0),
+      /** While no model loads (FAULT), try again this often; images wait in the capture folder. */
+      retryIntervalMs: z.int().min(100).default(30_000),
     })
     .prefault({}),
   triage: z

@@ -1,0 +1,366 @@
+/**
+ * `npm run bench [-- --runs N --captures N]`: speed and memory of the real pipeline on this
+ * machine — random-weight AlexNet, synthetic 2048×2560 radiographs, the real service watching a
+ * real folder. Prints the tables and writes them, with the machine's details, to docs/benchmarks.md.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { configSchema, type Config } from '../src/config/schema.js';
+import { SimulatedIndicators } from '../src/indicators/simulated.js';
+import { createLogger } from '../src/logger.js';
+import type { ModelManifest } from '../src/model/manifest.js';
+import type { Classifier } from '../src/pipeline/classifier.js';
+import { openClassifier } from '../src/pipeline/open-classifier.js';
+import { Service, type CommitEvent } from '../src/service.js';
+import { openDatabase } from '../src/store/database.js';
+import { History } from '../src/store/history.js';
+import { alexnetModel, writeModelPackage } from '../test/helpers/onnx-models.js';
+
+const MODEL_ID = 'bench-alexnet';
+const WIDTH = 2048;
+const HEIGHT = 2560;
+const WARMUP_RUNS = 3;
+/** Unmeasured captures first, so the first file's one-off costs (folder creation, caches) stay out. */
+const CAPTURE_WARMUP = 2;
+const STABLE_WINDOWS_MS = [300, 0];
+const STAGES = ['decode', 'preprocess', 'infer', 'total'] as const;
+const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+const MiB = 1024 * 1024;
+
+type Stage = (typeof STAGES)[number];
+type Align = 'left' | 'right';
+interface Table {
+  headers: string[];
+  align: Align[];
+  rows: string[][];
+}
+
+// ---------------------------------------------------------------- statistics and tables
+
+/** Linear interpolation between ranks, so the p95 of 20 samples is not simply the maximum. */
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const low = sorted[Math.floor(position)]!;
+  const high = sorted[Math.ceil(position)]!;
+  return low + (high - low) * (position - Math.floor(position));
+}
+
+const ms = (value: number): string => value.toFixed(1);
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
+
+function statsRow(label: string, values: readonly number[]): string[] {
+  return [label, String(values.length), ms(quantile(values, 0.5)), ms(quantile(values, 0.95))];
+}
+
+function textTable({ headers, align, rows }: Table): string {
+  const widths = headers.map((header, c) => Math.max(header.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => (align[c] === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function markdownTable({ headers, align, rows }: Table): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(align.map((a) => (a === 'right' ? '---:' : '---'))), ...rows.map(line)].join('\n');
+}
+
+/** One line, rewritten in place; only on a terminal, so logs and pipes stay clean. */
+function progress(message: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[Kbench: ${message}`);
+}
+
+// ---------------------------------------------------------------- inputs
+
+/**
+ * A soft bright column (the spine) with periodic bands (vertebrae) over a gradient, plus
+ * sensor-like noise: compresses and resizes like a radiograph, unlike a flat fill.
+ */
+function syntheticRadiograph(): Uint16Array {
+  const pixels = new Uint16Array(WIDTH * HEIGHT);
+  let state = 0x9e3779b9;
+  for (let y = 0; y < HEIGHT; y++) {
+    for (let x = 0; x < WIDTH; x++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      const noise = ((state >>> 0) / 2 ** 32 - 0.5) * 0.06;
+      const column = Math.exp(-(((x - WIDTH / 2) / (WIDTH * 0.12)) ** 2)) * (0.8 + 0.2 * Math.sin(y / 45));
+      const value = 0.1 + 0.25 * (y / HEIGHT) + 0.1 * (x / WIDTH) + 0.45 * column + noise;
+      pixels[y * WIDTH + x] = Math.round(Math.min(1, Math.max(0, value)) * 65535);
+    }
+  }
+  return pixels;
+}
+
+const raw = { raw: { width: WIDTH, height: HEIGHT, channels: 1 as const } };
+
+/** A white square at a different place per index, so each copy has its own SHA-256. */
+function stamped(base: Uint8Array, index: number): Uint8Array {
+  const copy = base.slice();
+  const [left, top] = [64 + (index % 32) * 48, 64 + Math.floor(index / 32) * 48];
+  for (let y = top; y < top + 32; y++) copy.fill(255, y * WIDTH + left, y * WIDTH + left + 32);
+  return copy;
+}
+
+// ---------------------------------------------------------------- measurements
+
+async function timeClassify(classifier: Classifier, label: string, bytes: Buffer, runs: number, bits: number): Promise<Record<Stage, number[]>> {
+  for (let i = 0; i < WARMUP_RUNS; i++) {
+    progress(`${label} warm-up ${i + 1}/${WARMUP_RUNS}`);
+    const { image } = await classifier.classify(bytes);
+    // Guards the measurement itself: an 8-bit decode of the PNG would time the wrong path.
+    if (image.bitsPerSample !== bits) throw new Error(`${label}: decoded as ${image.bitsPerSample}-bit, expected ${bits}-bit`);
+  }
+  const samples: Record<Stage, number[]> = { decode: [], preprocess: [], infer: [], total: [] };
+  for (let i = 0; i < runs; i++) {
+    progress(`${label} ${i + 1}/${runs}`);
+    const { timingsMs } = await classifier.classify(bytes);
+    for (const stage of STAGES) samples[stage].push(timingsMs[stage]);
+  }
+  return samples;
+}
+
+/** Resolves at the service's commit of `file`, with the time taken inside the listener itself. */
+function nextCommit(service: Service, file: string, timeoutMs: number): Promise<{ event: CommitEvent; at: number }> {
+  return new Promise((resolve, reject) => {
+    const onCommit = (event: CommitEvent) => {
+      const at = performance.now();
+      if (event.file !== file) return;
+      cleanup();
+      resolve({ event, at });
+    };
+    const onFault = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no commit of ${file} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      service.off('committed', onCommit);
+      service.off('fault', onFault);
+    };
+    service.on('committed', onCommit);
+    service.on('fault', onFault);
+  });
+}
+
+/**
+ * Drops each image into a freshly started service's capture folder the way a modality's
+ * uploader does (write a hidden temp file, rename it into place) and times rename → commit.
+ */
+async function timeCapture(root: string, modelsDir: string, stableWindowMs: number, images: readonly Buffer[]): Promise<{ latency: number[]; added: number[] }> {
+  const dir = path.join(root, `service-window-${stableWindowMs}`);
+  const config: Config = configSchema.parse({
+    log: { level: 'silent' },
+    capture: { dir: path.join(dir, 'capture'), processedDir: path.join(dir, 'processed'), rejectedDir: path.join(dir, 'rejected'), stableWindowMs },
+    model: { dir: modelsDir, id: MODEL_ID },
+    store: { path: path.join(dir, 'cspine.db') },
+    indicators: { render: false },
+  });
+  const service = new Service(config, createLogger('silent'), new SimulatedIndicators());
+  const faults: Error[] = [];
+  service.on('fault', (error) => faults.push(error));
+  await service.start();
+  const latency: number[] = [];
+  const commits: CommitEvent[] = [];
+  try {
+    // start() resolves even when the model fails to load (the service then waits at FAULT).
+    if (faults.length > 0) throw faults[0];
+    for (const [i, image] of images.entries()) {
+      progress(`capture, window ${stableWindowMs} ms ${i < CAPTURE_WARMUP ? 'warm-up' : `${i + 1 - CAPTURE_WARMUP}/${images.length - CAPTURE_WARMUP}`}`);
+      const name = `xray-${String(i).padStart(3, '0')}.jpg`;
+      const temporary = path.join(config.capture.dir, `.${name}.tmp`);
+      fs.writeFileSync(temporary, image);
+      const committed = nextCommit(service, name, 30_000 + stableWindowMs);
+      fs.renameSync(temporary, path.join(config.capture.dir, name));
+      const t0 = performance.now();
+      const { event, at } = await committed;
+      if (event.kind !== 'classified') throw new Error(`${name} was ${event.kind} (${event.triage.reason}), not classified`);
+      if (i < CAPTURE_WARMUP) continue;
+      latency.push(at - t0);
+      commits.push(event);
+    }
+  } finally {
+    await service.stop();
+  }
+  // The event carries no timings, but history has each image's own classify total.
+  const db = openDatabase(config.store.path, { readonly: true });
+  try {
+    const history = new History(db);
+    const added = commits.map((event, i) => latency[i]! - history.entryBySha(event.sha256)!.timingsMs!['total']!);
+    return { latency, added };
+  } finally {
+    db.close();
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function cpuModel(): string {
+  try {
+    const match = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (match) return match[1]!.trim();
+  } catch {
+    // not Linux: os.cpus() below
+  }
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+async function bench(root: string, runs: number, captures: number, command: string): Promise<void> {
+  const modelsDir = path.join(root, 'models');
+  progress('writing the random-weight AlexNet');
+  // In a child process: the generator's ~0.5 GB of weight buffers would otherwise own the peak RSS.
+  execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--write-model', modelsDir], { stdio: 'inherit' });
+  const onnxBytes = fs.statSync(path.join(modelsDir, MODEL_ID, 'model.onnx')).size;
+
+  progress('generating inputs');
+  const gray16 = syntheticRadiograph();
+  const gray8 = Uint8Array.from(gray16, (value) => value >> 8);
+  // Without grey16 sharp writes the 16-bit raw input as an 8-bit sRGB PNG.
+  const png16 = await sharp(gray16, raw).toColourspace('grey16').png().toBuffer();
+  const jpeg8 = await sharp(gray8, raw).jpeg({ quality: 90 }).toBuffer();
+  const captureImages = await Promise.all(
+    Array.from({ length: captures + CAPTURE_WARMUP }, (_, i) => sharp(stamped(gray8, i), raw).jpeg({ quality: 90 }).toBuffer()),
+  );
+  const inputsDir = path.join(root, 'inputs');
+  fs.mkdirSync(inputsDir);
+  fs.writeFileSync(path.join(inputsDir, 'xray16.png'), png16);
+  fs.writeFileSync(path.join(inputsDir, 'xray8.jpg'), jpeg8);
+
+  progress('loading the model');
+  const config = configSchema.parse({ model: { dir: modelsDir, id: MODEL_ID } });
+  const loadStart = performance.now();
+  const classifier = await openClassifier(config);
+  const loadMs = performance.now() - loadStart;
+  const rssAfterLoad = process.memoryUsage().rss;
+
+  const png = await timeClassify(classifier, 'png16', fs.readFileSync(path.join(inputsDir, 'xray16.png')), runs, 16);
+  const jpeg = await timeClassify(classifier, 'jpeg8', fs.readFileSync(path.join(inputsDir, 'xray8.jpg')), runs, 8);
+  // Only one model in memory at a time, as on the device.
+  await classifier.engine.close();
+
+  const capture = new Map<number, { latency: number[]; added: number[] }>();
+  for (const window of STABLE_WINDOWS_MS) capture.set(window, await timeCapture(root, modelsDir, window, captureImages));
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+
+  const latencyTable: Table = {
+    headers: ['Measurement (ms)', 'n', 'median', 'p95'],
+    align: ['left', 'right', 'right', 'right'],
+    rows: [
+      ['model load (openClassifier)¹', '1', ms(loadMs), ''],
+      ...STAGES.map((stage) => statsRow(`PNG 16-bit: ${stage}`, png[stage])),
+      ...STAGES.map((stage) => statsRow(`JPEG 8-bit q90: ${stage}`, jpeg[stage])),
+      ...STABLE_WINDOWS_MS.flatMap((window) => [
+        statsRow(`capture → committed, stableWindowMs ${window}²`, capture.get(window)!.latency),
+        statsRow(`  added by the capture folder³`, capture.get(window)!.added),
+      ]),
+    ],
+  };
+  const memoryTable: Table = {
+    headers: ['Size / memory', 'value'],
+    align: ['left', 'right'],
+    rows: [
+      ['ONNX model file', mib(onnxBytes)],
+      ['PNG 16-bit input', mib(png16.length)],
+      ['JPEG 8-bit q90 input', mib(jpeg8.length)],
+      ['RSS after model load', mib(rssAfterLoad)],
+      ['peak RSS (maxRSS)⁴', mib(peakRss)],
+    ],
+  };
+
+  const machine = [
+    `Command: ${command}`,
+    `Date: ${new Date().toISOString()}`,
+    `CPU: ${cpuModel()}, ${os.availableParallelism()} cores`,
+    `Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
+  ];
+  const about =
+    `Random-weight AlexNet (torchvision layout, 3-class head) at 224×224, letterbox, ImageNet mean/std; ONNX Runtime with one thread per core (model.threads 0). ` +
+    `Its answers mean nothing; its cost is real. Inputs are synthetic ${WIDTH}×${HEIGHT} gray radiographs (gradient, bright column, noise). ` +
+    `Per-stage rows are \`classify().timingsMs\` over ${runs} runs after ${WARMUP_RUNS} warm-up runs; p95 interpolates between ranks.`;
+  // Numbered to match the ¹²³⁴ marks in the tables.
+  const notes = [
+    'Manifest validation, SHA-256 of the ONNX file, session creation and one warm-up inference.',
+    `From the rename into capture/ to the service's \`committed\` event (after the history commit and the move to processed/), over ${captures} distinct JPEGs after ${CAPTURE_WARMUP} unmeasured ones; each window on a freshly started service with its own folders and database.`,
+    "Latency minus that image's own classify total as recorded in the history database: watch event, stability window, read and hash, database commit (synchronous=FULL), move.",
+    'Highest RSS of this process over the whole run; the model file is generated in a child process so its buffers do not count.',
+  ];
+
+  console.log([...machine, '', textTable(latencyTable), '', textTable(memoryTable), '', about, ...notes.map((note, i) => `${i + 1}. ${note}`)].join('\n'));
+
+  const markdown = [
+    '# Benchmarks',
+    '',
+    'Generated by `scripts/bench.ts`; rerun it rather than editing this file.',
+    '',
+    ...machine.map((line) => `- ${line.replace(/^Command: (.*)$/, 'Command: `$1`')}`),
+    '',
+    '## Latency',
+    '',
+    markdownTable(latencyTable),
+    '',
+    '## Sizes and memory',
+    '',
+    markdownTable(memoryTable),
+    '',
+    '## Notes',
+    '',
+    about,
+    '',
+    ...notes.map((note, i) => `${i + 1}. ${note}`),
+    '',
+  ].join('\n');
+  fs.mkdirSync(path.dirname(DOC), { recursive: true });
+  fs.writeFileSync(DOC, markdown);
+  console.log(`\nwrote ${path.relative(process.cwd(), DOC)}`);
+}
+
+function positiveInt(text: string, flag: string, minimum: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`${flag} needs a whole number ≥ ${minimum}, got "${text}"`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const { values } = parseArgs({
+    args,
+    options: {
+      runs: { type: 'string', default: '30' },
+      captures: { type: 'string', default: '20' },
+      // Internal: the child process that writes the model package.
+      'write-model': { type: 'string' },
+    },
+  });
+  if (values['write-model'] !== undefined) {
+    const overrides = { preprocess: { resize: 'letterbox', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } } satisfies Partial<ModelManifest>;
+    writeModelPackage(values['write-model'], { id: MODEL_ID, onnx: alexnetModel(), size: 224, overrides });
+    return;
+  }
+  const runs = positiveInt(values.runs, '--runs', 1);
+  const captures = positiveInt(values.captures, '--captures', 1);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-bench-'));
+  try {
+    await bench(root, runs, captures, `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,169 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import type { Config } from '../src/config/schema.js';
+import { SimulatedIndicators } from '../src/indicators/simulated.js';
+import { Service, type CommitEvent } from '../src/service.js';
+import { openDatabase } from '../src/store/database.js';
+import { History } from '../src/store/history.js';
+import { capturedLogger, grayImage, listFiles, MODEL_ID, waitFor, workspace } from './helpers/fixtures.js';
+import { brightnessModel, writeModelPackage } from './helpers/onnx-models.js';
+
+async function startService(t: ExecutionContext, config: Config) {
+  const log = capturedLogger();
+  const lamps = new SimulatedIndicators();
+  const service = new Service(config, log.logger, lamps);
+  const commits: CommitEvent[] = [];
+  service.on('committed', (event) => commits.push(event));
+  await service.start();
+  let stopped = false;
+  t.teardown(async () => {
+    if (!stopped) await service.stop();
+  });
+  const stop = async () => {
+    stopped = true;
+    await service.stop();
+  };
+  return { service, lamps, commits, log, stop };
+}
+
+function readHistory(config: Config) {
+  const db = openDatabase(config.store.path, { readonly: true });
+  try {
+    return new History(db).recent(1000);
+  } finally {
+    db.close();
+  }
+}
+
+test('a normal radiograph dropped in capture/ is classified, recorded, moved and lit GREEN', async (t) => {
+  const { config } = workspace(t);
+  const { lamps, commits } = await startService(t, config);
+  fs.writeFileSync(path.join(config.capture.dir, 'neck.png'), await grayImage(230));
+  await waitFor(() => commits.length === 1, 5000, 'commit');
+
+  const [entry] = readHistory(config);
+  t.is(entry!.outcome, 'classified');
+  t.is(entry!.label, 'normal');
+  t.is(entry!.triage.level, 'GREEN');
+  t.is(entry!.source, 'neck.png');
+  t.is(entry!.model!.id, MODEL_ID);
+  t.deepEqual(Object.keys(entry!.timingsMs!), ['decode', 'preprocess', 'infer', 'total']);
+  t.deepEqual(listFiles(config.capture.dir), []);
+  const today = new Date().toISOString().slice(0, 10);
+  t.deepEqual(listFiles(config.capture.processedDir), [`${today}/neck.png`]);
+  const levels = lamps.transitions.map((state) => state.level);
+  t.deepEqual(levels.slice(-2), ['PROCESSING', 'GREEN']);
+});
+
+test('fracture and dislocation light RED, low confidence AMBER', async (t) => {
+  const { config } = workspace(t);
+  const { lamps, commits } = await startService(t, config);
+  const expected: Array<[number, string, string]> = [
+    [115, 'fracture', 'RED'],
+    [30, 'dislocation', 'RED'],
+    [150, 'fracture', 'AMBER'],
+  ];
+  for (const [brightness, label, level] of expected) {
+    fs.writeFileSync(path.join(config.capture.dir, `b${brightness}.png`), await grayImage(brightness));
+    await waitFor(() => commits.some((c) => c.file === `b${brightness}.png`), 5000, `b${brightness}`);
+    t.is(lamps.current?.level, level);
+    const entry = readHistory(config).find((e) => e.source === `b${brightness}.png`);
+    t.is(entry?.label, label);
+    t.is(entry?.triage.level, level);
+  }
+});
+
+test('an unreadable file is quarantined with its reason and the service goes on', async (t) => {
+  const { config } = workspace(t);
+  const { lamps, commits } = await startService(t, config);
+  fs.writeFileSync(path.join(config.capture.dir, 'notes.png'), 'this is a text file');
+  await waitFor(() => commits.length === 1, 5000, 'rejection');
+  t.is(lamps.current?.level, 'AMBER');
+  t.regex(lamps.current?.reason ?? '', /unreadable image — retake/);
+  t.deepEqual(listFiles(config.capture.rejectedDir), ['notes.png', 'notes.png.reason.json']);
+  const reason = JSON.parse(fs.readFileSync(path.join(config.capture.rejectedDir, 'notes.png.reason.json'), 'utf8')) as Record<string, string>;
+  t.is(reason.code, 'E_NOT_AN_IMAGE');
+  t.is(reason.file, 'notes.png');
+  const [entry] = readHistory(config);
+  t.is(entry!.outcome, 'rejected');
+  t.is(entry!.error!.code, 'E_NOT_AN_IMAGE');
+
+  fs.writeFileSync(path.join(config.capture.dir, 'next.png'), await grayImage(230));
+  await waitFor(() => commits.length === 2, 5000, 'the next image');
+  t.is(lamps.current?.level, 'GREEN');
+});
+
+test('the same content twice is recorded once; both files leave capture/', async (t) => {
+  const { config } = workspace(t);
+  const { commits } = await startService(t, config);
+  const bytes = await grayImage(115, { seed: 9 });
+  fs.writeFileSync(path.join(config.capture.dir, 'first.png'), bytes);
+  await waitFor(() => commits.length === 1, 5000, 'first');
+  fs.writeFileSync(path.join(config.capture.dir, 'copy.png'), bytes);
+  await waitFor(() => commits.length === 2, 5000, 'copy');
+  t.deepEqual(commits.map((c) => c.kind), ['classified', 'already-recorded']);
+  t.is(commits[1]!.triage.level, 'RED');
+  t.is(readHistory(config).length, 1);
+  t.deepEqual(listFiles(config.capture.dir), []);
+  t.is(listFiles(config.capture.processedDir).length, 2);
+});
+
+test('images waiting at start are processed; afterCommit=delete removes classified ones', async (t) => {
+  const { config } = workspace(t, { capture: { afterCommit: 'delete' } });
+  fs.mkdirSync(config.capture.dir, { recursive: true });
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(config.capture.dir, `old${i}.jpg`), await grayImage(230, { format: 'jpeg', seed: i }));
+  const { commits } = await startService(t, config);
+  await waitFor(() => commits.length === 5, 10_000, 'backlog');
+  t.is(readHistory(config).length, 5);
+  t.deepEqual(listFiles(config.capture.dir), []);
+  t.deepEqual(listFiles(config.capture.processedDir), []);
+});
+
+test('with no model the service runs at FAULT, keeps images, and recovers when a model appears', async (t) => {
+  const { config } = workspace(t, { model: { id: 'not-installed-yet', retryIntervalMs: 200 } });
+  fs.mkdirSync(config.capture.dir, { recursive: true });
+  fs.writeFileSync(path.join(config.capture.dir, 'waiting.png'), await grayImage(230));
+  const { lamps, commits, log } = await startService(t, config);
+
+  t.is(lamps.current?.level, 'FAULT');
+  t.regex(lamps.current?.reason ?? '', /no model package at .*not-installed-yet/);
+  t.true(log.lines.some((line) => line.code === 'E_MODEL_NOT_FOUND' && String(line.msg).includes('docs/model-package.md')));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.deepEqual(listFiles(config.capture.dir), ['waiting.png'], 'nothing is rejected or lost while the model is missing');
+  t.is(commits.length, 0);
+
+  writeModelPackage(config.model.dir, { id: 'not-installed-yet', onnx: brightnessModel(), size: 16 });
+  await waitFor(() => commits.length === 1, 5000, 'processing after the model appeared');
+  t.is(lamps.current?.level, 'GREEN');
+});
+
+test('a corrupt model package is FAULT and nothing is classified', async (t) => {
+  const { config } = workspace(t);
+  fs.appendFileSync(path.join(config.model.dir, MODEL_ID, 'model.onnx'), 'tampered');
+  fs.mkdirSync(config.capture.dir, { recursive: true });
+  fs.writeFileSync(path.join(config.capture.dir, 'x.png'), await grayImage(230));
+  const { lamps } = await startService(t, config);
+  t.is(lamps.current?.level, 'FAULT');
+  t.regex(lamps.current?.reason ?? '', /SHA-256/);
+  t.false(lamps.transitions.some((state) => state.level === 'GREEN'));
+  t.deepEqual(listFiles(config.capture.dir), ['x.png']);
+});
+
+test('stop finishes the image in flight and turns the lamps off', async (t) => {
+  const { config } = workspace(t);
+  const { lamps, commits, stop } = await startService(t, config);
+  // Ask to stop at the very moment the image starts processing.
+  let stopping: Promise<void> | undefined;
+  const show = lamps.show.bind(lamps);
+  lamps.show = (state) => {
+    show(state);
+    if (state.level === 'PROCESSING') stopping ??= stop();
+  };
+  fs.writeFileSync(path.join(config.capture.dir, 'last.png'), await grayImage(230, { width: 1024, height: 1024 }));
+  await waitFor(() => stopping, 5000, 'processing to start');
+  await stopping;
+  t.is(commits.length, 1, 'the image in flight was committed before stop returned');
+  t.is(lamps.current?.level, 'IDLE');
+  t.deepEqual(listFiles(config.capture.dir), []);
+});
