@@ -151,8 +151,9 @@ export class Service extends EventEmitter<ServiceEvents> {
     const earlier = history.outcomeOf(read.sha256);
     if (earlier) {
       this.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
+      const committedAt = new Date();
       await this.disposeOf(file, read.sha256, earlier);
-      this.emit('committed', { file: file.name, sha256: read.sha256, kind: 'already-recorded', triage: earlier.triage, readyAt: file.readyAt, committedAt: new Date() });
+      this.emit('committed', { file: file.name, sha256: read.sha256, kind: 'already-recorded', triage: earlier.triage, readyAt: file.readyAt, committedAt });
       return;
     }
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { Config } from '../src/config/schema.js';
+import type { TriageLevel } from '../src/triage/policy.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { Service, type CommitEvent } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
@@ -59,7 +60,7 @@ test('a normal radiograph dropped in capture/ is classified, recorded, moved and
 test('fracture and dislocation light RED, low confidence AMBER', async (t) => {
   const { config } = workspace(t);
   const { lamps, commits } = await startService(t, config);
-  const expected: Array<[number, string, string]> = [
+  const expected: Array<[number, string, TriageLevel]> = [
     [115, 'fracture', 'RED'],
     [30, 'dislocation', 'RED'],
     [150, 'fracture', 'AMBER'],

@@ -4,6 +4,9 @@ export interface LampTransition extends LampState {
   at: Date;
 }
 
+/** Enough for tests and `doctor`; the service runs for months, so older entries are dropped. */
+const KEPT_TRANSITIONS = 200;
+
 const LAMPS = [
   { name: 'GREEN', colour: '\x1b[42;30m', lit: (level: LampLevel) => level === 'GREEN' },
   { name: 'AMBER', colour: '\x1b[43;30m', lit: (level: LampLevel) => level === 'AMBER' || level === 'PROCESSING' || level === 'FAULT' },
@@ -26,6 +29,7 @@ export class SimulatedIndicators implements Indicators {
 
   show(state: LampState): void {
     this.transitions.push({ ...state, at: new Date() });
+    if (this.transitions.length > KEPT_TRANSITIONS) this.transitions.splice(0, this.transitions.length - KEPT_TRANSITIONS);
     this.out?.write(this.render(state));
   }
 

@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { Service } from '../src/service.js';
+import { SimulatedIndicators } from '../src/indicators/simulated.js';
+import { jsonLines, runCli } from './helpers/cli.js';
+import { capturedLogger, configEnv, grayImage, hugePng, waitFor, workspace } from './helpers/fixtures.js';
+
+test('classify --json answers one contract line per file, exit 0', async (t) => {
+  const { root, config } = workspace(t);
+  const files = [
+    [path.join(root, 'normal.png'), await grayImage(230)],
+    [path.join(root, 'fracture.jpg'), await grayImage(115, { format: 'jpeg' })],
+  ] as const;
+  for (const [file, bytes] of files) fs.writeFileSync(file, bytes);
+  const run = await runCli(['classify', ...files.map(([file]) => file), '--json'], configEnv(config));
+  t.is(run.code, 0, run.stderr);
+  const [normal, fracture] = jsonLines(run.stdout);
+  t.like(normal, { file: files[0][0], ok: true, label: 'normal', triage: { level: 'GREEN' }, model: { id: config.model.id } });
+  t.like(fracture, { ok: true, label: 'fracture', triage: { level: 'RED' } });
+  t.deepEqual(Object.keys(normal!).sort(), ['file', 'label', 'model', 'ok', 'probabilities', 'timingsMs', 'triage']);
+  t.deepEqual(Object.keys(normal!.probabilities as object), ['normal', 'fracture', 'dislocation']);
+  t.regex(String((normal!.model as { sha256: string }).sha256), /^[0-9a-f]{64}$/);
+  t.true(typeof (normal!.timingsMs as { total: number }).total === 'number');
+});
+
+test.serial('classify on a truncated JPEG, a text .png, an SVG and a 40000×40000 PNG: distinct codes, exit 2, fast, small', async (t) => {
+  const { root, config } = workspace(t);
+  const jpeg = await grayImage(120, { width: 512, height: 512, format: 'jpeg', seed: 5 });
+  const bad = {
+    'truncated.jpg': jpeg.subarray(0, Math.floor(jpeg.length / 2)),
+    'text.png': Buffer.from('Patient: nobody\nthis is not an image\n'),
+    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"><rect width="100%" height="100%"/></svg>'),
+    'bomb.png': hugePng(40000, 40000),
+  };
+  const files = Object.entries(bad).map(([name, bytes]) => {
+    fs.writeFileSync(path.join(root, name), bytes);
+    return path.join(root, name);
+  });
+  const run = await runCli(['classify', ...files, '--json'], configEnv(config));
+  t.is(run.code, 2, run.stderr);
+  const lines = jsonLines(run.stdout);
+  t.is(lines.length, 4);
+  const codes = lines.map((line) => {
+    t.false(line.ok as boolean);
+    return (line.error as { code: string }).code;
+  });
+  t.deepEqual(codes, ['E_IMAGE_CORRUPT', 'E_NOT_AN_IMAGE', 'E_FORMAT_UNSUPPORTED', 'E_IMAGE_TOO_LARGE']);
+  t.true(lines.every((line) => String((line.error as { message: string }).message).length > 10));
+  t.true(run.wallMs < 2000, `took ${run.wallMs} ms for the whole process`);
+  t.true(run.maxRssMb! < 300, `peak RSS ${run.maxRssMb} MB`);
+  t.log(`4 bad files: ${run.wallMs} ms wall, peak RSS ${run.maxRssMb!.toFixed(0)} MB`);
+});
+
+test('classify prints readable lines without --json and names missing files', async (t) => {
+  const { root, config } = workspace(t);
+  fs.writeFileSync(path.join(root, 'a.png'), await grayImage(30));
+  const run = await runCli(['classify', path.join(root, 'a.png'), path.join(root, 'missing.png')], configEnv(config));
+  t.is(run.code, 2);
+  t.regex(run.stdout, /^RED\s+.*a\.png\s+dislocation suspected/m);
+  t.regex(run.stdout, /^REJECTED\s+.*missing\.png\s+E_FILE_UNREADABLE/m);
+});
+
+test('classify without a usable model is an internal failure: exit 1 and the reason', async (t) => {
+  const { root, config } = workspace(t, { model: { id: 'absent' } });
+  fs.writeFileSync(path.join(root, 'a.png'), await grayImage(230));
+  const run = await runCli(['classify', path.join(root, 'a.png'), '--json'], configEnv(config));
+  t.is(run.code, 1);
+  t.regex(run.stderr, /E_MODEL_NOT_FOUND/);
+  t.is(run.stdout, '');
+});
+
+test('history shows what the service recorded, newest first', async (t) => {
+  const { config } = workspace(t);
+  const service = new Service(config, capturedLogger().logger, new SimulatedIndicators());
+  let committed = 0;
+  service.on('committed', () => committed++);
+  await service.start();
+  fs.writeFileSync(path.join(config.capture.dir, 'first.png'), await grayImage(230));
+  await waitFor(() => committed === 1, 5000, 'first');
+  fs.writeFileSync(path.join(config.capture.dir, 'second.png'), 'garbage');
+  await waitFor(() => committed === 2, 5000, 'second');
+  await service.stop();
+
+  const json = await runCli(['history', '--json', '--limit', '5'], configEnv(config));
+  t.is(json.code, 0, json.stderr);
+  const entries = jsonLines(json.stdout);
+  t.deepEqual(entries.map((entry) => entry.source), ['second.png', 'first.png']);
+  t.like(entries[0], { outcome: 'rejected', error: { code: 'E_NOT_AN_IMAGE' }, triage: { level: 'AMBER' } });
+  t.like(entries[1], { outcome: 'classified', label: 'normal', triage: { level: 'GREEN' } });
+
+  const human = await runCli(['history', '--limit', '1'], configEnv(config));
+  t.regex(human.stdout, /lamp/);
+  t.regex(human.stdout, /AMBER\s+E_NOT_AN_IMAGE\s+second\.png/);
+  t.notRegex(human.stdout, /first\.png/);
+});
+
+test('config prints the effective settings with secrets masked; a bad one exits 78 listing problems', async (t) => {
+  const { config } = workspace(t);
+  const good = await runCli(['config'], { ...configEnv(config), CSPINE_SYNC__MQTT__PASSWORD: 'hunter2' });
+  t.is(good.code, 0);
+  const printed = JSON.parse(good.stdout) as { capture: { dir: string }; sync: { mqtt: { password: string } } };
+  t.is(printed.capture.dir, config.capture.dir);
+  t.is(printed.sync.mqtt.password, '********');
+  t.false(good.stdout.includes('hunter2'));
+
+  const bad = await runCli(['config'], { CSPINE_CAPTURE__STABLE_WINDOW_MS: 'later', CSPINE_LOG__LEVEL: 'loud' });
+  t.is(bad.code, 78);
+  t.regex(bad.stderr, /capture\.stableWindowMs/);
+  t.regex(bad.stderr, /log\.level/);
+});
+
+test('unknown commands and options print usage and exit 64', async (t) => {
+  const run = await runCli(['frobnicate']);
+  t.is(run.code, 64);
+  t.regex(run.stderr, /unknown command "frobnicate"/);
+  t.regex(run.stderr, /usage: cspine-edge/);
+});

@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The built CLI, as `npx cspine-edge` runs it (npm test builds first). */
+export const CLI = path.join(ROOT, 'dist/cli.js');
+const REPORT_RSS = path.join(ROOT, 'test/helpers/report-rss.mjs');
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  maxRssMb: number | undefined;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): ChildProcess {
+  return spawn(process.execPath, ['--import', REPORT_RSS, CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliRun> {
+  const started = Date.now();
+  const child = spawnCli(args, env, cwd);
+  return collect(child, started);
+}
+
+export function collect(child: ChildProcess, started = Date.now()): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const rss = /maxrss_kib=(\d+)/.exec(stderr);
+      resolve({ code, signal, stdout, stderr, wallMs: Date.now() - started, maxRssMb: rss ? Number(rss[1]) / 1024 : undefined });
+    });
+  });
+}
+
+export function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
