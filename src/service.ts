@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
 import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, type DisposeOptions } from './capture/intake.js';
@@ -64,6 +65,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   /** Opens history and model; the service runs (at FAULT) even when the model is missing. */
   async start(): Promise<void> {
     this.indicators.show({ level: 'IDLE', reason: 'starting' });
+    // Created even while the model is missing, so crews can drop images that wait for it.
+    await fs.promises.mkdir(this.captureDir, { recursive: true });
     this.db = openDatabase(this.config.store.path);
     this.history = new History(this.db);
     this.folder = new CaptureFolder(
@@ -107,7 +110,8 @@ export class Service extends EventEmitter<ServiceEvents> {
 
   private fault(error: CspineError): void {
     this.logger.error({ code: error.code }, error.message);
-    this.indicators.show({ level: 'FAULT', reason: error.message.split('\n')[0]! });
+    // The lamp line gets the first sentence; the log above has the whole story.
+    this.indicators.show({ level: 'FAULT', reason: `${error.code}: ${error.message.split(/\n|\. /)[0]!}` });
     this.emit('fault', error);
   }
 

@@ -123,9 +123,9 @@ test('images waiting at start are processed; afterCommit=delete removes classifi
 
 test('with no model the service runs at FAULT, keeps images, and recovers when a model appears', async (t) => {
   const { config } = workspace(t, { model: { id: 'not-installed-yet', retryIntervalMs: 200 } });
-  fs.mkdirSync(config.capture.dir, { recursive: true });
-  fs.writeFileSync(path.join(config.capture.dir, 'waiting.png'), await grayImage(230));
   const { lamps, commits, log } = await startService(t, config);
+  t.true(fs.existsSync(config.capture.dir), 'the capture folder exists even at FAULT');
+  fs.writeFileSync(path.join(config.capture.dir, 'waiting.png'), await grayImage(230));
 
   t.is(lamps.current?.level, 'FAULT');
   t.regex(lamps.current?.reason ?? '', /no model package at .*not-installed-yet/);

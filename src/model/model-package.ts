@@ -11,8 +11,9 @@ export interface ModelPackage {
 }
 
 const HOW_TO_GET_ONE =
-  'A model package is a folder models/<id>/ with manifest.json and the ONNX file it names (docs/model-package.md). ' +
-  'Point model.dir / model.id (or CSPINE_MODEL__ID) at an existing package.';
+  'A model package is a folder models/<id>/ holding manifest.json and the ONNX file it names; ' +
+  'docs/model-package.md says how to build or install one. Point model.dir / model.id ' +
+  '(CSPINE_MODEL__DIR / CSPINE_MODEL__ID) at an installed package.';
 
 /** Reads and validates `<dir>/manifest.json`, then checks the ONNX file's SHA-256 against it. */
 export async function loadModelPackage(dir: string): Promise<ModelPackage> {
