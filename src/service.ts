@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
@@ -11,6 +12,13 @@ import type { Classifier } from './pipeline/classifier.js';
 import { openClassifier } from './pipeline/open-classifier.js';
 import { openDatabase, type Db } from './store/database.js';
 import { History, type ImageFacts, type Outcome } from './store/history.js';
+import { Outbox } from './store/outbox.js';
+import { cpuTemperatureC, diskFreeBytes } from './jobs/health.js';
+import { pruneProcessedImages } from './jobs/retention.js';
+import { JobScheduler } from './jobs/scheduler.js';
+import { runSelfTest } from './jobs/self-test.js';
+import { healthPayload, type HealthSnapshot } from './sync/payloads.js';
+import { Sync } from './sync/sync.js';
 import { rejectionTriage, type Triage } from './triage/policy.js';
 
 export interface CommitEvent {
@@ -37,7 +45,10 @@ export class Service extends EventEmitter<ServiceEvents> {
   private history: History | undefined;
   private classifier: Classifier | undefined;
   private folder: CaptureFolder | undefined;
+  private sync: Sync | undefined;
+  private readonly jobs: JobScheduler;
   private modelRetry: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
   private readonly queue: ReadyFile[] = [];
   private draining: Promise<void> | undefined;
   private stopping = false;
@@ -50,6 +61,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     private readonly indicators: Indicators,
   ) {
     super();
+    this.jobs = new JobScheduler(logger);
     this.captureDir = path.resolve(config.capture.dir);
     this.dispose = {
       afterCommit: config.capture.afterCommit,
@@ -68,14 +80,15 @@ export class Service extends EventEmitter<ServiceEvents> {
     // Created even while the model is missing, so crews can drop images that wait for it.
     await fs.promises.mkdir(this.captureDir, { recursive: true });
     this.db = openDatabase(this.config.store.path);
-    this.history = new History(this.db);
-    this.folder = new CaptureFolder(
-      this.captureDir,
-      this.config.capture,
-      (file) => this.enqueue(file),
-      (error) => this.fault(new CspineError(ErrorCode.INTERNAL, `capture folder ${this.captureDir} failed: ${error.message}`, { cause: error })),
-      this.logger,
-    );
+    if (this.config.sync.mqtt.enabled) {
+      const outbox = new Outbox(this.db);
+      this.history = new History(this.db, outbox);
+      this.sync = new Sync(this.config, outbox, this.history, this.logger);
+      this.sync.start();
+    } else {
+      this.history = new History(this.db);
+    }
+    this.scheduleJobs();
     await this.loadModel();
     this.logger.info({ captureDir: this.captureDir, store: path.resolve(this.config.store.path), model: this.classifier?.engine.model.manifest.id ?? null }, 'service started');
   }
@@ -83,28 +96,106 @@ export class Service extends EventEmitter<ServiceEvents> {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.modelRetry);
+    await this.jobs.stop();
     this.folder?.stop();
     await this.draining;
     await this.classifier?.engine.close();
+    await this.sync?.stop();
     this.db?.close();
     await this.indicators.close();
     this.logger.info({ leftInCapture: this.queue.length }, 'service stopped');
   }
 
+  /** Loads and self-tests the model, then opens the capture folder; on failure FAULT and retry. */
   private async loadModel(): Promise<void> {
     try {
       const started = Date.now();
-      this.classifier = await openClassifier(this.config);
-      const { manifest } = this.classifier.engine.model;
-      this.logger.info({ model: manifest.id, sha256: manifest.sha256, thresholds: this.classifier.thresholds, loadMs: Date.now() - started }, 'model loaded');
+      const classifier = await openClassifier(this.config);
+      const { manifest } = classifier.engine.model;
+      try {
+        const check = await runSelfTest(classifier, this.db!, this.config.jobs.selfTestTolerance);
+        this.logger.info({ model: manifest.id, selfTest: check.status }, 'model self-test passed');
+      } catch (error) {
+        await classifier.engine.close();
+        throw error;
+      }
+      this.classifier = classifier;
+      this.logger.info({ model: manifest.id, sha256: manifest.sha256, thresholds: classifier.thresholds, loadMs: Date.now() - started }, 'model loaded');
       this.indicators.show({ level: 'IDLE', reason: `ready — model ${manifest.id}` });
-      await this.folder!.start();
+      this.folder = new CaptureFolder(
+        this.captureDir,
+        this.config.capture,
+        (file) => this.enqueue(file),
+        (error) => this.fault(new CspineError(ErrorCode.INTERNAL, `capture folder ${this.captureDir} failed: ${error.message}`, { cause: error })),
+        this.logger,
+      );
+      await this.folder.start();
     } catch (error) {
-      const problem = toCspineError(error);
-      this.fault(problem);
-      const retryMs = this.config.model.retryIntervalMs;
-      this.logger.error(`images stay in ${this.captureDir} until a model loads; retrying every ${retryMs / 1000} s`);
-      if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), retryMs);
+      this.suspend(toCspineError(error));
+    }
+  }
+
+  /** FAULT: stop taking images (they wait in the folder) and try the model again later. */
+  private suspend(error: CspineError): void {
+    this.fault(error);
+    this.folder?.stop();
+    this.folder = undefined;
+    const classifier = this.classifier;
+    this.classifier = undefined;
+    // The image in flight may still be using it.
+    void (this.draining ?? Promise.resolve()).then(() => classifier?.engine.close());
+    const retryMs = this.config.model.retryIntervalMs;
+    this.logger.error(`images stay in ${this.captureDir} until a model loads and passes its self-test; retrying every ${retryMs / 1000} s`);
+    if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), retryMs);
+  }
+
+  private scheduleJobs(): void {
+    const { jobs } = this.config;
+    this.jobs.add('health', jobs.healthSchedule, () => this.publishHealth());
+    this.jobs.add('retention', jobs.retentionSchedule, () => this.applyRetention());
+    this.jobs.add('self-test', jobs.selfTestSchedule, () => this.selfTest());
+  }
+
+  health(): HealthSnapshot {
+    const manifest = this.classifier?.engine.model.manifest;
+    const backlog = this.sync?.backlog() ?? { pending: 0, oldestPendingAt: null, warnAt: this.config.sync.outboxWarnAt, overLimit: false };
+    return {
+      uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
+      lamp: { backend: this.indicators.backend, level: this.indicators.current?.level ?? null },
+      queueDepth: this.queue.length,
+      outbox: backlog,
+      lastResultAt: this.history?.lastProcessedAt() ?? null,
+      model: manifest ? { id: manifest.id, sha256: manifest.sha256 } : null,
+      diskFreeBytes: diskFreeBytes(path.dirname(path.resolve(this.config.store.path))),
+      cpuTempC: cpuTemperatureC(),
+    };
+  }
+
+  publishHealth(): void {
+    const snapshot = this.health();
+    this.logger.debug({ health: snapshot }, 'health');
+    this.sync?.publisher.publishNow('health', healthPayload(this.config.deviceId, crypto.randomUUID(), snapshot));
+  }
+
+  async applyRetention(): Promise<{ historyDeleted: number; eventsDeleted: number; foldersDeleted: string[] }> {
+    const { historyDays, processedDays, maxDiskShare } = this.config.jobs;
+    const day = 86_400_000;
+    const historyDeleted = this.history!.pruneBefore(new Date(Date.now() - historyDays * day));
+    const eventsDeleted = this.sync?.pruneEvents(new Date(Date.now() - historyDays * day)) ?? 0;
+    const foldersDeleted = await pruneProcessedImages(this.dispose.processedDir, { olderThan: new Date(Date.now() - processedDays * day), maxDiskShare });
+    this.logger.info({ historyDeleted, eventsDeleted, foldersDeleted }, 'retention applied');
+    return { historyDeleted, eventsDeleted, foldersDeleted };
+  }
+
+  /** The nightly check; a failure suspends classification until the model reloads cleanly. */
+  async selfTest(): Promise<void> {
+    const classifier = this.classifier;
+    if (!classifier) return;
+    try {
+      const result = await runSelfTest(classifier, this.db!, this.config.jobs.selfTestTolerance);
+      this.logger.info({ status: result.status, maxDelta: result.maxDelta }, 'self-test passed');
+    } catch (error) {
+      this.suspend(toCspineError(error));
     }
   }
 
@@ -112,6 +203,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.logger.error({ code: error.code }, error.message);
     // The lamp line gets the first sentence; the log above has the whole story.
     this.indicators.show({ level: 'FAULT', reason: `${error.code}: ${error.message.split(/\n|\. /)[0]!}` });
+    if (!(error instanceof StoreError)) this.sync?.event('error', error.code, error.message);
     this.emit('fault', error);
   }
 
@@ -143,6 +235,8 @@ export class Service extends EventEmitter<ServiceEvents> {
 
   private async process(file: ReadyFile): Promise<void> {
     const history = this.history!;
+    const classifier = this.classifier;
+    if (!classifier) return; // suspended: the file waits in the folder
     let read;
     try {
       read = await readCapturedFile(this.captureDir, file.name, this.config.capture.maxFileBytes);
@@ -167,7 +261,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     } else {
       this.indicators.show({ level: 'PROCESSING', reason: file.name });
       try {
-        const result = await this.classifier!.classify(read.bytes);
+        const result = await classifier.classify(read.bytes);
         Object.assign(facts, result.image);
         history.recordClassified(facts, {
           modelId: result.model.id,
@@ -185,6 +279,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       }
     }
     const committedAt = new Date();
+    this.sync?.resultQueued();
     await this.disposeOf(file, read.sha256, outcome);
     this.indicators.show(outcome.triage);
     this.emit('committed', { file: file.name, sha256: read.sha256, kind: outcome.kind, triage: outcome.triage, readyAt: file.readyAt, committedAt });

@@ -1,7 +1,9 @@
 import os from 'node:os';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const probability = z.number().min(0).max(1);
+const schedule = z.string().refine((value) => value === 'off' || cron.validate(value), 'a node-cron expression (5 or 6 fields) or "off"');
 
 /**
  * The one configuration schema. Every key has a default, so the service starts with no
@@ -72,13 +74,58 @@ export const configSchema = z.strictObject({
     .strictObject({
       mqtt: z
         .strictObject({
+          /** Off by default: the box works standalone; results queue only while sync is on. */
           enabled: z.boolean().default(false),
-          url: z.string().default('mqtt://127.0.0.1:1883'),
-          topicPrefix: z.string().default('cspine'),
+          url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').default('mqtt://127.0.0.1:1883'),
+          /** 5 (session expiry, reason codes) or 4 (MQTT 3.1.1) for brokers without MQTT 5. */
+          protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+          /** Defaults to deviceId. */
+          clientId: z.string().min(1).max(64).optional(),
+          topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default('cspine/v1'),
+          keepaliveSec: z.int().min(5).max(3600).default(30),
+          /** MQTT 5: how long the broker keeps this device's session while it is offline. */
+          sessionExpirySec: z.int().min(0).default(86_400),
+          connectTimeoutMs: z.int().min(100).default(10_000),
+          reconnectMinMs: z.int().min(10).default(1_000),
+          reconnectMaxMs: z.int().min(10).default(60_000),
+          /** QoS 1 messages sent but not yet acknowledged. */
+          inflightWindow: z.int().min(1).max(1000).default(32),
           username: z.string().optional(),
           password: z.string().optional(),
+          /** Read at start; keeps the password out of the config file. */
+          passwordFile: z.string().optional(),
+          tls: z
+            .strictObject({
+              ca: z.string().optional(),
+              cert: z.string().optional(),
+              key: z.string().optional(),
+              rejectUnauthorized: z.boolean().default(true),
+            })
+            .prefault({}),
         })
         .prefault({}),
+      /** Past this many undelivered messages, health and the log say so (nothing is dropped). */
+      outboxWarnAt: z.int().min(1).default(10_000),
+      /** Send file names (and, with DICOM, study/instance UIDs) in clear instead of pseudonyms. */
+      sendIdentifiers: z.boolean().default(false),
+      /** Key for pseudonyms: made on first start, kept outside the database. */
+      siteSecretFile: z.string().min(1).default('./data/site-secret'),
+    })
+    .prefault({}),
+  jobs: z
+    .strictObject({
+      /** node-cron expressions (5 fields, or 6 with seconds); "off" disables a job. */
+      healthSchedule: schedule.default('* * * * *'),
+      retentionSchedule: schedule.default('17 3 * * *'),
+      selfTestSchedule: schedule.default('43 2 * * *'),
+      /** Delivered (or never synced) history older than this is deleted; undelivered never is. */
+      historyDays: z.int().min(1).default(180),
+      /** Processed images older than this are deleted. */
+      processedDays: z.int().min(1).default(30),
+      /** Oldest processed images go first while the data disk is fuller than this share. */
+      maxDiskShare: z.number().gt(0).max(1).default(0.85),
+      /** Largest allowed difference in any probability when the self-test re-classifies. */
+      selfTestTolerance: z.number().min(0).max(1).default(0.001),
     })
     .prefault({}),
 });

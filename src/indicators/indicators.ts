@@ -15,6 +15,8 @@ export interface LampState {
  */
 export interface Indicators {
   readonly backend: string;
+  /** What the lamps show now; undefined before the first `show`. */
+  readonly current: LampState | undefined;
   show(state: LampState): void;
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { ErrorCode, StoreError } from '../errors.js';
 import { rejectionTriage, type Triage } from '../triage/policy.js';
 import type { Db } from './database.js';
+import type { Outbox } from './outbox.js';
 
 export interface ImageFacts {
   sha256: string;
@@ -48,6 +49,8 @@ export interface HistoryEntry {
   model: { id: string; sha256: string } | null;
   timingsMs: Record<string, number> | null;
   error: RejectionFacts | null;
+  /** MQTT delivery of this record; null when sync was off when it was recorded. */
+  delivery: { messageId: string; deliveredAt: string | null } | null;
 }
 
 interface EntryRow {
@@ -68,15 +71,18 @@ interface EntryRow {
   timings_ms: string | null;
   code: string | null;
   message: string | null;
+  message_id: string | null;
+  delivered_at: string | null;
 }
 
 const ENTRY_SELECT = `
   SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome,
          r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms,
-         j.code, j.message
+         j.code, j.message, o.message_id, o.delivered_at
   FROM images i
   LEFT JOIN results r ON r.image_id = i.id
-  LEFT JOIN rejections j ON j.image_id = i.id`;
+  LEFT JOIN rejections j ON j.image_id = i.id
+  LEFT JOIN outbox o ON o.image_id = i.id`;
 
 /**
  * Every image ends here exactly once, as classified or rejected, keyed by content hash.
@@ -87,9 +93,16 @@ export class History {
   private readonly insertResult;
   private readonly insertRejection;
   private readonly selectBySha;
+  private readonly selectById;
   private readonly selectRecent;
+  private readonly selectLastProcessed;
+  private readonly deleteOld;
 
-  constructor(private readonly db: Db) {
+  /** With an outbox, every record also queues its MQTT message in the same transaction. */
+  constructor(
+    private readonly db: Db,
+    private readonly outbox?: Outbox,
+  ) {
     this.insertImage = db.prepare(`
       INSERT INTO images (sha256, source, source_kind, bytes, format, width, height, bits_per_sample, received_at, processed_at, outcome)
       VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome)`);
@@ -98,7 +111,13 @@ export class History {
       VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs)`);
     this.insertRejection = db.prepare(`INSERT INTO rejections (image_id, code, message) VALUES (@imageId, @code, @message)`);
     this.selectBySha = db.prepare(`${ENTRY_SELECT} WHERE i.sha256 = ?`);
+    this.selectById = db.prepare(`${ENTRY_SELECT} WHERE i.id = ?`);
     this.selectRecent = db.prepare(`${ENTRY_SELECT} ORDER BY i.id DESC LIMIT ?`);
+    this.selectLastProcessed = db.prepare(`SELECT max(processed_at) AS at FROM images`);
+    this.deleteOld = db.prepare(`
+      DELETE FROM images
+      WHERE processed_at < ?
+        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = images.id AND o.delivered_at IS NULL)`);
   }
 
   /** The recorded outcome for this content, if any: the key to idempotent reprocessing. */
@@ -115,8 +134,25 @@ export class History {
     return row && toEntry(row);
   }
 
+  entryById(id: number): HistoryEntry | undefined {
+    const row = this.guard(() => this.selectById.get(id) as EntryRow | undefined);
+    return row && toEntry(row);
+  }
+
   recent(limit: number): HistoryEntry[] {
     return this.guard(() => (this.selectRecent.all(limit) as EntryRow[]).map(toEntry));
+  }
+
+  lastProcessedAt(): string | null {
+    return this.guard(() => (this.selectLastProcessed.get() as { at: string | null }).at);
+  }
+
+  /**
+   * Deletes records processed before `olderThan`, except those whose MQTT message is still
+   * undelivered (those are never removed). Returns how many were deleted.
+   */
+  pruneBefore(olderThan: Date): number {
+    return this.guard(() => this.deleteOld.run(olderThan.toISOString()).changes);
   }
 
   recordClassified(image: ImageFacts, result: ClassificationFacts, processedAt = new Date()): number {
@@ -158,6 +194,7 @@ export class History {
         });
         const imageId = Number(lastInsertRowid);
         insertDetail(imageId);
+        this.outbox?.addResult(imageId, processedAt);
         return imageId;
       }).immediate(),
     );
@@ -189,5 +226,6 @@ function toEntry(row: EntryRow): HistoryEntry {
     model: classified ? { id: row.model_id!, sha256: row.model_sha256! } : null,
     timingsMs: row.timings_ms === null ? null : (JSON.parse(row.timings_ms) as Record<string, number>),
     error: classified ? null : { code: row.code!, message: row.message! },
+    delivery: row.message_id === null ? null : { messageId: row.message_id, deliveredAt: row.delivered_at },
   };
 }

@@ -37,4 +37,28 @@ export const MIGRATIONS: readonly string[] = [
     message  TEXT NOT NULL
   );
   `,
+  `
+  -- Store-and-forward queue for MQTT. A result's row is written in the same transaction as the
+  -- result and holds no copy of it (the payload is built from history when sent), which keeps
+  -- the bytes written per result small on SD cards. Events carry their own payload.
+  CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY,
+    message_id   TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL CHECK (kind IN ('result', 'event')),
+    image_id     INTEGER REFERENCES images (id) ON DELETE CASCADE,
+    payload      TEXT,
+    created_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    CHECK ((kind = 'result') = (image_id IS NOT NULL))
+  );
+  CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
+  CREATE INDEX outbox_by_image ON outbox (image_id);
+
+  -- The self-test's expected probabilities for one reference image, per model file.
+  CREATE TABLE self_test_baselines (
+    model_sha256  TEXT PRIMARY KEY,
+    probabilities TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,101 @@
+import crypto from 'node:crypto';
+import { ErrorCode, StoreError } from '../errors.js';
+import type { Db } from './database.js';
+
+export interface OutboxRow {
+  id: number;
+  messageId: string;
+  kind: 'result' | 'event';
+  imageId: number | null;
+  payload: string | null;
+  createdAt: string;
+}
+
+export interface OutboxBacklog {
+  pending: number;
+  oldestPendingAt: string | null;
+}
+
+interface RawRow {
+  id: number;
+  message_id: string;
+  kind: 'result' | 'event';
+  image_id: number | null;
+  payload: string | null;
+  created_at: string;
+}
+
+/**
+ * The store-and-forward queue in front of MQTT. Rows leave only when the broker has
+ * acknowledged them (PUBACK); until then they survive restarts and power cuts.
+ */
+export class Outbox {
+  private readonly insert;
+  private readonly selectPending;
+  private readonly updateDelivered;
+  private readonly selectBacklog;
+  private readonly deleteOldEvents;
+
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      `INSERT INTO outbox (message_id, kind, image_id, payload, created_at) VALUES (@messageId, @kind, @imageId, @payload, @createdAt)`,
+    );
+    this.selectPending = db.prepare(`SELECT id, message_id, kind, image_id, payload, created_at FROM outbox WHERE delivered_at IS NULL AND id > ? ORDER BY id LIMIT ?`);
+    this.updateDelivered = db.prepare(`UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL`);
+    this.selectBacklog = db.prepare(`SELECT count(*) AS pending, min(created_at) AS oldest FROM outbox WHERE delivered_at IS NULL`);
+    this.deleteOldEvents = db.prepare(`DELETE FROM outbox WHERE kind = 'event' AND delivered_at IS NOT NULL AND created_at < ?`);
+  }
+
+  /** Queues a result; call inside the transaction that records it. Returns the message id. */
+  addResult(imageId: number, at = new Date()): string {
+    return this.add('result', imageId, null, at);
+  }
+
+  addEvent(payload: object, messageId: string = crypto.randomUUID(), at = new Date()): string {
+    return this.guard(() => this.add('event', null, JSON.stringify({ ...payload, id: messageId }), at, messageId));
+  }
+
+  /** Undelivered rows after `afterId`, oldest first. */
+  pending(limit: number, afterId = 0): OutboxRow[] {
+    return this.guard(() =>
+      (this.selectPending.all(afterId, limit) as RawRow[]).map((row) => ({
+        id: row.id,
+        messageId: row.message_id,
+        kind: row.kind,
+        imageId: row.image_id,
+        payload: row.payload,
+        createdAt: row.created_at,
+      })),
+    );
+  }
+
+  /** One transaction for a batch of acknowledgements: fewer fsyncs, less SD card wear. */
+  markDelivered(ids: readonly number[], at = new Date()): void {
+    if (ids.length === 0) return;
+    const stamp = at.toISOString();
+    this.guard(() => this.db.transaction(() => ids.forEach((id) => this.updateDelivered.run(stamp, id)))());
+  }
+
+  backlog(): OutboxBacklog {
+    const row = this.guard(() => this.selectBacklog.get() as { pending: number; oldest: string | null });
+    return { pending: row.pending, oldestPendingAt: row.oldest };
+  }
+
+  /** Delivered events older than `olderThan`; result rows go with their history record. */
+  pruneDeliveredEvents(olderThan: Date): number {
+    return this.guard(() => this.deleteOldEvents.run(olderThan.toISOString()).changes);
+  }
+
+  private add(kind: 'result' | 'event', imageId: number | null, payload: string | null, at: Date, messageId: string = crypto.randomUUID()): string {
+    this.insert.run({ messageId, kind, imageId, payload, createdAt: at.toISOString() });
+    return messageId;
+  }
+
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw new StoreError(ErrorCode.STORE_FAILED, `outbox database error: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

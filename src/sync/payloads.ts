@@ -1,0 +1,106 @@
+import type { HistoryEntry } from '../store/history.js';
+import type { OutboxBacklog } from '../store/outbox.js';
+import type { Triage } from '../triage/policy.js';
+import { VERSION } from '../version.js';
+import type { Pseudonymizer } from './privacy.js';
+
+/**
+ * MQTT payloads, version 1. JSON Schemas for each live in schemas/ and docs/mqtt.md shows
+ * examples. No payload carries a patient name, ID or birth date; file names (which operators
+ * sometimes name after patients) go out only as pseudonyms unless `sync.sendIdentifiers`.
+ */
+export interface ResultPayload {
+  schema: 'cspine.result.v1';
+  id: string;
+  deviceId: string;
+  image: { sha256: string; sourceRef: string; source?: string; format: string | null; bytes: number };
+  receivedAt: string;
+  processedAt: string;
+  outcome: 'classified' | 'rejected';
+  triage: Triage;
+  label: string | null;
+  probabilities: Record<string, number> | null;
+  model: { id: string; sha256: string } | null;
+  timingsMs: Record<string, number> | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface StatusPayload {
+  schema: 'cspine.status.v1';
+  deviceId: string;
+  state: 'online' | 'offline';
+  /** For `offline` sent as last will: the time the connection that died was opened. */
+  at: string;
+  version: string;
+}
+
+export interface HealthSnapshot {
+  uptimeSec: number;
+  lamp: { backend: string; level: string | null };
+  queueDepth: number;
+  outbox: OutboxBacklog & { warnAt: number; overLimit: boolean };
+  lastResultAt: string | null;
+  model: { id: string; sha256: string } | null;
+  diskFreeBytes: number | null;
+  cpuTempC: number | null;
+}
+
+export interface HealthPayload extends HealthSnapshot {
+  schema: 'cspine.health.v1';
+  id: string;
+  deviceId: string;
+  at: string;
+  version: string;
+}
+
+export interface EventPayload {
+  schema: 'cspine.event.v1';
+  id: string;
+  deviceId: string;
+  at: string;
+  severity: 'warning' | 'error';
+  code: string;
+  message: string;
+}
+
+export interface PayloadContext {
+  deviceId: string;
+  pseudonymizer: Pseudonymizer;
+  sendIdentifiers: boolean;
+}
+
+export function resultPayload(entry: HistoryEntry, messageId: string, context: PayloadContext): ResultPayload {
+  return {
+    schema: 'cspine.result.v1',
+    id: messageId,
+    deviceId: context.deviceId,
+    image: {
+      sha256: entry.sha256,
+      sourceRef: context.pseudonymizer.ref('file', entry.source),
+      ...(context.sendIdentifiers ? { source: entry.source } : {}),
+      format: entry.format,
+      bytes: entry.bytes,
+    },
+    receivedAt: entry.receivedAt,
+    processedAt: entry.processedAt,
+    outcome: entry.outcome,
+    triage: entry.triage,
+    label: entry.label,
+    probabilities: entry.probabilities,
+    model: entry.model,
+    timingsMs: entry.timingsMs,
+    error: entry.error,
+  };
+}
+
+export function statusPayload(deviceId: string, state: StatusPayload['state'], at = new Date()): StatusPayload {
+  return { schema: 'cspine.status.v1', deviceId, state, at: at.toISOString(), version: VERSION };
+}
+
+export function healthPayload(deviceId: string, id: string, snapshot: HealthSnapshot, at = new Date()): HealthPayload {
+  return { schema: 'cspine.health.v1', id, deviceId, at: at.toISOString(), version: VERSION, ...snapshot };
+}
+
+export function eventPayload(deviceId: string, severity: EventPayload['severity'], code: string, message: string, at = new Date()): Omit<EventPayload, 'id'> {
+  return { schema: 'cspine.event.v1', deviceId, at: at.toISOString(), severity, code, message };
+}

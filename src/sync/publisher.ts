@@ -1,0 +1,239 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { History } from '../store/history.js';
+import type { Outbox, OutboxRow } from '../store/outbox.js';
+import { resultPayload, statusPayload, type PayloadContext } from './payloads.js';
+import { topic } from './topics.js';
+
+type MqttSettings = Config['sync']['mqtt'];
+
+export interface PublisherEvents {
+  connected: [];
+  disconnected: [];
+  /** Outbox ids whose PUBACK was recorded. */
+  delivered: [number[]];
+  /** The broker refused the credentials (wrong user/password, or not authorised). */
+  refused: [string];
+}
+
+/** CONNACK return codes (3.1.1) and reason codes (5) that mean "your credentials are wrong". */
+const REFUSED_CODES = new Set([4, 5, 0x86, 0x87, 0x8c]);
+const ACK_FLUSH_MS = 50;
+
+/**
+ * Drains the SQLite outbox to MQTT with QoS 1, in order, at most `inflightWindow` unacknowledged
+ * at a time, and marks rows delivered only on PUBACK. Every connection is a fresh mqtt.js
+ * client with its own back-off: mqtt.js keeps unacknowledged messages in memory, which a power
+ * cut loses, so the outbox is the only store we trust and the only thing that resends.
+ */
+export class MqttPublisher extends EventEmitter<PublisherEvents> {
+  private client: MqttClient | undefined;
+  private connected = false;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly inflight = new Set<number>();
+  /** Highest outbox id handed to the current connection. */
+  private cursor = 0;
+  private acked: number[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly settings: MqttSettings;
+  private readonly password: string | undefined;
+
+  constructor(
+    config: Config,
+    private readonly outbox: Outbox,
+    private readonly history: History,
+    private readonly payloads: PayloadContext,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.settings = config.sync.mqtt;
+    this.password = this.settings.passwordFile ? fs.readFileSync(this.settings.passwordFile, 'utf8').trim() : this.settings.password;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** New rows are in the outbox. */
+  poke(): void {
+    this.drain();
+  }
+
+  /** Fire-and-forget (QoS 0): a stale heartbeat replayed hours later would mislead. */
+  publishNow(name: 'health', payload: object): boolean {
+    if (!this.connected || !this.client) return false;
+    this.client.publish(topic(this.settings.topicPrefix, this.payloads.deviceId, name), JSON.stringify(payload), { qos: 0 });
+    return true;
+  }
+
+  /** Says offline (retained) when connected, records the acknowledgements received, closes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    if (client && this.connected) {
+      await new Promise<void>((resolve) => {
+        const done = setTimeout(resolve, 2000);
+        client.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'offline')), { qos: 1, retain: true }, () => {
+          clearTimeout(done);
+          resolve();
+        });
+      });
+    }
+    this.flushAcks();
+    this.connected = false;
+    this.client = undefined;
+    await client?.endAsync(true).catch(() => undefined);
+  }
+
+  private topicOf(name: 'status' | 'result' | 'event'): string {
+    return topic(this.settings.topicPrefix, this.payloads.deviceId, name);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { settings } = this;
+    const options: IClientOptions = {
+      clientId: settings.clientId ?? this.payloads.deviceId,
+      protocolVersion: settings.protocolVersion,
+      // Persistent session (see docs/mqtt.md): commands sent to an offline box wait at the broker.
+      clean: false,
+      keepalive: settings.keepaliveSec,
+      connectTimeout: settings.connectTimeoutMs,
+      reconnectPeriod: 0,
+      queueQoSZero: false,
+      will: {
+        topic: this.topicOf('status'),
+        payload: Buffer.from(JSON.stringify(statusPayload(this.payloads.deviceId, 'offline'))),
+        qos: 1,
+        retain: true,
+      },
+      ...(settings.protocolVersion === 5 ? { properties: { sessionExpiryInterval: settings.sessionExpirySec } } : {}),
+      ...(settings.username !== undefined ? { username: settings.username } : {}),
+      ...(this.password !== undefined ? { password: this.password } : {}),
+      ...(settings.tls.ca ? { ca: fs.readFileSync(settings.tls.ca) } : {}),
+      ...(settings.tls.cert ? { cert: fs.readFileSync(settings.tls.cert) } : {}),
+      ...(settings.tls.key ? { key: fs.readFileSync(settings.tls.key) } : {}),
+      rejectUnauthorized: settings.tls.rejectUnauthorized,
+    };
+    const client = mqtt.connect(settings.url, options);
+    this.client = client;
+
+    client.on('connect', () => {
+      if (client !== this.client) return;
+      this.attempt = 0;
+      this.connected = true;
+      this.inflight.clear();
+      this.cursor = 0;
+      this.flushAcks();
+      this.logger.info({ broker: settings.url, clientId: options.clientId }, 'MQTT connected');
+      // Re-published on every connect: brokers without persistence forget retained messages.
+      client.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'online')), { qos: 1, retain: true });
+      this.emit('connected');
+      this.drain();
+    });
+    client.on('error', (error: Error & { code?: number | string }) => {
+      if (client !== this.client) return;
+      if (typeof error.code === 'number' && REFUSED_CODES.has(error.code)) {
+        const reason = `broker ${settings.url} refused the connection (code ${error.code}: ${error.message}); check sync.mqtt.username / password / passwordFile`;
+        this.logger.error({ code: 'E_SYNC_REFUSED' }, reason);
+        this.emit('refused', reason);
+      } else {
+        this.logger.warn({ broker: settings.url, err: error.message }, 'MQTT connection error');
+      }
+    });
+    client.on('close', () => {
+      if (client !== this.client) return;
+      const wasConnected = this.connected;
+      this.connected = false;
+      this.client = undefined;
+      client.removeAllListeners('connect');
+      client.end(true);
+      if (wasConnected) {
+        this.logger.warn({ broker: settings.url, unacknowledged: this.inflight.size }, 'MQTT disconnected; undelivered results stay in the outbox');
+        this.emit('disconnected');
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  /** Exponential back-off with full jitter, so a fleet coming back online does not stampede. */
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const { reconnectMinMs, reconnectMaxMs } = this.settings;
+    const ceiling = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** this.attempt);
+    const delay = Math.max(reconnectMinMs, Math.round(ceiling * (0.5 + Math.random() * 0.5)));
+    this.attempt++;
+    this.logger.debug({ delayMs: delay, attempt: this.attempt }, 'MQTT reconnect scheduled');
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private drain(): void {
+    const client = this.client;
+    if (!client || !this.connected) return;
+    const room = this.settings.inflightWindow - this.inflight.size;
+    if (room <= 0) return;
+    let rows: OutboxRow[];
+    try {
+      rows = this.outbox.pending(room, this.cursor);
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'cannot read the outbox; retrying on the next result or reconnect');
+      return;
+    }
+    for (const row of rows) {
+      this.cursor = row.id;
+      const message = this.render(row);
+      if (message === undefined) {
+        this.acked.push(row.id);
+        continue;
+      }
+      this.inflight.add(row.id);
+      client.publish(message.topic, message.payload, { qos: 1 }, (error) => {
+        if (client !== this.client) return; // that connection is gone; the row is resent on the next
+        this.inflight.delete(row.id);
+        if (error) {
+          this.logger.warn({ outboxId: row.id, err: error.message }, 'publish failed; will resend');
+          return;
+        }
+        this.acked.push(row.id);
+        this.flushTimer ??= setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+        this.drain();
+      });
+    }
+    if (this.acked.length > 0) this.flushTimer ??= setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+  }
+
+  private render(row: OutboxRow): { topic: string; payload: string } | undefined {
+    if (row.kind === 'event') return { topic: this.topicOf('event'), payload: row.payload! };
+    const entry = this.history.entryById(row.imageId!);
+    if (!entry) {
+      this.logger.error({ outboxId: row.id, imageId: row.imageId }, 'outbox row points at a missing history record; skipping it');
+      return undefined;
+    }
+    return { topic: this.topicOf('result'), payload: JSON.stringify(resultPayload(entry, row.messageId, this.payloads)) };
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.acked.length === 0) return;
+    const ids = this.acked;
+    this.acked = [];
+    try {
+      this.outbox.markDelivered(ids);
+      this.emit('delivered', ids);
+    } catch (error) {
+      // Not recorded: these are sent again later, which receivers de-duplicate by id.
+      this.logger.error({ err: (error as Error).message, count: ids.length }, 'could not record deliveries');
+    }
+  }
+}
