@@ -127,6 +127,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     };
     const client = mqtt.connect(settings.url, options);
     this.client = client;
+    let refused = false;
 
     client.on('connect', () => {
       if (client !== this.client) return;
@@ -144,6 +145,10 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     client.on('error', (error: Error & { code?: number | string }) => {
       if (client !== this.client) return;
       if (typeof error.code === 'number' && REFUSED_CODES.has(error.code)) {
+        if (refused) return; // mqtt.js may report one refusal more than once
+        refused = true;
+        // Credentials do not fix themselves: wait the longest back-off before asking again.
+        this.attempt = Number.POSITIVE_INFINITY;
         const reason = `broker ${settings.url} refused the connection (code ${error.code}: ${error.message}); check sync.mqtt.username / password / passwordFile`;
         this.logger.error({ code: 'E_SYNC_REFUSED' }, reason);
         this.emit('refused', reason);
@@ -172,7 +177,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     const { reconnectMinMs, reconnectMaxMs } = this.settings;
     const ceiling = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** this.attempt);
     const delay = Math.max(reconnectMinMs, Math.round(ceiling * (0.5 + Math.random() * 0.5)));
-    this.attempt++;
+    this.attempt = Math.min(this.attempt + 1, 30);
     this.logger.debug({ delayMs: delay, attempt: this.attempt }, 'MQTT reconnect scheduled');
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
