@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
+import { doctorCommand } from './commands/doctor.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
 import { loadConfig, maskSecrets } from './config/load.js';
@@ -17,6 +18,7 @@ commands:
                             exit 0 all classified, 2 any rejected, 1 internal failure
   history [--json] [--limit N]
                             latest recorded results (default 20)
+  doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
   config                    print the effective configuration (secrets masked)
 
 options:
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${values.limit}"`);
       return historyCommand(config, { json: values.json, limit });
     }
+    case 'doctor':
+      return doctorCommand(config, { json: values.json });
     case 'config':
       process.stdout.write(`${JSON.stringify(maskSecrets(config), null, 2)}\n`);
       return 0;

@@ -91,7 +91,8 @@ test('history shows what the service recorded, newest first', async (t) => {
 
   const human = await runCli(['history', '--limit', '1'], configEnv(config));
   t.regex(human.stdout, /lamp/);
-  t.regex(human.stdout, /AMBER\s+E_NOT_AN_IMAGE\s+second\.png/);
+  t.regex(human.stdout, /AMBER\s+E_NOT_AN_IMAGE\s+-\s+second\.png/, 'sync off: nothing to send');
+  t.regex(human.stdout, /outbox: nothing waiting for MQTT delivery/);
   t.notRegex(human.stdout, /first\.png/);
 });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { openDatabase } from '../store/database.js';
 import { History, type HistoryEntry } from '../store/history.js';
+import { Outbox } from '../store/outbox.js';
 
 export function historyCommand(config: Config, options: { json: boolean; limit: number }): number {
   if (!fs.existsSync(config.store.path)) {
@@ -15,6 +16,10 @@ export function historyCommand(config: Config, options: { json: boolean; limit: 
       for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
     } else {
       process.stdout.write(table(entries));
+      const { pending, oldestPendingAt } = new Outbox(db).backlog();
+      process.stdout.write(
+        pending === 0 ? 'outbox: nothing waiting for MQTT delivery\n' : `outbox: ${pending} message(s) waiting for MQTT delivery, oldest from ${oldestPendingAt}\n`,
+      );
     }
   } finally {
     db.close();
@@ -28,10 +33,11 @@ function table(entries: HistoryEntry[]): string {
     entry.processedAt.replace('T', ' ').slice(0, 19),
     entry.triage.level,
     entry.outcome === 'classified' ? entry.label! : entry.error!.code,
+    entry.delivery === null ? '-' : entry.delivery.deliveredAt === null ? 'waiting' : 'yes',
     entry.source,
     entry.triage.reason,
   ]);
-  const header = ['processed (UTC)', 'lamp', 'label / error', 'file', 'reason'];
+  const header = ['processed (UTC)', 'lamp', 'label / error', 'sent', 'file', 'reason'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
   const format = (row: string[]) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`;
   return format(header) + rows.map(format).join('');

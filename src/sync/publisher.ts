@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { connectionOptions } from './connection.js';
 import type { Config } from '../config/schema.js';
+import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { History } from '../store/history.js';
 import type { Outbox, OutboxRow } from '../store/outbox.js';
@@ -41,10 +42,9 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   private acked: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly settings: MqttSettings;
-  private readonly password: string | undefined;
 
   constructor(
-    config: Config,
+    private readonly config: Config,
     private readonly outbox: Outbox,
     private readonly history: History,
     private readonly payloads: PayloadContext,
@@ -52,7 +52,6 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   ) {
     super();
     this.settings = config.sync.mqtt;
-    this.password = this.settings.passwordFile ? fs.readFileSync(this.settings.passwordFile, 'utf8').trim() : this.settings.password;
   }
 
   get isConnected(): boolean {
@@ -102,28 +101,22 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   private connect(): void {
     if (this.stopped) return;
     const { settings } = this;
+    let base: IClientOptions;
+    try {
+      base = connectionOptions(this.config, this.payloads.deviceId);
+    } catch (error) {
+      this.logger.error({ code: ErrorCode.SYNC_SETTINGS }, `cannot prepare the MQTT connection: ${(error as Error).message}`);
+      this.scheduleReconnect();
+      return;
+    }
     const options: IClientOptions = {
-      clientId: settings.clientId ?? this.payloads.deviceId,
-      protocolVersion: settings.protocolVersion,
-      // Persistent session (see docs/mqtt.md): commands sent to an offline box wait at the broker.
-      clean: false,
-      keepalive: settings.keepaliveSec,
-      connectTimeout: settings.connectTimeoutMs,
-      reconnectPeriod: 0,
-      queueQoSZero: false,
+      ...base,
       will: {
         topic: this.topicOf('status'),
         payload: Buffer.from(JSON.stringify(statusPayload(this.payloads.deviceId, 'offline'))),
         qos: 1,
         retain: true,
       },
-      ...(settings.protocolVersion === 5 ? { properties: { sessionExpiryInterval: settings.sessionExpirySec } } : {}),
-      ...(settings.username !== undefined ? { username: settings.username } : {}),
-      ...(this.password !== undefined ? { password: this.password } : {}),
-      ...(settings.tls.ca ? { ca: fs.readFileSync(settings.tls.ca) } : {}),
-      ...(settings.tls.cert ? { cert: fs.readFileSync(settings.tls.cert) } : {}),
-      ...(settings.tls.key ? { key: fs.readFileSync(settings.tls.key) } : {}),
-      rejectUnauthorized: settings.tls.rejectUnauthorized,
     };
     const client = mqtt.connect(settings.url, options);
     this.client = client;
@@ -150,7 +143,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
         // Credentials do not fix themselves: wait the longest back-off before asking again.
         this.attempt = Number.POSITIVE_INFINITY;
         const reason = `broker ${settings.url} refused the connection (code ${error.code}: ${error.message}); check sync.mqtt.username / password / passwordFile`;
-        this.logger.error({ code: 'E_SYNC_REFUSED' }, reason);
+        this.logger.error({ code: ErrorCode.SYNC_REFUSED }, reason);
         this.emit('refused', reason);
       } else {
         this.logger.warn({ broker: settings.url, err: error.message }, 'MQTT connection error');

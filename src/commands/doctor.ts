@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import type { Config } from '../config/schema.js';
+import { toCspineError } from '../errors.js';
+import { diskFreeBytes, diskUsedShare } from '../jobs/health.js';
+import { InferenceEngine } from '../model/inference.js';
+import { loadModelPackage } from '../model/model-package.js';
+import { openDatabase } from '../store/database.js';
+import { MIGRATIONS } from '../store/migrations.js';
+import { Outbox } from '../store/outbox.js';
+import { connectionOptions } from '../sync/connection.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+}
+
+type Probe = () => Promise<Omit<Check, 'name'>> | Omit<Check, 'name'>;
+
+/** What works on this box and what does not, each with the reason; exit 1 on any failure. */
+export async function doctorCommand(config: Config, options: { json: boolean }): Promise<number> {
+  const probes: Array<[string, Probe]> = [
+    ['capture folder', () => captureFolder(config)],
+    ['model', () => model(config)],
+    ['history database', () => database(config)],
+    ['disk', () => disk(config)],
+    ['lamps', () => ({ status: 'ok', detail: `${config.indicators.backend} backend (indicators.backend); GPIO backends are not installed in this version` })],
+    ['mqtt', () => broker(config)],
+  ];
+  const checks: Check[] = [];
+  for (const [name, probe] of probes) {
+    try {
+      checks.push({ name, ...(await probe()) });
+    } catch (error) {
+      const problem = toCspineError(error);
+      checks.push({ name, status: 'fail', detail: `${problem.code}: ${problem.message}` });
+    }
+  }
+  if (options.json) {
+    for (const check of checks) process.stdout.write(`${JSON.stringify(check)}\n`);
+  } else {
+    const mark: Record<CheckStatus, string> = { ok: ' ok ', warn: 'WARN', fail: 'FAIL' };
+    for (const check of checks) process.stdout.write(`[${mark[check.status]}] ${check.name.padEnd(16)} ${check.detail}\n`);
+  }
+  return checks.some((check) => check.status === 'fail') ? 1 : 0;
+}
+
+function captureFolder(config: Config): Omit<Check, 'name'> {
+  const dir = path.resolve(config.capture.dir);
+  if (!fs.existsSync(dir)) return { status: 'warn', detail: `${dir} does not exist yet (the service creates it)` };
+  fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
+  const waiting = fs.readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isFile()).length;
+  return { status: 'ok', detail: `${dir} is writable; ${waiting} file(s) waiting` };
+}
+
+async function model(config: Config): Promise<Omit<Check, 'name'>> {
+  const pkg = await loadModelPackage(path.resolve(config.model.dir, config.model.id));
+  const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
+  await engine.close();
+  return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
+}
+
+function database(config: Config): Omit<Check, 'name'> {
+  if (!fs.existsSync(config.store.path)) return { status: 'warn', detail: `${config.store.path} does not exist yet (the service creates it)` };
+  const db = openDatabase(config.store.path, { readonly: true });
+  try {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const images = (db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+    const { pending, oldestPendingAt } = new Outbox(db).backlog();
+    const backlog = pending === 0 ? 'outbox empty' : `outbox: ${pending} waiting since ${oldestPendingAt}`;
+    const status: CheckStatus = version < MIGRATIONS.length ? 'warn' : pending > config.sync.outboxWarnAt ? 'warn' : 'ok';
+    return { status, detail: `${config.store.path}: schema ${version}/${MIGRATIONS.length}, ${images} image(s), ${backlog}` };
+  } finally {
+    db.close();
+  }
+}
+
+function disk(config: Config): Omit<Check, 'name'> {
+  const dir = path.dirname(path.resolve(config.store.path));
+  const probeDir = fs.existsSync(dir) ? dir : process.cwd();
+  const free = diskFreeBytes(probeDir);
+  const share = diskUsedShare(probeDir);
+  if (free === null || share === null) return { status: 'warn', detail: `cannot read free space for ${probeDir}` };
+  const detail = `${(free / 2 ** 30).toFixed(1)} GiB free, ${(share * 100).toFixed(0)}% used (retention starts at ${(config.jobs.maxDiskShare * 100).toFixed(0)}%)`;
+  return { status: share > config.jobs.maxDiskShare ? 'warn' : 'ok', detail };
+}
+
+async function broker(config: Config): Promise<Omit<Check, 'name'>> {
+  const settings = config.sync.mqtt;
+  if (!settings.enabled) return { status: 'ok', detail: 'sync off (sync.mqtt.enabled: false); results stay on this box' };
+  // Its own client id and a clean session, so the running service's session is left alone.
+  const options = { ...connectionOptions(config, config.deviceId, `${settings.clientId ?? config.deviceId}-doctor`), clean: true, connectTimeout: 5000 };
+  delete options.properties;
+  try {
+    const client = await mqtt.connectAsync(settings.url, options, false);
+    await client.endAsync();
+    return { status: 'ok', detail: `${settings.url} accepts this device (MQTT ${settings.protocolVersion === 5 ? '5' : '3.1.1'})` };
+  } catch (error) {
+    return { status: 'fail', detail: `${settings.url}: ${(error as Error).message}` };
+  }
+}

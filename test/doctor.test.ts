@@ -1,0 +1,37 @@
+import path from 'node:path';
+import test from 'ava';
+import { brokerKinds, startBroker, type BrokerKind } from './helpers/brokers.js';
+import { jsonLines, runCli } from './helpers/cli.js';
+import { configEnv, workspace } from './helpers/fixtures.js';
+
+const [kind] = brokerKinds() as [BrokerKind];
+
+test('doctor checks each part and exits 0 when nothing fails', async (t) => {
+  const broker = await startBroker(t, kind);
+  const { root, config } = workspace(t);
+  const env = {
+    ...configEnv(config),
+    CSPINE_SYNC__MQTT__ENABLED: 'true',
+    CSPINE_SYNC__MQTT__URL: broker.url,
+    CSPINE_SYNC__MQTT__PROTOCOL_VERSION: String(broker.protocolVersion),
+    CSPINE_SYNC__SITE_SECRET_FILE: path.join(root, 'secret'),
+  };
+  const run = await runCli(['doctor', '--json'], env);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'history database', 'disk', 'lamps', 'mqtt']);
+  t.like(checks.model, { status: 'ok' });
+  t.regex(String(checks.model!.detail), /verified, loads and runs/);
+  t.like(checks.mqtt, { status: 'ok' });
+  t.like(checks['history database'], { status: 'warn' }, 'not created until the service first runs');
+});
+
+test('doctor names what is broken and exits 1', async (t) => {
+  const { config } = workspace(t, { model: { id: 'missing-model' } });
+  const env = { ...configEnv(config), CSPINE_SYNC__MQTT__ENABLED: 'true', CSPINE_SYNC__MQTT__URL: 'mqtt://127.0.0.1:9', CSPINE_SYNC__MQTT__CONNECT_TIMEOUT_MS: '1000' };
+  const run = await runCli(['doctor'], env);
+  t.is(run.code, 1);
+  t.regex(run.stdout, /\[FAIL\] model\s+E_MODEL_NOT_FOUND/);
+  t.regex(run.stdout, /\[FAIL\] mqtt\s+mqtt:\/\/127\.0\.0\.1:9/);
+  t.regex(run.stdout, /\[ ok \] lamps\s+simulated/);
+});
