@@ -3,7 +3,7 @@
  * machine — random-weight AlexNet, synthetic 2048×2560 radiographs, the real service watching a
  * real folder. Prints the tables and writes them, with the machine's details, to docs/benchmarks.md.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { openClassifier } from '../src/pipeline/open-classifier.js';
 import { Service, type CommitEvent } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
+import { hugePng } from '../test/helpers/fixtures.js';
 import { alexnetModel, writeModelPackage } from '../test/helpers/onnx-models.js';
 
 const MODEL_ID = 'bench-alexnet';
@@ -207,6 +208,41 @@ async function timeCapture(root: string, modelsDir: string, stableWindowMs: numb
 
 // ---------------------------------------------------------------- report
 
+const BAD_FILE_RUNS = 5;
+
+/** The acceptance case for bad input, timed as a user sees it: the whole CLI process. */
+async function timeBadFilesCli(root: string, modelsDir: string): Promise<{ wallMs: number[]; maxRssBytes: number[] }> {
+  const dir = path.join(root, 'bad');
+  fs.mkdirSync(dir);
+  const jpeg = await sharp(Buffer.alloc(512 * 512, 120), { raw: { width: 512, height: 512, channels: 1 } }).jpeg().toBuffer();
+  const files = {
+    'truncated.jpg': jpeg.subarray(0, jpeg.length >> 1),
+    'text.png': Buffer.from('not an image\n'),
+    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"/>'),
+    'bomb.png': hugePng(40000, 40000),
+  };
+  const paths = Object.entries(files).map(([name, bytes]) => {
+    fs.writeFileSync(path.join(dir, name), bytes);
+    return path.join(dir, name);
+  });
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const reportRss = fileURLToPath(new URL('../test/helpers/report-rss.mjs', import.meta.url));
+  const wallMs: number[] = [];
+  const maxRssBytes: number[] = [];
+  for (let i = 0; i < BAD_FILE_RUNS; i++) {
+    progress(`classify CLI on bad files ${i + 1}/${BAD_FILE_RUNS}`);
+    const started = performance.now();
+    const run = spawnSync(process.execPath, ['--import', reportRss, cli, 'classify', ...paths, '--json'], {
+      env: { ...process.env, CSPINE_MODEL__DIR: modelsDir, CSPINE_MODEL__ID: MODEL_ID },
+      encoding: 'utf8',
+    });
+    wallMs.push(performance.now() - started);
+    if (run.status !== 2) throw new Error(`classify on bad files exited ${run.status}, expected 2: ${run.stderr}`);
+    maxRssBytes.push(Number(/maxrss_kib=(\d+)/.exec(run.stderr)?.[1] ?? Number.NaN) * 1024);
+  }
+  return { wallMs, maxRssBytes };
+}
+
 function cpuModel(): string {
   try {
     const match = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
@@ -250,6 +286,8 @@ async function bench(root: string, runs: number, captures: number, command: stri
   // Only one model in memory at a time, as on the device.
   await classifier.engine.close();
 
+  const badFiles = await timeBadFilesCli(root, modelsDir);
+
   const capture = new Map<number, { latency: number[]; added: number[] }>();
   for (const window of STABLE_WINDOWS_MS) capture.set(window, await timeCapture(root, modelsDir, window, captureImages));
   const peakRss = process.resourceUsage().maxRSS * 1024;
@@ -266,6 +304,7 @@ async function bench(root: string, runs: number, captures: number, command: stri
         statsRow(`capture → committed, stableWindowMs ${window}²`, capture.get(window)!.latency),
         statsRow(`  added by the capture folder³`, capture.get(window)!.added),
       ]),
+      statsRow('`classify` CLI, 4 bad files, whole process⁵', badFiles.wallMs),
     ],
   };
   const memoryTable: Table = {
@@ -277,6 +316,7 @@ async function bench(root: string, runs: number, captures: number, command: stri
       ['JPEG 8-bit q90 input', mib(jpeg8.length)],
       ['RSS after model load', mib(rssAfterLoad)],
       ['peak RSS (maxRSS)⁴', mib(peakRss)],
+      ['`classify` CLI, 4 bad files: peak RSS⁵', mib(Math.max(...badFiles.maxRssBytes))],
     ],
   };
 
@@ -296,6 +336,7 @@ async function bench(root: string, runs: number, captures: number, command: stri
     `From the rename into capture/ to the service's \`committed\` event (after the history commit and the move to processed/), over ${captures} distinct JPEGs after ${CAPTURE_WARMUP} unmeasured ones; each window on a freshly started service with its own folders and database.`,
     "Latency minus that image's own classify total as recorded in the history database: watch event, stability window, read and hash, database commit (synchronous=FULL), move.",
     'Highest RSS of this process over the whole run; the model file is generated in a child process so its buffers do not count.',
+    `\`node dist/cli.js classify\` on a truncated JPEG, a text file named .png, an SVG and a 40000×40000 PNG, ${BAD_FILE_RUNS} runs: start-up to exit, and the highest peak RSS of any run (target: under 2 s and 300 MB).`,
   ];
 
   console.log([...machine, '', textTable(latencyTable), '', textTable(memoryTable), '', about, ...notes.map((note, i) => `${i + 1}. ${note}`)].join('\n'));

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
+import { synthCommand } from './commands/synth.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
 import { loadConfig, maskSecrets } from './config/load.js';
@@ -19,6 +20,8 @@ commands:
   history [--json] [--limit N]
                             latest recorded results (default 20)
   doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
+  synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
+                            synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
   config                    print the effective configuration (secrets masked)
 
 options:
@@ -35,6 +38,11 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       limit: { type: 'string', default: '20' },
       model: { type: 'string' },
+      out: { type: 'string' },
+      count: { type: 'string' },
+      seed: { type: 'string' },
+      size: { type: 'string', default: '256x320' },
+      bits: { type: 'string', default: '8' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -54,6 +62,15 @@ async function main(argv: string[]): Promise<number> {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${values.limit}"`);
       return historyCommand(config, { json: values.json, limit });
+    }
+    case 'synth': {
+      if (values.out === undefined || values.count === undefined || values.seed === undefined) throw new UsageError('synth needs --out DIR, --count N and --seed S');
+      try {
+        return await synthCommand({ out: values.out, count: Number(values.count), seed: Number(values.seed), size: values.size, bits: Number(values.bits) });
+      } catch (error) {
+        if (error instanceof RangeError) throw new UsageError(error.message);
+        throw error;
+      }
     }
     case 'doctor':
       return doctorCommand(config, { json: values.json });

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
+import { decodeImage } from '../imaging/decode.js';
+import type { Classifier } from '../pipeline/classifier.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
 
@@ -13,27 +16,33 @@ export interface ClassifyOptions {
 
 /** Exit codes: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usable model). */
 export async function classifyCommand(config: Config, options: ClassifyOptions): Promise<number> {
-  let classifier;
-  try {
-    classifier = await openClassifier(config, options.modelDir === undefined ? undefined : path.resolve(options.modelDir));
-  } catch (error) {
-    const problem = toCspineError(error);
-    process.stderr.write(`cspine-edge classify: ${problem.code}: ${problem.message}\n`);
-    return 1;
-  }
+  // Opened at the first image that decodes: unreadable files are answered without the model.
+  let classifier: Classifier | undefined;
   const progress = options.files.length > 1 ? new ProgressBar(options.files.length) : undefined;
   let rejected = 0;
   for (const file of options.files) {
     let line: Record<string, unknown>;
     try {
       const bytes = await readInput(file, config.capture.maxFileBytes);
-      const result = await classifier.classify(bytes);
+      const started = performance.now();
+      const image = await decodeImage(bytes, config.imaging);
+      const decodeMs = performance.now() - started;
+      if (!classifier) {
+        try {
+          classifier = await openClassifier(config, options.modelDir === undefined ? undefined : path.resolve(options.modelDir));
+        } catch (error) {
+          const problem = toCspineError(error);
+          process.stderr.write(`cspine-edge classify: ${problem.code}: ${problem.message}\n`);
+          return 1;
+        }
+      }
+      const result = await classifier.classifyDecoded(image, decodeMs);
       line = { file, ok: true, label: result.label, probabilities: result.probabilities, triage: result.triage, model: result.model, timingsMs: result.timingsMs };
     } catch (error) {
       const problem = toCspineError(error);
       if (problem.code === ErrorCode.INTERNAL) {
         process.stderr.write(`cspine-edge classify: internal failure on ${file}: ${problem.message}\n`);
-        await classifier.engine.close();
+        await classifier?.engine.close();
         return 1;
       }
       rejected++;
@@ -42,7 +51,7 @@ export async function classifyCommand(config: Config, options: ClassifyOptions):
     progress?.tick(path.basename(file));
     process.stdout.write(options.json ? `${JSON.stringify(line)}\n` : humanLine(line));
   }
-  await classifier.engine.close();
+  await classifier?.engine.close();
   return rejected > 0 ? 2 : 0;
 }
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { decodeImage, DEFAULT_DECODERS } from '../imaging/decode.js';
-import type { DecodeLimits, ImageDecoder } from '../imaging/image.js';
+import type { DecodedImage, DecodeLimits, ImageDecoder } from '../imaging/image.js';
 import { preprocessImage } from '../imaging/preprocess.js';
 import type { InferenceEngine } from '../model/inference.js';
 import { triage, type Triage, type TriageThresholds } from '../triage/policy.js';
@@ -37,10 +37,16 @@ export class Classifier {
   }
 
   async classify(bytes: Buffer): Promise<Classification> {
-    const { manifest } = this.engine.model;
-    const t0 = performance.now();
+    const started = performance.now();
     const image = await decodeImage(bytes, this.options.limits, this.options.decoders ?? DEFAULT_DECODERS);
+    return this.classifyDecoded(image, performance.now() - started);
+  }
+
+  /** The rest of the pipeline for an image already decoded (in `decodeMs`). */
+  async classifyDecoded(image: DecodedImage, decodeMs: number): Promise<Classification> {
+    const { manifest } = this.engine.model;
     const t1 = performance.now();
+    const t0 = t1 - decodeMs;
     const tensor = await preprocessImage(image, manifest);
     const t2 = performance.now();
     const { probabilities } = await this.engine.infer(tensor);
