@@ -23,6 +23,9 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     if (!options.readonly) {
+      // Only takes effect on a new, empty database: every commit rewrites whole pages into the
+      // WAL, so small pages mean fewer bytes written to the SD card per result.
+      db.pragma('page_size = 1024');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       migrate(db, file);

@@ -18,7 +18,6 @@ export const MIGRATIONS: readonly string[] = [
     processed_at    TEXT NOT NULL,
     outcome         TEXT NOT NULL CHECK (outcome IN ('classified', 'rejected'))
   );
-  CREATE INDEX images_by_processed_at ON images (processed_at);
 
   CREATE TABLE results (
     image_id      INTEGER PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
@@ -43,7 +42,7 @@ export const MIGRATIONS: readonly string[] = [
   -- the bytes written per result small on SD cards. Events carry their own payload.
   CREATE TABLE outbox (
     id           INTEGER PRIMARY KEY,
-    message_id   TEXT NOT NULL UNIQUE,
+    message_id   TEXT NOT NULL,
     kind         TEXT NOT NULL CHECK (kind IN ('result', 'event')),
     image_id     INTEGER REFERENCES images (id) ON DELETE CASCADE,
     payload      TEXT,

@@ -24,6 +24,7 @@ test('a new database is migrated, in WAL mode with full sync', (t) => {
   t.is(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
   t.is(db.pragma('journal_mode', { simple: true }), 'wal');
   t.is(db.pragma('synchronous', { simple: true }), 2);
+  t.is(db.pragma('page_size', { simple: true }), 1024, 'small pages: fewer bytes written per result (npm run bench:sync)');
 });
 
 test('classified and rejected images are recorded once each and read back', (t) => {
