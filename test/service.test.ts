@@ -168,3 +168,27 @@ test('stop finishes the image in flight and turns the lamps off', async (t) => {
   t.is(lamps.current?.level, 'IDLE');
   t.deepEqual(listFiles(config.capture.dir), []);
 });
+
+test('a failed self-test suspends classification (FAULT, images wait) until the model passes again', async (t) => {
+  const { config } = workspace(t, { model: { retryIntervalMs: 200 } });
+  const { service, lamps, commits } = await startService(t, config);
+  t.is(lamps.current?.level, 'IDLE');
+
+  // Corrupt the expectation the self-test compares against, then run the nightly job now.
+  const db = openDatabase(config.store.path);
+  db.prepare(`UPDATE self_test_baselines SET probabilities = json_set(probabilities, '$.normal', 0.01)`).run();
+  await service.selfTest();
+  t.is(lamps.current?.level, 'FAULT');
+  t.regex(lamps.current?.reason ?? '', /E_SELF_TEST_FAILED/);
+
+  fs.writeFileSync(path.join(config.capture.dir, 'during-fault.png'), await grayImage(230));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.is(commits.length, 0, 'nothing is classified while the self-test fails');
+  t.deepEqual(listFiles(config.capture.dir), ['during-fault.png']);
+
+  // Restoring the baseline lets the next reload pass its self-test and take the waiting image.
+  db.prepare('DELETE FROM self_test_baselines').run();
+  db.close();
+  await waitFor(() => commits.length === 1, 5000, 'recovery');
+  t.is(lamps.current?.level, 'GREEN');
+});
