@@ -13,13 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { configSchema } from '../src/config/schema.js';
-import { sha256Hex } from '../src/hash.js';
 import { createLogger } from '../src/logger.js';
 import { openDatabase, type Db } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { Outbox } from '../src/store/outbox.js';
 import { loadSiteSecret, Pseudonymizer } from '../src/sync/privacy.js';
 import { MqttPublisher } from '../src/sync/publisher.js';
+import { recordResults } from '../test/helpers/device.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks-sync.md', import.meta.url));
 const WINDOWS = [1, 32, 128];
@@ -67,22 +67,6 @@ async function startMosquitto(dir: string): Promise<{ url: string; child: ChildP
   throw new Error('mosquitto did not start');
 }
 
-function record(history: History, from: number, count: number): void {
-  for (let i = from; i < from + count; i++) {
-    history.recordClassified(
-      { sha256: sha256Hex(Buffer.from(`bench ${i}`)), source: `scan-${i}.png`, sourceKind: 'folder', bytes: 1_500_000, format: 'png', width: 2048, height: 2560, bitsPerSample: 16, receivedAt: new Date() },
-      {
-        modelId: 'cspine-alexnet-demo',
-        modelSha256: 'f'.repeat(64),
-        label: 'fracture',
-        probabilities: { normal: 0.08, fracture: 0.87, dislocation: 0.05 },
-        triage: { level: 'RED', reason: 'fracture suspected (P=87.0%)' },
-        timingsMs: { decode: 55.1, preprocess: 6.2, infer: 13.9, total: 75.2 },
-      },
-    );
-  }
-}
-
 async function drain(db: Db, url: string, secretFile: string, window: number): Promise<DrainRun> {
   const config = configSchema.parse({ deviceId: DEVICE_ID, sync: { siteSecretFile: secretFile, mqtt: { enabled: true, url, inflightWindow: window } } });
   const outbox = new Outbox(db);
@@ -125,7 +109,7 @@ async function main(): Promise<void> {
 
     const db = openDatabase(path.join(root, 'cspine.db'));
     const history = new History(db, new Outbox(db));
-    db.transaction(() => record(history, 0, total))();
+    db.transaction(() => recordResults(history, total))();
 
     const runs: DrainRun[] = [];
     for (const window of WINDOWS) {
@@ -205,7 +189,7 @@ function measureDiskWrites(file: string, pageSize: number): { written: number; g
   db.pragma('wal_checkpoint(TRUNCATE)');
   const sizeBefore = fs.statSync(file).size;
   const before = diskWrites();
-  record(history, 0, MEASURED_WRITES);
+  recordResults(history, MEASURED_WRITES);
   db.pragma('wal_checkpoint(TRUNCATE)');
   const written = (diskWrites() - before) / MEASURED_WRITES;
   const growth = (fs.statSync(file).size - sizeBefore) / MEASURED_WRITES;

@@ -21,7 +21,7 @@ import { openClassifier } from '../src/pipeline/open-classifier.js';
 import { Service, type CommitEvent } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
-import { hugePng } from '../test/helpers/fixtures.js';
+import { writeBadFiles } from '../test/helpers/fixtures.js';
 import { alexnetModel, writeModelPackage } from '../test/helpers/onnx-models.js';
 
 const MODEL_ID = 'bench-alexnet';
@@ -212,19 +212,7 @@ const BAD_FILE_RUNS = 5;
 
 /** The acceptance case for bad input, timed as a user sees it: the whole CLI process. */
 async function timeBadFilesCli(root: string, modelsDir: string): Promise<{ wallMs: number[]; maxRssBytes: number[] }> {
-  const dir = path.join(root, 'bad');
-  fs.mkdirSync(dir);
-  const jpeg = await sharp(Buffer.alloc(512 * 512, 120), { raw: { width: 512, height: 512, channels: 1 } }).jpeg().toBuffer();
-  const files = {
-    'truncated.jpg': jpeg.subarray(0, jpeg.length >> 1),
-    'text.png': Buffer.from('not an image\n'),
-    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"/>'),
-    'bomb.png': hugePng(40000, 40000),
-  };
-  const paths = Object.entries(files).map(([name, bytes]) => {
-    fs.writeFileSync(path.join(dir, name), bytes);
-    return path.join(dir, name);
-  });
+  const paths = await writeBadFiles(path.join(root, 'bad'));
   const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
   const reportRss = fileURLToPath(new URL('../test/helpers/report-rss.mjs', import.meta.url));
   const wallMs: number[] = [];

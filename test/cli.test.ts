@@ -4,7 +4,7 @@ import test from 'ava';
 import { Service } from '../src/service.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { capturedLogger, configEnv, grayImage, hugePng, waitFor, workspace } from './helpers/fixtures.js';
+import { capturedLogger, configEnv, grayImage, waitFor, workspace, writeBadFiles } from './helpers/fixtures.js';
 
 test('classify --json answers one contract line per file, exit 0', async (t) => {
   const { root, config } = workspace(t);
@@ -26,17 +26,7 @@ test('classify --json answers one contract line per file, exit 0', async (t) => 
 
 test.serial('classify on a truncated JPEG, a text .png, an SVG and a 40000×40000 PNG: distinct codes, exit 2, fast, small', async (t) => {
   const { root, config } = workspace(t);
-  const jpeg = await grayImage(120, { width: 512, height: 512, format: 'jpeg', seed: 5 });
-  const bad = {
-    'truncated.jpg': jpeg.subarray(0, Math.floor(jpeg.length / 2)),
-    'text.png': Buffer.from('Patient: nobody\nthis is not an image\n'),
-    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"><rect width="100%" height="100%"/></svg>'),
-    'bomb.png': hugePng(40000, 40000),
-  };
-  const files = Object.entries(bad).map(([name, bytes]) => {
-    fs.writeFileSync(path.join(root, name), bytes);
-    return path.join(root, name);
-  });
+  const files = await writeBadFiles(root);
   const run = await runCli(['classify', ...files, '--json'], configEnv(config));
   t.is(run.code, 2, run.stderr);
   const lines = jsonLines(run.stdout);

@@ -1,6 +1,5 @@
 import type { HistoryEntry } from '../store/history.js';
 import type { OutboxBacklog } from '../store/outbox.js';
-import type { Triage } from '../triage/policy.js';
 import { VERSION } from '../version.js';
 import type { Pseudonymizer } from './privacy.js';
 
@@ -9,20 +8,13 @@ import type { Pseudonymizer } from './privacy.js';
  * examples. No payload carries a patient name, ID or birth date; file names (which operators
  * sometimes name after patients) go out only as pseudonyms unless `sync.sendIdentifiers`.
  */
-export interface ResultPayload {
+/** The history record as sent: its outcome fields as they are, the file name pseudonymised. */
+export interface ResultPayload
+  extends Pick<HistoryEntry, 'receivedAt' | 'processedAt' | 'outcome' | 'triage' | 'label' | 'probabilities' | 'model' | 'timingsMs' | 'error'> {
   schema: 'cspine.result.v1';
   id: string;
   deviceId: string;
   image: { sha256: string; sourceRef: string; source?: string; format: string | null; bytes: number };
-  receivedAt: string;
-  processedAt: string;
-  outcome: 'classified' | 'rejected';
-  triage: Triage;
-  label: string | null;
-  probabilities: Record<string, number> | null;
-  model: { id: string; sha256: string } | null;
-  timingsMs: Record<string, number> | null;
-  error: { code: string; message: string } | null;
 }
 
 export interface StatusPayload {

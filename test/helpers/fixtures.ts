@@ -161,3 +161,22 @@ export function gray16Tiff(width: number, height: number, samples: Uint16Array):
   for (let i = 0; i < samples.length; i++) out.writeUInt16LE(samples[i]!, dataOffset + i * 2);
   return out;
 }
+
+/**
+ * The four inputs the acceptance criteria name: a truncated JPEG, a text file named .png, an SVG
+ * and a 40000×40000 PNG. Written into `dir`; returns their paths in that order.
+ */
+export async function writeBadFiles(dir: string): Promise<string[]> {
+  const jpeg = await grayImage(120, { width: 512, height: 512, format: 'jpeg', seed: 5 });
+  const files = {
+    'truncated.jpg': jpeg.subarray(0, Math.floor(jpeg.length / 2)),
+    'text.png': Buffer.from('Patient: nobody\nthis is not an image\n'),
+    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"><rect width="100%" height="100%"/></svg>'),
+    'bomb.png': hugePng(40000, 40000),
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  return Object.entries(files).map(([name, bytes]) => {
+    fs.writeFileSync(path.join(dir, name), bytes);
+    return path.join(dir, name);
+  });
+}
