@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
+import { lampTestCommand } from './commands/lamp-test.js';
 import { synthCommand } from './commands/synth.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
@@ -19,6 +20,7 @@ commands:
                             exit 0 all classified, 2 any rejected, 1 internal failure
   history [--json] [--limit N]
                             latest recorded results (default 20)
+  lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
   doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
   synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
                             synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
@@ -72,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
         throw error;
       }
     }
+    case 'lamp-test':
+      return lampTestCommand(config);
     case 'doctor':
       return doctorCommand(config, { json: values.json });
     case 'config':

@@ -6,7 +6,7 @@ import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, type DisposeOptions } from './capture/intake.js';
 import type { Config } from './config/schema.js';
 import { CspineError, ErrorCode, StoreError, toCspineError } from './errors.js';
-import type { Indicators } from './indicators/indicators.js';
+import type { Indicators, LampState } from './indicators/indicators.js';
 import type { Logger } from './logger.js';
 import type { Classifier } from './pipeline/classifier.js';
 import { openClassifier } from './pipeline/open-classifier.js';
@@ -49,6 +49,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   private readonly jobs: JobScheduler;
   private modelRetry: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  /** The result the lamps last showed, for the acknowledge button. */
+  private lastResult: { sha256: string; state: LampState } | undefined;
   private readonly queue: ReadyFile[] = [];
   private draining: Promise<void> | undefined;
   private stopping = false;
@@ -77,6 +79,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   /** Opens history and model; the service runs (at FAULT) even when the model is missing. */
   async start(): Promise<void> {
     this.indicators.show({ level: 'IDLE', reason: 'starting' });
+    if (this.config.indicators.lampTestAtStart) await this.indicators.lampTest();
     // Created even while the model is missing, so crews can drop images that wait for it.
     await fs.promises.mkdir(this.captureDir, { recursive: true });
     this.db = openDatabase(this.config.store.path);
@@ -154,6 +157,24 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.jobs.add('health', jobs.healthSchedule, () => this.publishHealth());
     this.jobs.add('retention', jobs.retentionSchedule, () => this.applyRetention());
     this.jobs.add('self-test', jobs.selfTestSchedule, () => this.selfTest());
+  }
+
+  /** Short press: the crew has seen the result. Lamps back to idle; the time is recorded. */
+  acknowledge(): void {
+    const current = this.indicators.current;
+    if (!this.lastResult || !current || !['GREEN', 'AMBER', 'RED'].includes(current.level)) {
+      this.logger.info({ lamp: current?.level ?? null }, 'acknowledge pressed with no result showing; ignored');
+      return;
+    }
+    this.history!.acknowledge(this.lastResult.sha256);
+    this.logger.info({ sha256: this.lastResult.sha256, triage: this.lastResult.state.level }, 'result acknowledged');
+    this.indicators.show({ level: 'IDLE', reason: 'acknowledged' });
+  }
+
+  /** Long press: show the last result again (unless the device is at FAULT). */
+  showLastResult(): void {
+    if (!this.lastResult || this.indicators.current?.level === 'FAULT') return;
+    this.indicators.show(this.lastResult.state);
   }
 
   health(): HealthSnapshot {
@@ -281,7 +302,8 @@ export class Service extends EventEmitter<ServiceEvents> {
     const committedAt = new Date();
     this.sync?.resultQueued();
     await this.disposeOf(file, read.sha256, outcome);
-    this.indicators.show(outcome.triage);
+    this.lastResult = { sha256: read.sha256, state: { ...outcome.triage, ...(outcome.kind === 'classified' ? { label: outcome.label } : {}) } };
+    this.indicators.show(this.lastResult.state);
     this.emit('committed', { file: file.name, sha256: read.sha256, kind: outcome.kind, triage: outcome.triage, readyAt: file.readyAt, committedAt });
   }
 

@@ -128,3 +128,12 @@ test('synth writes class folders and labels.csv; bad options are usage errors', 
   t.is(bad.code, 64);
   t.regex(bad.stderr, /--bits must be 8 or 16/);
 });
+
+test('lamp-test shows each lamp in turn on the simulated backend', async (t) => {
+  const run = await runCli(['lamp-test'], { CSPINE_INDICATORS__BACKEND: 'simulated' });
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, /lamp backend: simulated: chosen by indicators\.backend/);
+  const shown = [...run.stderr.matchAll(/lamp test: lamps .*\[(GREEN|AMBER|RED)\]/g)].map((match) => match[1]);
+  t.deepEqual(shown, ['GREEN', 'AMBER', 'RED']);
+  t.regex(run.stdout, /lamp test done/);
+});

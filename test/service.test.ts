@@ -192,3 +192,21 @@ test('a failed self-test suspends classification (FAULT, images wait) until the 
   await waitFor(() => commits.length === 1, 5000, 'recovery');
   t.is(lamps.current?.level, 'GREEN');
 });
+
+test('the acknowledge button: short press records the time and dims the lamp, long press shows it again', async (t) => {
+  const { config } = workspace(t);
+  const { service, lamps, commits } = await startService(t, config);
+  fs.writeFileSync(path.join(config.capture.dir, 'b.png'), await grayImage(30));
+  await waitFor(() => commits.length === 1, 5000, 'result');
+  t.like(lamps.current, { level: 'RED', label: 'dislocation' });
+
+  service.acknowledge();
+  t.is(lamps.current?.level, 'IDLE');
+  const [entry] = readHistory(config);
+  t.truthy(entry!.acknowledgedAt);
+  service.acknowledge(); // nothing showing: ignored, the first time stays
+  t.is(readHistory(config)[0]!.acknowledgedAt, entry!.acknowledgedAt);
+
+  service.showLastResult();
+  t.like(lamps.current, { level: 'RED', label: 'dislocation' });
+});

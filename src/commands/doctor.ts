@@ -6,6 +6,7 @@ import { toCspineError } from '../errors.js';
 import { diskFreeBytes, diskUsedShare } from '../jobs/health.js';
 import { InferenceEngine } from '../model/inference.js';
 import { loadModelPackage } from '../model/model-package.js';
+import { planIndicators } from '../indicators/select.js';
 import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { Outbox } from '../store/outbox.js';
@@ -28,7 +29,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
     ['model', () => model(config)],
     ['history database', () => database(config)],
     ['disk', () => disk(config)],
-    ['lamps', () => ({ status: 'ok', detail: `${config.indicators.backend} backend (indicators.backend); GPIO backends are not installed in this version` })],
+    ['lamps', () => lamps(config)],
     ['mqtt', () => broker(config)],
   ];
   const checks: Check[] = [];
@@ -62,6 +63,13 @@ async function model(config: Config): Promise<Omit<Check, 'name'>> {
   const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
   await engine.close();
   return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
+}
+
+function lamps(config: Config): Omit<Check, 'name'> {
+  const plan = planIndicators(config.indicators);
+  const pins = [...plan.lamps].map(([lamp, line]) => `${lamp} ${line.describe}${line.sysfs !== undefined ? ` = GPIO ${line.sysfs}` : ''}`);
+  const button = plan.button ? `; button ${plan.button.describe}` : '';
+  return { status: 'ok', detail: `${plan.reason}${pins.length > 0 ? `; ${pins.join(', ')}${button}` : ''}` };
 }
 
 function database(config: Config): Omit<Check, 'name'> {

@@ -3,6 +3,13 @@ import cron from 'node-cron';
 import { z } from 'zod';
 
 const probability = z.number().min(0).max(1);
+const activeLow = { activeLow: z.boolean().optional() };
+/** A GPIO pin: BCM number (Raspberry Pi), chip label + line offset, or 40-pin header pin (Jetson AGX Orin). */
+const pinSpec = z.union([
+  z.strictObject({ bcm: z.int().min(0).max(57), ...activeLow }),
+  z.strictObject({ chip: z.string().min(1), line: z.int().min(0), ...activeLow }),
+  z.strictObject({ header: z.int().min(1).max(40), ...activeLow }),
+]);
 const schedule = z.string().refine((value) => value === 'off' || cron.validate(value), 'a node-cron expression (5 or 6 fields) or "off"');
 
 /**
@@ -65,9 +72,24 @@ export const configSchema = z.strictObject({
     .prefault({}),
   indicators: z
     .strictObject({
-      backend: z.enum(['simulated']).default('simulated'),
+      /** auto: sysfs GPIO if /sys/class/gpio exists, else the GPIO character device, else simulated. */
+      backend: z.enum(['auto', 'simulated', 'sysfs', 'gpiod']).default('auto'),
       /** Draw the simulated lamps on stderr when it is a terminal. */
       render: z.boolean().default(true),
+      /** Between results: all off, or a short green blink every 3 s. */
+      idle: z.enum(['off', 'heartbeat']).default('off'),
+      lampTestAtStart: z.boolean().default(true),
+      pins: z
+        .strictObject({
+          green: pinSpec.default({ bcm: 17 }),
+          amber: pinSpec.default({ bcm: 27 }),
+          red: pinSpec.default({ bcm: 22 }),
+          buzzer: pinSpec.optional(),
+          button: pinSpec.optional(),
+        })
+        .prefault({}),
+      debounceMs: z.int().min(0).max(1000).default(30),
+      longPressMs: z.int().min(500).default(3000),
     })
     .prefault({}),
   sync: z

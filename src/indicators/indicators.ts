@@ -6,6 +6,8 @@ export type LampLevel = 'IDLE' | 'PROCESSING' | TriageLevel;
 export interface LampState {
   level: LampLevel;
   reason: string;
+  /** The predicted class, for patterns that differ by class (RED dislocation blinks). */
+  label?: string;
 }
 
 /**
@@ -18,5 +20,9 @@ export interface Indicators {
   /** What the lamps show now; undefined before the first `show`. */
   readonly current: LampState | undefined;
   show(state: LampState): void;
+  /** Each lamp in turn (about 1.6 s), then back to what was shown. */
+  lampTest(): Promise<void>;
+  /** Synchronously all off: for exit and crash handlers, where nothing asynchronous runs. */
+  failSafe(): void;
   close(): Promise<void>;
 }

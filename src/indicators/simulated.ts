@@ -33,6 +33,20 @@ export class SimulatedIndicators implements Indicators {
     this.out?.write(this.render(state));
   }
 
+  /** Each lamp in turn on the terminal, as the GPIO lamps do it. */
+  async lampTest(): Promise<void> {
+    const before = this.current;
+    for (const lamp of ['GREEN', 'AMBER', 'RED'] as const) {
+      this.out?.write(`lamp test: ${this.render({ level: lamp, reason: lamp.toLowerCase() })}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    if (before) this.out?.write(this.render(before));
+  }
+
+  failSafe(): void {
+    if (this.current?.level !== 'IDLE') this.show({ level: 'IDLE', reason: 'fail-safe — lamps off' });
+  }
+
   async close(): Promise<void> {
     this.show({ level: 'IDLE', reason: 'service stopped — lamps off' });
   }

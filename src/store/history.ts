@@ -49,6 +49,8 @@ export interface HistoryEntry {
   model: { id: string; sha256: string } | null;
   timingsMs: Record<string, number> | null;
   error: RejectionFacts | null;
+  /** When the acknowledge button was pressed for this image's lamp. */
+  acknowledgedAt: string | null;
   /** MQTT delivery of this record; null when sync was off when it was recorded. */
   delivery: { messageId: string; deliveredAt: string | null } | null;
 }
@@ -62,6 +64,7 @@ interface EntryRow {
   received_at: string;
   processed_at: string;
   outcome: 'classified' | 'rejected';
+  acknowledged_at: string | null;
   model_id: string | null;
   model_sha256: string | null;
   label: string | null;
@@ -76,7 +79,7 @@ interface EntryRow {
 }
 
 const ENTRY_SELECT = `
-  SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome,
+  SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
          r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms,
          j.code, j.message, o.message_id, o.delivered_at
   FROM images i
@@ -97,6 +100,7 @@ export class History {
   private readonly selectRecent;
   private readonly selectLastProcessed;
   private readonly deleteOld;
+  private readonly updateAcknowledged;
 
   /** With an outbox, every record also queues its MQTT message in the same transaction. */
   constructor(
@@ -114,6 +118,7 @@ export class History {
     this.selectById = db.prepare(`${ENTRY_SELECT} WHERE i.id = ?`);
     this.selectRecent = db.prepare(`${ENTRY_SELECT} ORDER BY i.id DESC LIMIT ?`);
     this.selectLastProcessed = db.prepare(`SELECT max(processed_at) AS at FROM images`);
+    this.updateAcknowledged = db.prepare(`UPDATE images SET acknowledged_at = ? WHERE sha256 = ? AND acknowledged_at IS NULL`);
     this.deleteOld = db.prepare(`
       DELETE FROM images
       WHERE processed_at < ?
@@ -141,6 +146,11 @@ export class History {
 
   recent(limit: number): HistoryEntry[] {
     return this.guard(() => (this.selectRecent.all(limit) as EntryRow[]).map(toEntry));
+  }
+
+  /** Records the first press of the acknowledge button for this image; later presses change nothing. */
+  acknowledge(sha256: string, at = new Date()): boolean {
+    return this.guard(() => this.updateAcknowledged.run(at.toISOString(), sha256).changes === 1);
   }
 
   lastProcessedAt(): string | null {
@@ -226,6 +236,7 @@ function toEntry(row: EntryRow): HistoryEntry {
     model: classified ? { id: row.model_id!, sha256: row.model_sha256! } : null,
     timingsMs: row.timings_ms === null ? null : (JSON.parse(row.timings_ms) as Record<string, number>),
     error: classified ? null : { code: row.code!, message: row.message! },
+    acknowledgedAt: row.acknowledged_at,
     delivery: row.message_id === null ? null : { messageId: row.message_id, deliveredAt: row.delivered_at },
   };
 }

@@ -60,4 +60,8 @@ export const MIGRATIONS: readonly string[] = [
     created_at    TEXT NOT NULL
   );
   `,
+  `
+  -- When a crew member pressed the acknowledge button for this image's lamp.
+  ALTER TABLE images ADD COLUMN acknowledged_at TEXT;
+  `,
 ];

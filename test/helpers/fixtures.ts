@@ -33,7 +33,7 @@ export function workspace(t: ExecutionContext, overrides: ConfigInput = {}): { r
     },
     model: { dir: path.join(root, 'models'), id: MODEL_ID, threads: 1, ...overrides.model },
     store: { path: path.join(root, 'data/cspine.db'), ...overrides.store },
-    indicators: { render: false },
+    indicators: { backend: 'simulated', render: false, lampTestAtStart: false },
     log: { level: 'debug' },
   });
   return { root, config };
@@ -51,6 +51,8 @@ export function configEnv(config: Config): NodeJS.ProcessEnv {
     CSPINE_MODEL__THREADS: String(config.model.threads),
     CSPINE_STORE__PATH: config.store.path,
     CSPINE_INDICATORS__RENDER: 'false',
+    CSPINE_INDICATORS__BACKEND: 'simulated',
+    CSPINE_INDICATORS__LAMP_TEST_AT_START: 'false',
   };
 }
 

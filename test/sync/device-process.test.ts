@@ -56,7 +56,7 @@ test(`device SIGKILLed mid-drain → after restart nothing is lost (${firstKind}
   recordResults(new History(db, new Outbox(db)), TOTAL);
   db.close();
 
-  const env = { ...syncEnv(config), CSPINE_MODEL__DIR: path.join(root, 'models'), CSPINE_CAPTURE__DIR: path.join(root, 'capture'), CSPINE_INDICATORS__RENDER: 'false' };
+  const env = { ...syncEnv(config), CSPINE_MODEL__DIR: path.join(root, 'models'), CSPINE_CAPTURE__DIR: path.join(root, 'capture'), CSPINE_INDICATORS__RENDER: 'false', CSPINE_INDICATORS__LAMP_TEST_AT_START: 'false' };
   const first = spawnCli(['run'], env);
   const firstDone = collect(first);
   await waitFor(() => dashboard.uniqueIds.size >= 200, 30_000, 'the drain to start');

@@ -1,0 +1,215 @@
+"""The two architectures, from scratch or from a local ImageNet state_dict, and their
+export wrappers that compute a Grad-CAM map inside the graph.
+
+* AlexNet: ``torchvision.models.alexnet(num_classes=3)``. torchvision leaves it at PyTorch's
+  default initialisation, under which the logits of a fresh network are ~0.007 (the signal shrinks
+  about 2.4× per layer), and from-scratch SGD sits at chance for a long time; we re-initialise
+  convolutions and linear layers He-normal (fan_in, ReLU gain), biases 0, last layer N(0, 0.001)
+  (``--alexnet-init kaiming``, the default; ``torchvision`` keeps the default).
+* GoogLeNet: ``torchvision.models.googlenet(num_classes=3, aux_logits=False, init_weights=True)``.
+  ``transform_input`` is off from scratch and on with ``--init`` (torchvision's ImageNet weights
+  expect it; it only rescales the ImageNet-normalised input inside the graph).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+ARCHS = ("alexnet", "googlenet")
+NUM_CLASSES = 3
+# the final classifier layer, never taken from an ImageNet state_dict (1000 classes)
+FINAL_LAYER = {"alexnet": "classifier.6.", "googlenet": "fc."}
+
+
+DEFAULT_DROPOUT = {"alexnet": 0.5, "googlenet": 0.2}  # torchvision's
+
+
+def build_model(arch: str, num_classes: int = NUM_CLASSES, alexnet_init: str = "kaiming", transform_input: bool = False, dropout: Optional[float] = None) -> nn.Module:
+    if arch in DEFAULT_DROPOUT and dropout is None:
+        dropout = DEFAULT_DROPOUT[arch]
+    if arch == "alexnet":
+        model = torchvision.models.alexnet(num_classes=num_classes, dropout=dropout)
+        if alexnet_init == "kaiming":
+            for module in model.modules():
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                    nn.init.zeros_(module.bias)
+            nn.init.normal_(model.classifier[6].weight, 0.0, 0.001)
+        elif alexnet_init != "torchvision":
+            raise ValueError(f"unknown AlexNet init {alexnet_init!r}")
+        return model
+    if arch == "googlenet":
+        return torchvision.models.googlenet(
+            num_classes=num_classes, aux_logits=False, init_weights=True, transform_input=transform_input, dropout=dropout
+        )
+    raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
+
+
+def model_config(arch: str, args) -> dict:
+    """What build_model needs to rebuild the same network (stored in checkpoints)."""
+    return {
+        "arch": arch,
+        "num_classes": NUM_CLASSES,
+        "alexnet_init": getattr(args, "alexnet_init", "kaiming"),
+        "transform_input": bool(arch == "googlenet" and getattr(args, "init", None)),
+        "dropout": getattr(args, "dropout", None) if getattr(args, "dropout", None) is not None else DEFAULT_DROPOUT[arch],
+    }
+
+
+def build_from_config(config: dict) -> nn.Module:
+    return build_model(config["arch"], config["num_classes"], config.get("alexnet_init", "kaiming"), config.get("transform_input", False), config.get("dropout"))
+
+
+def load_init(model: nn.Module, arch: str, path: str, log=print) -> Dict[str, object]:
+    """Loads a local ImageNet state_dict (e.g. torchvision's alexnet-owt-7be5be79.pth or
+    googlenet-1378be20.pth) into `model`: the final layer and the auxiliary heads are skipped,
+    as is any tensor whose shape differs; strict=False. Returns and logs what was loaded."""
+    state = torch.load(path, map_location="cpu")
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    own = model.state_dict()
+    skipped_final = [k for k in state if k.startswith(FINAL_LAYER[arch])]
+    skipped_aux = [k for k in state if k.startswith(("aux1.", "aux2."))]
+    skipped_shape = [k for k in state if k in own and k not in skipped_final and tuple(state[k].shape) != tuple(own[k].shape)]
+    usable = {k: v for k, v in state.items() if k in own and k not in skipped_final and k not in skipped_shape}
+    result = model.load_state_dict(usable, strict=False)
+    loaded_params = sum(v.numel() for k, v in usable.items() if v.is_floating_point())
+    total_params = sum(v.numel() for v in own.values() if v.is_floating_point())
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own and k not in skipped_aux]
+    report = {
+        "path": path,
+        "loadedTensors": len(usable),
+        "loadedParameters": loaded_params,
+        "modelParameters": total_params,
+        "skippedFinalLayer": skipped_final,
+        "skippedAux": len(skipped_aux),
+        "skippedShapeMismatch": skipped_shape,
+        "notInModel": unexpected,
+        "leftAtInit": missing,
+    }
+    log(
+        f"--init {path}: loaded {len(usable)} tensors ({loaded_params / 1e6:.1f} M of {total_params / 1e6:.1f} M values); "
+        f"skipped final layer {skipped_final}, {len(skipped_aux)} aux tensors, shape mismatches {skipped_shape}; "
+        f"not in model {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}; left at init {missing}"
+    )
+    if not usable:
+        log(f"warning: nothing in {path} matched the {arch} model's parameter names")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# export wrappers: forward(x) -> (logits [1,C], cam [1,h,w] in 0..1)
+
+
+def _normalise_cam(cam: torch.Tensor) -> torch.Tensor:
+    """[B,h,w] ≥ 0 → divided by its max; an all-zero map stays zero."""
+    peak = cam.flatten(1).max(dim=1).values.view(-1, 1, 1)
+    return cam / torch.clamp(peak, min=1e-12)
+
+
+class AlexNetWithCam(nn.Module):
+    """AlexNet plus Grad-CAM of the predicted class on the last conv block (features[11]), as
+    plain forward operations.
+
+    With f = flatten(maxpool(A)) ∈ R^9216, z1 = W1 f + b1, h1 = relu(z1), z2 = W2 h1 + b2,
+    h2 = relu(z2), logits = W3 h2 + b3 (dropout is the identity in eval):
+        ∂logit_c/∂f = W1ᵀ (m1 ⊙ (W2ᵀ (m2 ⊙ W3[c]))),  m = [z > 0].
+    Max-pooling routes each pooled gradient to one position of the 13×13 map, so the sum of the
+    gradient over 13×13 equals its sum over 6×6, and α_k from the 6×6 gradient is the 13×13
+    Grad-CAM weight times 169/36, the same for every channel; after max-normalisation the map is
+    exactly Grad-CAM's. (AdaptiveAvgPool(6,6) of a 6×6 map is the identity.)
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        c = model.classifier
+        if not (isinstance(c[1], nn.Linear) and isinstance(c[4], nn.Linear) and isinstance(c[6], nn.Linear)):
+            raise ValueError("unexpected AlexNet classifier layout")
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        a = m.features[:12](x)  # [B,256,13,13], after the last ReLU
+        pooled = m.avgpool(m.features[12](a))  # [B,256,6,6]
+        f = torch.flatten(pooled, 1)
+        fc1, fc2, fc3 = m.classifier[1], m.classifier[4], m.classifier[6]
+        z1 = fc1(f)
+        z2 = fc2(F.relu(z1))
+        logits = fc3(F.relu(z2))
+        c = torch.argmax(logits, dim=1)  # [B]
+        g2 = (z2 > 0).to(x.dtype) * fc3.weight.index_select(0, c)  # [B,4096]
+        g1 = (z1 > 0).to(x.dtype) * torch.matmul(g2, fc2.weight)  # [B,4096]
+        grad = torch.matmul(g1, fc1.weight).view(-1, pooled.shape[1], pooled.shape[2] * pooled.shape[3])  # [B,256,36]
+        alpha = grad.mean(dim=2)  # [B,256]
+        cam = F.relu(torch.einsum("bk,bkhw->bhw", alpha, a))
+        return logits, _normalise_cam(cam)
+
+
+class GoogLeNetWithCam(nn.Module):
+    """GoogLeNet plus the class-activation map of the predicted class on inception5b [1024,7,7]:
+    the head is global average pooling and one linear layer, so ∂logit_c/∂A_k(i,j) = W[c,k]/49 at
+    every position and Grad-CAM's α_k = W[c,k]/49 exactly (= classic CAM)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        x = m._transform_input(x)
+        for name in ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+                     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a", "inception5b"):
+            x = getattr(m, name)(x)
+        a = x  # [B,1024,7,7]
+        logits = m.fc(m.dropout(torch.flatten(m.avgpool(a), 1)))
+        c = torch.argmax(logits, dim=1)
+        alpha = m.fc.weight.index_select(0, c) / (a.shape[2] * a.shape[3])  # [B,1024]
+        cam = F.relu(torch.einsum("bk,bkhw->bhw", alpha, a))
+        return logits, _normalise_cam(cam)
+
+
+def cam_wrapper(arch: str, model: nn.Module) -> nn.Module:
+    return AlexNetWithCam(model) if arch == "alexnet" else GoogLeNetWithCam(model)
+
+
+def cam_layer(arch: str, model: nn.Module) -> nn.Module:
+    """The layer whose output Grad-CAM uses (for the autograd reference)."""
+    return model.features[11] if arch == "alexnet" else model.inception5b
+
+
+def autograd_gradcam(arch: str, model: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Reference Grad-CAM by autograd: α_k = mean over the map of ∂logit_c/∂A_k, c = argmax,
+    cam = relu(Σ α_k A_k) / max. Returns (logits, cam [B,h,w])."""
+    store = {}
+
+    def hook(_module, _inputs, output):
+        output.retain_grad()
+        store["a"] = output
+
+    handle = cam_layer(arch, model).register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            c = logits.argmax(dim=1)
+            logits.gather(1, c.view(-1, 1)).sum().backward()
+    finally:
+        handle.remove()
+    a, grad = store["a"], store["a"].grad
+    alpha = grad.mean(dim=(2, 3))
+    cam = F.relu(torch.einsum("bk,bkhw->bhw", alpha, a))
+    return logits.detach(), _normalise_cam(cam).detach()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    for arch in ARCHS:
+        model = build_model(arch).eval()
+        print(arch, sum(p.numel() for p in model.parameters()) / 1e6, "M parameters", file=sys.stderr)
