@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
-import { lampTestCommand } from './commands/lamp-test.js';
+import { lampsOffCommand, lampTestCommand } from './commands/lamp-test.js';
 import { synthCommand } from './commands/synth.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
@@ -21,6 +21,7 @@ commands:
   history [--json] [--limit N]
                             latest recorded results (default 20)
   lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
+  lamps-off                 turn every lamp off (systemd ExecStopPost)
   doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
   synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
                             synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
@@ -76,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'lamp-test':
       return lampTestCommand(config);
+    case 'lamps-off':
+      return lampsOffCommand(config);
     case 'doctor':
       return doctorCommand(config, { json: values.json });
     case 'config':

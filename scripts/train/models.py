@@ -110,9 +110,9 @@ def load_init(model: nn.Module, arch: str, path: str, log=print) -> Dict[str, ob
 
 
 def _normalise_cam(cam: torch.Tensor) -> torch.Tensor:
-    """[B,h,w] ≥ 0 → divided by its max; an all-zero map stays zero."""
+    """[B,h,w] ≥ 0 → divided by its max; an all-zero map stays zero (no division by 0)."""
     peak = cam.flatten(1).max(dim=1).values.view(-1, 1, 1)
-    return cam / torch.clamp(peak, min=1e-12)
+    return cam / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
 class AlexNetWithCam(nn.Module):

@@ -15,3 +15,15 @@ export async function lampTestCommand(config: Config): Promise<number> {
   process.stdout.write('lamp test done: every lamp should have lit once, in that order\n');
   return 0;
 }
+
+/**
+ * `cspine-edge lamps-off`: every lamp off. For systemd's ExecStopPost: a service killed by its
+ * watchdog runs no exit handler, and sysfs lines keep their last level.
+ */
+export async function lampsOffCommand(config: Config): Promise<number> {
+  const { indicators, button } = selectIndicators({ ...config.indicators, render: false });
+  button?.close();
+  await indicators.close();
+  process.stdout.write(`lamps off (${indicators.backend})\n`);
+  return 0;
+}

@@ -4,6 +4,7 @@ import { installFailSafe } from '../indicators/fail-safe.js';
 import { selectIndicators } from '../indicators/select.js';
 import { createLogger } from '../logger.js';
 import { Service } from '../service.js';
+import { startWatchdog } from '../watchdog.js';
 
 /** The long-running service: returns when SIGINT/SIGTERM has finished the image in flight. */
 export async function runCommand(config: Config): Promise<number> {
@@ -39,6 +40,8 @@ export async function runCommand(config: Config): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   await service.start();
+  const stopWatchdog = startWatchdog(logger);
   await stopped;
+  stopWatchdog();
   return 0;
 }

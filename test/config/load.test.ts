@@ -11,7 +11,7 @@ test('embedded defaults need no file and no environment', (t) => {
   t.is(config.store.path, './data/cspine.db');
   t.is(config.model.id, 'cspine-alexnet-demo');
   t.is(config.capture.stableWindowMs, 300);
-  t.is(config.indicators.backend, 'simulated');
+  t.is(config.indicators.backend, 'auto', 'real lamps where the board has GPIO, simulated elsewhere');
   t.is(config.triage.greenMinNormal, undefined, 'thresholds default to the model manifest, then built-ins');
 });
 

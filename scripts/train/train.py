@@ -1,0 +1,480 @@
+"""Train AlexNet or GoogLeNet on a folder of class sub-folders (see docs/training.md).
+
+    /usr/bin/python3 scripts/train/train.py --data DIR --arch alexnet --out runs/alexnet \
+        [--epochs 6 --batch 32 --lr 0.01 --seed 1] [--test-data DIR ...] [--init PATH] [--resume]
+
+Writes to --out: checkpoint.pt (the last finished epoch: model, optimizer, scheduler, RNG states;
+--resume continues from it), best.pt (the best epoch's weights), split.csv (which file went
+where) and metrics.json (per-epoch curves, best epoch, temperature, evaluation, provenance).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dataset as ds  # noqa: E402
+import models  # noqa: E402
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+METRICS = "metrics.json"
+# options that may differ from the saved ones when resuming (the rest must match)
+RESUMABLE_OVERRIDES = ("epochs", "patience", "threads", "test_data", "eval_batch")
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="folder of class sub-folders (+ labels.csv / groups.csv)")
+    p.add_argument("--arch", choices=models.ARCHS, default="alexnet")
+    p.add_argument("--out", required=True, help="run folder (created)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.01, help="peak learning rate (after warm-up)")
+    p.add_argument("--seed", type=int, default=1, help="training seed (init, data order, augmentation, dropout)")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the group split (default: --seed)")
+    p.add_argument("--split", default="70,15,15", help="train,val,test shares by group (default 70,15,15)")
+    p.add_argument("--test-data", action="append", default=[], metavar="DIR", help="extra held-out folder(s), evaluated with the best model; repeatable")
+    p.add_argument("--init", default=None, metavar="PATH", help="local ImageNet state_dict to start from (final layer skipped)")
+    p.add_argument("--resume", action="store_true", help=f"continue from OUT/{CHECKPOINT}")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="on weights, not on biases or batch-norm")
+    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up from lr/10, then cosine to lr/100")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip (0: off)")
+    p.add_argument("--patience", type=int, default=3, help="epochs without a better validation score before stopping")
+    p.add_argument("--monitor", choices=("loss", "acc"), default="loss", help="validation score for best checkpoint and early stopping")
+    p.add_argument("--dropout", type=float, default=None, help="classifier dropout (default torchvision's: 0.5 AlexNet, 0.2 GoogLeNet)")
+    p.add_argument("--alexnet-init", choices=("kaiming", "torchvision"), default="kaiming")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
+    p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--eval-batch", type=int, default=32)
+    p.add_argument("--benchmark", type=int, default=0, metavar="STEPS", help="time STEPS training steps and a validation pass, print the run's expected duration, exit")
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# small utilities
+
+
+class Progress:
+    """A one-line progress bar on stderr (tqdm is not installed with Debian's PyTorch)."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.n = total, desc, 0
+        self.start = self.last = time.time()
+        self.tty = sys.stderr.isatty()
+        self.next_mark = 0.25
+        self.postfix = ""
+
+    def update(self, n: int = 1, **postfix) -> None:
+        self.n += n
+        if postfix:
+            self.postfix = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in postfix.items())
+        now = time.time()
+        if self.tty and (now - self.last > 0.5 or self.n == self.total):
+            self.last = now
+            sys.stderr.write("\r" + self.line(now) + "\033[K")
+            sys.stderr.flush()
+        elif not self.tty and self.n >= self.next_mark * self.total:
+            self.next_mark += 0.25
+            sys.stderr.write(self.line(now) + "\n")
+            sys.stderr.flush()
+
+    def line(self, now: float) -> str:
+        elapsed = now - self.start
+        frac = self.n / max(1, self.total)
+        eta = elapsed / frac - elapsed if frac > 0 else 0
+        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        return f"{self.desc} [{bar}] {self.n}/{self.total} {fmt_s(elapsed)}<{fmt_s(eta)} {self.postfix}"
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def fmt_s(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def git_commit() -> Optional[str]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ds.REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() or None if commit.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_json(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    """Multiplier of the peak lr at optimizer step s: linear 0.1 → 1 over the warm-up, then cosine 1 → 0.01."""
+
+    def factor(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return 0.1 + 0.9 * step / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (decay if param.ndim > 1 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, data: ds.LetterboxedImages, batch: int, desc: str):
+    model.eval()
+    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=False)
+    bar = Progress(len(loader), desc)
+    logits, labels = [], []
+    for x, y, _ in loader:
+        logits.append(model(ds.normalize(x)))
+        labels.append(y)
+        bar.update()
+    bar.close()
+    return torch.cat(logits), torch.cat(labels)
+
+
+def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    conf, pred = probs.max(dim=1)
+    correct = (pred == labels).float()
+    total = 0.0
+    edges = torch.linspace(0, 1, bins + 1)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            total += inside.float().mean().item() * abs(conf[inside].mean().item() - correct[inside].mean().item())
+    return total
+
+
+def summarise(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> dict:
+    n = len(labels)
+    if n == 0:
+        return {"n": 0}
+    pred = logits.argmax(dim=1)
+    confusion = torch.zeros(len(ds.LABELS), len(ds.LABELS), dtype=torch.long)
+    for t, p in zip(labels.tolist(), pred.tolist()):
+        confusion[t, p] += 1
+    recall = {ds.LABELS[i]: (confusion[i, i].item() / confusion[i].sum().item()) if confusion[i].sum() > 0 else None for i in range(len(ds.LABELS))}
+    abnormal_true, abnormal_pred = labels != 0, pred != 0
+    sens = (abnormal_true & abnormal_pred).sum().item() / max(1, abnormal_true.sum().item())
+    spec = (~abnormal_true & ~abnormal_pred).sum().item() / max(1, (~abnormal_true).sum().item())
+    out = {
+        "n": n,
+        "accuracy": round((pred == labels).float().mean().item(), 5),
+        "recall": {k: None if v is None else round(v, 5) for k, v in recall.items()},
+        "abnormalSensitivity": round(sens, 5),
+        "normalSpecificity": round(spec, 5),
+        "nll": round(F.cross_entropy(logits, labels).item(), 5),
+        "ece": round(ece(F.softmax(logits, 1), labels), 5),
+        "confusion": {"rows": "true", "cols": "predicted", "labels": ds.LABELS, "matrix": confusion.tolist()},
+    }
+    if temperature != 1.0:
+        out["nllCalibrated"] = round(F.cross_entropy(logits / temperature, labels).item(), 5)
+        out["eceCalibrated"] = round(ece(F.softmax(logits / temperature, 1), labels), 5)
+    return out
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017): T minimising the NLL of softmax(logits / T) on the
+    validation set, by LBFGS on log T; clamped to [0.05, 20]."""
+    if len(labels) == 0:
+        return 1.0
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    t = float(log_t.exp().item())
+    if not math.isfinite(t):
+        return 1.0
+    return min(20.0, max(0.05, t))
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+def split_info(samples: List[ds.Sample], split: str) -> dict:
+    part = [s for s in samples if s.split == split]
+    counts = Counter(ds.LABELS[s.label] for s in part)
+    return {"images": len(part), "groups": len({s.group for s in part}), "perClass": {l: counts[l] for l in ds.LABELS}}
+
+
+def make_dataset(root: Path, samples: List[ds.Sample], method: str, what: str):
+    started = time.time()
+    images, bits, boxes, used = ds.load_images(root, samples, method)
+    print(f"{what}: {len(samples)} images letterboxed by {used} in {time.time() - started:.1f} s", file=sys.stderr)
+    return ds.LetterboxedImages(images, bits, boxes, [s.label for s in samples]), used
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+
+    checkpoint = None
+    if args.resume:
+        path = out / CHECKPOINT
+        if not path.is_file():
+            raise SystemExit(f"--resume: no {path}")
+        checkpoint = torch.load(path, map_location="cpu")
+        saved = argparse.Namespace(**checkpoint["args"])
+        given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+        for key, value in vars(args).items():
+            flag = "--" + key.replace("_", "-")
+            if key in RESUMABLE_OVERRIDES and flag in given:
+                setattr(saved, key, value)
+            elif flag in given and key not in ("resume", "out") and getattr(saved, key, None) != value:
+                print(f"warning: --resume keeps the saved {flag} {getattr(saved, key, None)!r}, not {value!r}", file=sys.stderr)
+        saved.resume, saved.out, saved.benchmark = True, args.out, 0
+        args = saved
+        torch.set_num_threads(args.threads)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+
+    # ---- data
+    root = Path(args.data)
+    samples = ds.split_by_group(ds.discover(root), ds.parse_split(args.split), split_seed)
+    ds.write_split_csv(samples, out / "split.csv")
+    by_split = {name: [s for s in samples if s.split == name] for name in ds.SPLITS}
+    for name in ds.SPLITS:
+        info = split_info(samples, name)
+        print(f"{name:5s} {info['images']:6d} images {info['groups']:6d} groups  {info['perClass']}", file=sys.stderr)
+    if not by_split["train"] or not by_split["val"]:
+        raise SystemExit("need images in both the train and the val split (more data, or another --split)")
+    train_data, method = make_dataset(root, by_split["train"], args.preprocess, "train")
+    val_data, _ = make_dataset(root, by_split["val"], method, "val")
+
+    # ---- model, optimiser, schedule
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    config = models.model_config(args.arch, args)
+    model = models.build_from_config(config)
+    init_report = None
+    if args.init and checkpoint is None:
+        init_report = models.load_init(model, args.arch, args.init, log=lambda m: print(m, file=sys.stderr))
+    steps_per_epoch = math.ceil(len(train_data) / args.batch)
+    total_steps = steps_per_epoch * args.epochs
+    warmup_steps = int(round(args.warmup_epochs * steps_per_epoch))
+    optimizer = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup_steps))
+    augment = None if args.no_augment else ds.AugmentConfig(hflip=args.hflip)
+
+    history: List[dict] = []
+    best = {"epoch": 0, "valLoss": float("inf"), "valAcc": -1.0}
+    bad_epochs, start_epoch, stopped_early, train_seconds = 0, 1, False, 0.0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        history, best, bad_epochs = checkpoint["history"], checkpoint["best"], checkpoint["bad_epochs"]
+        start_epoch, stopped_early = checkpoint["epoch"] + 1, checkpoint.get("stopped_early", False)
+        train_seconds = checkpoint.get("train_seconds", 0.0)
+        init_report = checkpoint.get("init_report")
+        set_rng_state(checkpoint["rng"])
+        print(f"resumed from {out / CHECKPOINT} after epoch {checkpoint['epoch']} (best epoch {best['epoch']})", file=sys.stderr)
+
+    def train_epoch(epoch: int, max_steps: Optional[int] = None) -> dict:
+        model.train()
+        order_gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        aug_gen = torch.Generator().manual_seed(args.seed * 100019 + epoch)
+        loader = torch.utils.data.DataLoader(train_data, batch_size=args.batch, shuffle=True, generator=order_gen, drop_last=False)
+        bar = Progress(min(len(loader), max_steps or len(loader)), f"epoch {epoch}/{args.epochs} train")
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step, (x, y, boxes) in enumerate(loader):
+            if max_steps is not None and step >= max_steps:
+                break
+            if augment is not None:
+                x = ds.augment_batch(x, boxes, augment, aug_gen)
+            logits = model(ds.normalize(x))
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                raise SystemExit(f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}: lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            bar.update(loss=loss_sum / seen, acc=correct / seen, lr=optimizer.param_groups[0]["lr"])
+        bar.close()
+        return {"trainLoss": loss_sum / max(1, seen), "trainAcc": correct / max(1, seen), "images": seen}
+
+    # ---- benchmark: time a few steps, extrapolate
+    if args.benchmark:
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        train_epoch(1, max_steps=1)  # warm-up step, not timed
+        started = time.time()
+        done = train_epoch(1, max_steps=args.benchmark)
+        per_image = (time.time() - started) / done["images"]
+        val_subset = torch.utils.data.Subset(val_data, range(min(len(val_data), 2 * args.eval_batch)))
+        started = time.time()
+        predict(model, val_subset, args.eval_batch, "val")
+        per_val_image = (time.time() - started) / len(val_subset)
+        model.load_state_dict(state)
+        epoch_s = per_image * len(train_data) + per_val_image * len(val_data)
+        report = {
+            "trainSecondsPerImage": round(per_image, 4),
+            "evalSecondsPerImage": round(per_val_image, 4),
+            "trainImages": len(train_data),
+            "valImages": len(val_data),
+            "epochSeconds": round(epoch_s),
+            "epochs": args.epochs,
+            "runSeconds": round(epoch_s * args.epochs),
+            "threads": args.threads,
+            "batch": args.batch,
+        }
+        print(json.dumps(report), flush=True)
+        print(f"about {fmt_s(epoch_s)} per epoch, {fmt_s(epoch_s * args.epochs)} for {args.epochs} epochs "
+              f"(+ test evaluation and temperature fit, ~{fmt_s(per_val_image * (len(by_split['test']) + len(val_data)))})", file=sys.stderr)
+        return 0
+
+    # ---- epochs
+    def metrics_doc(extra: Optional[dict] = None) -> dict:
+        doc = {
+            "arch": args.arch,
+            "modelConfig": config,
+            "labels": ds.LABELS,
+            "args": {k: v for k, v in vars(args).items()},
+            "seeds": {"train": args.seed, "split": split_seed},
+            "data": ds.data_summary(root),
+            "testData": [ds.data_summary(d) for d in args.test_data],
+            "preprocess": {"letterbox": method, "resize": "letterbox", "size": ds.INPUT_SIZE, "mean": ds.MEAN, "std": ds.STD},
+            "splits": {name: split_info(samples, name) for name in ds.SPLITS},
+            "stepsPerEpoch": steps_per_epoch,
+            "epochs": history,
+            "bestEpoch": best["epoch"],
+            "best": best,
+            "stoppedEarly": stopped_early,
+            "trainingSeconds": round(train_seconds, 1),
+            "init": init_report,
+            "torch": torch.__version__,
+            "torchvision": __import__("torchvision").__version__,
+            "python": platform.python_version(),
+            "threads": args.threads,
+            "commit": git_commit(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        doc.update(extra or {})
+        return doc
+
+    for epoch in range(start_epoch, args.epochs + 1):
+        if stopped_early:
+            break
+        started = time.time()
+        train = train_epoch(epoch)
+        val_logits, val_labels = predict(model, val_data, args.eval_batch, f"epoch {epoch}/{args.epochs} val")
+        val_loss = F.cross_entropy(val_logits, val_labels).item()
+        val_acc = (val_logits.argmax(1) == val_labels).float().mean().item()
+        seconds = time.time() - started
+        train_seconds += seconds
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "trainLoss": round(train["trainLoss"], 5), "trainAcc": round(train["trainAcc"], 5),
+               "valLoss": round(val_loss, 5), "valAcc": round(val_acc, 5), "seconds": round(seconds, 1)}
+        history.append(row)
+        if args.monitor == "loss":
+            improved = val_loss < best["valLoss"] - 1e-4
+        else:
+            improved = val_acc > best["valAcc"] or (val_acc == best["valAcc"] and val_loss < best["valLoss"])
+        if improved:
+            best = {"epoch": epoch, "valLoss": round(val_loss, 5), "valAcc": round(val_acc, 5)}
+            bad_epochs = 0
+            atomic_save({"model": model.state_dict(), "config": config, "epoch": epoch, "args": vars(args)}, out / BEST)
+        else:
+            bad_epochs += 1
+        stopped_early = bad_epochs >= args.patience and epoch < args.epochs
+        print(f"epoch {epoch:3d}/{args.epochs}  train loss {train['trainLoss']:.4f} acc {train['trainAcc']:.3f} | "
+              f"val loss {val_loss:.4f} acc {val_acc:.3f} | lr {row['lr']:.2e} | {fmt_s(seconds)}"
+              f"{' | best' if improved else f' | no better for {bad_epochs}'}{' | stopping early' if stopped_early else ''}", flush=True)
+        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
+                     "rng": rng_state(), "history": history, "best": best, "bad_epochs": bad_epochs, "stopped_early": stopped_early,
+                     "args": vars(args), "config": config, "train_seconds": train_seconds, "init_report": init_report}, out / CHECKPOINT)
+        write_json(metrics_doc({"finished": False}), out / METRICS)
+
+    # ---- best model: temperature on val, evaluation
+    if not (out / BEST).is_file():
+        raise SystemExit("no epoch finished; nothing to evaluate")
+    model.load_state_dict(torch.load(out / BEST, map_location="cpu")["model"])
+    val_logits, val_labels = predict(model, val_data, args.eval_batch, "best model: val")
+    temperature = fit_temperature(val_logits, val_labels)
+    evaluation: Dict[str, dict] = {"val": summarise(val_logits, val_labels, temperature)}
+    if by_split["test"]:
+        test_data, _ = make_dataset(root, by_split["test"], method, "test")
+        evaluation["test"] = summarise(*predict(model, test_data, args.eval_batch, "best model: test"), temperature)
+    for extra in args.test_data:
+        extra_root = Path(extra)
+        extra_samples = ds.discover(extra_root)
+        for s in extra_samples:
+            s.split = "external"
+        extra_data, _ = make_dataset(extra_root, extra_samples, method, f"test data {extra}")
+        evaluation[f"external:{extra_root.name}"] = summarise(*predict(model, extra_data, args.eval_batch, f"best model: {extra_root.name}"), temperature)
+    write_json(metrics_doc({"finished": True, "temperature": round(temperature, 5), "evaluation": evaluation}), out / METRICS)
+    print(f"best epoch {best['epoch']} (val loss {best['valLoss']:.4f}, acc {best['valAcc']:.3f}); temperature {temperature:.3f}", flush=True)
+    for name, summary in evaluation.items():
+        if summary.get("n"):
+            print(f"  {name:>12s}: n {summary['n']:5d}  accuracy {summary['accuracy']:.4f}  abnormal sensitivity {summary['abnormalSensitivity']:.4f}  "
+                  f"normal specificity {summary['normalSpecificity']:.4f}  NLL {summary['nll']:.4f}"
+                  + (f" → {summary['nllCalibrated']:.4f} calibrated" if "nllCalibrated" in summary else ""), flush=True)
+    print(f"wrote {out / BEST}, {out / METRICS}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
