@@ -149,7 +149,7 @@ class AlexNetWithCam(nn.Module):
         g1 = (z1 > 0).to(x.dtype) * torch.matmul(g2, fc2.weight)  # [B,4096]
         grad = torch.matmul(g1, fc1.weight).view(-1, pooled.shape[1], pooled.shape[2] * pooled.shape[3])  # [B,256,36]
         alpha = grad.mean(dim=2)  # [B,256]
-        cam = F.relu(torch.einsum("bk,bkhw->bhw", alpha, a))
+        cam = F.relu((alpha[:, :, None, None] * a).sum(dim=1))
         return logits, _normalise_cam(cam)
 
 
@@ -172,7 +172,7 @@ class GoogLeNetWithCam(nn.Module):
         logits = m.fc(m.dropout(torch.flatten(m.avgpool(a), 1)))
         c = torch.argmax(logits, dim=1)
         alpha = m.fc.weight.index_select(0, c) / (a.shape[2] * a.shape[3])  # [B,1024]
-        cam = F.relu(torch.einsum("bk,bkhw->bhw", alpha, a))
+        cam = F.relu((alpha[:, :, None, None] * a).sum(dim=1))
         return logits, _normalise_cam(cam)
 
 

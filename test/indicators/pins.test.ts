@@ -1,8 +1,11 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { planIndicators } from '../../src/indicators/select.js';
 import { boardModel, PinError, resolvePin, sysfsChips } from '../../src/indicators/pins.js';
 import { configSchema } from '../../src/config/schema.js';
+import { loadLibgpiod } from '../../src/indicators/gpio-chardev.js';
+import { SysfsOutputs } from '../../src/indicators/gpio-sysfs.js';
 import { fakeSysfs } from '../helpers/gpio.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -83,4 +86,24 @@ test('auto picks sysfs where the tree exists and says why; simulated where there
   const none = planIndicators(settings, { sysfsRoot: path.join(bare, 'no-sysfs'), devDir: path.join(bare, 'no-dev'), modelFile: path.join(bare, 'no-model') });
   t.is(none.backend, 'simulated');
   t.regex(none.reason, /no .*no-sysfs and no .*gpiochip\*/);
+});
+
+test('without sysfs but with /dev/gpiochip*, auto takes the character device (libgpiod)', (t) => {
+  const root = tempDir(t);
+  const devDir = path.join(root, 'dev');
+  fs.mkdirSync(devDir);
+  fs.writeFileSync(path.join(devDir, 'gpiochip0'), '');
+  const settings = configSchema.parse({}).indicators;
+  // This machine has no real GPIO chips, so resolving the pins is where it stops: the error
+  // shows the character device was chosen and what it found there.
+  const error = t.throws(() => planIndicators(settings, { sysfsRoot: path.join(root, 'no-sysfs'), devDir, modelFile: path.join(root, 'no-model') }));
+  t.regex(error.message, loadLibgpiod() ? /BCM 17, but no Raspberry Pi GPIO controller .*\(chips: none;/ : /node-libgpiod is not installed: apt-get install libgpiod-dev/);
+});
+
+test('a pin the service may not use is named, with the fix', (t) => {
+  const line = { chip: 'pinctrl-rp1', offset: 17, sysfs: 588, activeLow: false, describe: 'BCM 17' };
+  const error = t.throws(() => new SysfsOutputs(new Map([['green', line]])));
+  t.regex(error.message, /^GPIO 588 \(BCM 17, pinctrl-rp1 line 17\) for the green output is not accessible \(E[A-Z]+\)/);
+  t.regex(error.message, /usermod -aG gpio cspine/);
+  t.regex(error.message, /deploy\/99-cspine-gpio\.rules/);
 });
