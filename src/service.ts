@@ -72,10 +72,6 @@ export class Service extends EventEmitter<ServiceEvents> {
     };
   }
 
-  get queueDepth(): number {
-    return this.queue.length;
-  }
-
   /** Opens history and model; the service runs (at FAULT) even when the model is missing. */
   async start(): Promise<void> {
     this.indicators.show({ level: 'IDLE', reason: 'starting' });
