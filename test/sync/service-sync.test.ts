@@ -36,14 +36,15 @@ test('the service publishes results and health every tick, all valid, none ident
   fs.writeFileSync(path.join(config.capture.dir, 'DOE_JANE_notes.png'), 'not an image');
   const on = (name: string) => dashboard.messages.filter((m) => m.topic === `cspine/v1/${DEVICE_ID}/${name}`);
   await waitFor(() => on('result').length === 2, 10_000, 'two results');
-  // The first tick may come before the model has loaded; wait for one that shows it.
-  await waitFor(() => on('health').some((m) => m.payload.model !== null), 5000, 'a health message with the model');
+  // Ticks come every second: wait for one after the model loaded and both results were acknowledged.
+  const settled = (m: { payload: Record<string, unknown> }) => m.payload.model !== null && (m.payload.outbox as { pending: number }).pending === 0;
+  await waitFor(() => on('health').some(settled), 8000, 'a health message with the model and an empty outbox');
 
   const [classified, rejected] = [...on('result')].sort((a, b) => String(a.payload.outcome).localeCompare(String(b.payload.outcome)));
   t.like(classified!.payload, { outcome: 'classified', label: 'fracture', triage: { level: 'RED' }, deviceId: DEVICE_ID });
   t.like(rejected!.payload, { outcome: 'rejected', error: { code: 'E_NOT_AN_IMAGE' }, triage: { level: 'AMBER' } });
   t.like(on('status')[0]!.payload, { state: 'online' });
-  const health = on('health').find((m) => m.payload.model !== null)!.payload;
+  const health = on('health').find(settled)!.payload;
   t.like(health, { deviceId: DEVICE_ID, lamp: { backend: 'simulated' }, outbox: { pending: 0, overLimit: false } });
   t.is((health.model as { id: string }).id, config.model.id);
   t.true(typeof health.uptimeSec === 'number');
