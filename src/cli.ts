@@ -15,7 +15,7 @@ usage: cspine-edge <command> [options]
 
 commands:
   run                       watch the capture folder and classify what lands there (npm start)
-  classify FILE... [--json] [--model DIR]
+  classify FILE... [--json] [--model DIR] [--heatmap DIR]
                             classify files without the service; one line per file
                             exit 0 all classified, 2 any rejected, 1 internal failure
   history [--json] [--limit N]
@@ -41,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       limit: { type: 'string', default: '20' },
       model: { type: 'string' },
+      heatmap: { type: 'string' },
       out: { type: 'string' },
       count: { type: 'string' },
       seed: { type: 'string' },
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(config);
     case 'classify':
       if (rest.length === 0) throw new UsageError('classify needs at least one FILE');
-      return classifyCommand(config, { files: rest, json: values.json, modelDir: values.model });
+      return classifyCommand(config, { files: rest, json: values.json, modelDir: values.model, heatmapDir: values.heatmap });
     case 'history': {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${values.limit}"`);

@@ -8,7 +8,8 @@ import type { Config } from './config/schema.js';
 import { CspineError, ErrorCode, StoreError, toCspineError } from './errors.js';
 import type { Indicators, LampState } from './indicators/indicators.js';
 import type { Logger } from './logger.js';
-import type { Classifier } from './pipeline/classifier.js';
+import type { Classification, Classifier } from './pipeline/classifier.js';
+import { heatmapOverlay } from './imaging/heatmap.js';
 import { openClassifier } from './pipeline/open-classifier.js';
 import { openDatabase, type Db } from './store/database.js';
 import { History, type ImageFacts, type Outcome } from './store/history.js';
@@ -289,6 +290,7 @@ export class Service extends EventEmitter<ServiceEvents> {
           timingsMs: result.timingsMs,
         });
         outcome = { kind: 'classified', label: result.label, triage: result.triage };
+        await this.writeHeatmap(read.sha256, result);
         this.logger.info({ file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs }, 'classified');
       } catch (error) {
         if (error instanceof StoreError) throw error;
@@ -301,6 +303,19 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.lastResult = { sha256: read.sha256, state: { ...outcome.triage, ...(outcome.kind === 'classified' ? { label: outcome.label } : {}) } };
     this.indicators.show(this.lastResult.state);
     this.emit('committed', { file: file.name, sha256: read.sha256, kind: outcome.kind, triage: outcome.triage, readyAt: file.readyAt, committedAt });
+  }
+
+  /** An artifact beside the history row (data/heatmaps/<sha256>.png); failing to draw it loses no result. */
+  private async writeHeatmap(sha256: string, result: Classification): Promise<void> {
+    const dir = this.config.imaging.heatmapDir;
+    if (!result.cam || dir === '') return;
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+      const png = await heatmapOverlay(result.decoded, result.cam, this.classifier!.engine.model.manifest);
+      await fs.promises.writeFile(path.join(dir, `${sha256}.png`), png);
+    } catch (error) {
+      this.logger.warn({ sha256, err: (error as Error).message }, 'could not write the heatmap overlay');
+    }
   }
 
   private reject(facts: ImageFacts, error: CspineError): Outcome {

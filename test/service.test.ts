@@ -210,3 +210,12 @@ test('the acknowledge button: short press records the time and dims the lamp, lo
   service.showLastResult();
   t.like(lamps.current, { level: 'RED', label: 'dislocation' });
 });
+
+test('with a CAM model, each result gets a heatmap overlay beside its history row', async (t) => {
+  const { config } = workspace(t, { model: { id: 'cam' } });
+  writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
+  const { commits } = await startService(t, config);
+  fs.writeFileSync(path.join(config.capture.dir, 'x.png'), await grayImage(230, { width: 120, height: 80 }));
+  await waitFor(() => commits.length === 1, 5000, 'result');
+  t.deepEqual(listFiles(config.imaging.heatmapDir), [`${commits[0]!.sha256}.png`]);
+});

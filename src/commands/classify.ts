@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
 import { decodeImage } from '../imaging/decode.js';
-import type { Classifier } from '../pipeline/classifier.js';
+import { heatmapOverlay } from '../imaging/heatmap.js';
+import type { Classification, Classifier } from '../pipeline/classifier.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
 
@@ -12,6 +13,8 @@ export interface ClassifyOptions {
   files: string[];
   json: boolean;
   modelDir?: string | undefined;
+  /** Write `<name>.heatmap.png` overlays here, for models with a CAM output. */
+  heatmapDir?: string | undefined;
 }
 
 /** Exit codes: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usable model). */
@@ -38,6 +41,7 @@ export async function classifyCommand(config: Config, options: ClassifyOptions):
       }
       const result = await classifier.classifyDecoded(image, decodeMs);
       line = { file, ok: true, label: result.label, probabilities: result.probabilities, triage: result.triage, model: result.model, timingsMs: result.timingsMs };
+      if (options.heatmapDir !== undefined) line.heatmap = await writeHeatmap(options.heatmapDir, file, result, classifier);
     } catch (error) {
       const problem = toCspineError(error);
       if (problem.code === ErrorCode.INTERNAL) {
@@ -55,6 +59,14 @@ export async function classifyCommand(config: Config, options: ClassifyOptions):
   return rejected > 0 ? 2 : 0;
 }
 
+async function writeHeatmap(dir: string, file: string, result: Classification, classifier: Classifier): Promise<string | null> {
+  if (!result.cam) return null; // this model has no CAM output
+  await fs.promises.mkdir(dir, { recursive: true });
+  const target = path.join(dir, `${path.basename(file, path.extname(file))}.heatmap.png`);
+  await fs.promises.writeFile(target, await heatmapOverlay(result.decoded, result.cam, classifier.engine.model.manifest));
+  return target;
+}
+
 async function readInput(file: string, maxBytes: number): Promise<Buffer> {
   let size: number;
   try {
@@ -70,7 +82,8 @@ function humanLine(line: Record<string, unknown>): string {
   if (line.ok) {
     const triage = line.triage as { level: string; reason: string };
     const timings = line.timingsMs as { total: number };
-    return `${String(triage.level).padEnd(5)}  ${line.file}  ${triage.reason}  [${timings.total.toFixed(0)} ms]\n`;
+    const heatmap = typeof line.heatmap === 'string' ? `  heatmap ${line.heatmap}` : '';
+    return `${String(triage.level).padEnd(5)}  ${line.file}  ${triage.reason}  [${timings.total.toFixed(0)} ms]${heatmap}\n`;
   }
   const error = line.error as { code: string; message: string };
   return `REJECTED  ${line.file}  ${error.code}: ${error.message}\n`;

@@ -45,6 +45,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Checked from the header before any pixel is decoded: stops decompression bombs. */
       maxPixels: z.int().min(1).default(64_000_000),
+      /** Heatmap overlays (radiograph + class-activation map) as <sha256>.png, when the model has a CAM output; "" turns them off. */
+      heatmapDir: z.string().default('./data/heatmaps'),
     })
     .prefault({}),
   model: z

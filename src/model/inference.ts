@@ -4,10 +4,19 @@ import { ErrorCode, ModelError } from '../errors.js';
 import { inputGeometry } from './manifest.js';
 import type { ModelPackage } from './model-package.js';
 
+export interface ActivationMap {
+  width: number;
+  height: number;
+  /** Row-major, in the model input's geometry (before letterbox/crop is undone). */
+  data: Float32Array;
+}
+
 export interface InferenceOutput {
   logits: number[];
   /** Softmax of logits / calibration temperature, in manifest label order. */
   probabilities: number[];
+  /** The class-activation map for the predicted class, when the model has a `cam` output. */
+  cam?: ActivationMap;
 }
 
 export interface InferenceOptions {
@@ -69,7 +78,8 @@ export class InferenceEngine {
     const { input, outputs, labels, calibration } = this.model.manifest;
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = await this.session.run({ [input.name]: new ort.Tensor('float32', tensor, this.dims) }, [outputs.logits]);
+      const fetches = outputs.cam ? [outputs.logits, outputs.cam] : [outputs.logits];
+      result = await this.session.run({ [input.name]: new ort.Tensor('float32', tensor, this.dims) }, fetches);
     } catch (error) {
       throw new ModelError(ErrorCode.INFERENCE_FAILED, `inference failed: ${(error as Error).message}`, { cause: error });
     }
@@ -80,13 +90,24 @@ export class InferenceEngine {
         `output "${outputs.logits}" gave ${logits.length} values (${logits.slice(0, 5).join(', ')}) for ${labels.length} labels`,
       );
     }
-    return { logits, probabilities: softmax(logits, calibration.temperature) };
+    const probabilities = softmax(logits, calibration.temperature);
+    const cam = outputs.cam ? activationMap(result[outputs.cam]!, outputs.cam) : undefined;
+    return cam ? { logits, probabilities, cam } : { logits, probabilities };
   }
 
   async close(): Promise<void> {
     await this.tail;
     await this.session.release();
   }
+}
+
+/** [1, H, W] or [1, 1, H, W] → a map; anything else is a model that does not fit its manifest. */
+function activationMap(tensor: ort.Tensor, name: string): ActivationMap {
+  const dims = tensor.dims.filter((dim, i) => !(dim === 1 && i < tensor.dims.length - 2));
+  if (dims.length !== 2 || tensor.type !== 'float32') {
+    throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `output "${name}" should be a float32 [1, H, W] map, got ${tensor.type} [${tensor.dims.join(', ')}]`);
+  }
+  return { height: dims[0]!, width: dims[1]!, data: tensor.data as Float32Array };
 }
 
 export function softmax(logits: number[], temperature = 1): number[] {

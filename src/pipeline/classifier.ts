@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeImage, DEFAULT_DECODERS } from '../imaging/decode.js';
 import type { DecodedImage, DecodeLimits, ImageDecoder } from '../imaging/image.js';
 import { preprocessImage } from '../imaging/preprocess.js';
-import type { InferenceEngine } from '../model/inference.js';
+import type { ActivationMap, InferenceEngine } from '../model/inference.js';
 import { triage, type Triage, type TriageThresholds } from '../triage/policy.js';
 
 export interface Classification {
@@ -12,6 +12,9 @@ export interface Classification {
   model: { id: string; sha256: string };
   image: { format: string; width: number; height: number; bitsPerSample: number };
   timingsMs: { decode: number; preprocess: number; infer: number; total: number };
+  /** The model's class-activation map, when it has one; with `decoded`, enough for a heatmap. */
+  cam?: ActivationMap;
+  decoded: DecodedImage;
 }
 
 export interface ClassifierOptions {
@@ -49,7 +52,7 @@ export class Classifier {
     const t0 = t1 - decodeMs;
     const tensor = await preprocessImage(image, manifest);
     const t2 = performance.now();
-    const { probabilities } = await this.engine.infer(tensor);
+    const { probabilities, cam } = await this.engine.infer(tensor);
     const t3 = performance.now();
 
     const best = probabilities.indexOf(Math.max(...probabilities));
@@ -60,6 +63,8 @@ export class Classifier {
       model: { id: manifest.id, sha256: manifest.sha256 },
       image: { format: image.format, width: image.width, height: image.height, bitsPerSample: image.bitsPerSample },
       timingsMs: { decode: round(t1 - t0), preprocess: round(t2 - t1), infer: round(t3 - t2), total: round(t3 - t0) },
+      ...(cam ? { cam } : {}),
+      decoded: image,
     };
   }
 }

@@ -33,6 +33,7 @@ export function workspace(t: ExecutionContext, overrides: ConfigInput = {}): { r
     },
     model: { dir: path.join(root, 'models'), id: MODEL_ID, threads: 1, ...overrides.model },
     store: { path: path.join(root, 'data/cspine.db'), ...overrides.store },
+    imaging: { heatmapDir: path.join(root, 'data/heatmaps'), ...overrides.imaging },
     indicators: { backend: 'simulated', render: false, lampTestAtStart: false },
     log: { level: 'debug' },
   });
@@ -50,6 +51,7 @@ export function configEnv(config: Config): NodeJS.ProcessEnv {
     CSPINE_MODEL__ID: config.model.id,
     CSPINE_MODEL__THREADS: String(config.model.threads),
     CSPINE_STORE__PATH: config.store.path,
+    CSPINE_IMAGING__HEATMAP_DIR: config.imaging.heatmapDir,
     CSPINE_INDICATORS__RENDER: 'false',
     CSPINE_INDICATORS__BACKEND: 'simulated',
     CSPINE_INDICATORS__LAMP_TEST_AT_START: 'false',

@@ -51,20 +51,23 @@ function encodeModel(graph: onnx.IGraphProto): Uint8Array {
  * bright (m ≳ 0.8) → normal, mid grey (m ≈ 0.45) → fracture, dark (m ≲ 0.15) → dislocation,
  * m ≈ 0.6 → normal and fracture tied (low confidence).
  */
-export function brightnessModel(size = 16, channels = 3): Uint8Array {
+export function brightnessModel(size = 16, channels = 3, options: { cam?: boolean } = {}): Uint8Array {
   const slopes = [30, 0, -30];
   const weights = new Float32Array(channels * 3);
   for (let c = 0; c < channels; c++) for (let k = 0; k < 3; k++) weights[c * 3 + k] = slopes[k]! / channels;
+  // With `cam`, a second output: the input's brightness map ([1, 1, size, size]), so a test
+  // knows exactly where the "activation" is.
   return encodeModel({
     name: 'brightness',
     node: [
       node('GlobalAveragePool', ['input'], ['pooled']),
       node('Flatten', ['pooled'], ['features'], { axis: 1 }),
       node('Gemm', ['features', 'weights', 'bias'], ['logits']),
+      ...(options.cam ? [node('ReduceMean', ['input'], ['cam'], { axes: [1], keepdims: 1 })] : []),
     ],
     initializer: [initializer('weights', [channels, 3], weights), initializer('bias', [3], Float32Array.from([-18, 0, 9]))],
     input: [valueInfo('input', [1, channels, size, size])],
-    output: [valueInfo('logits', [1, 3])],
+    output: [valueInfo('logits', [1, 3]), ...(options.cam ? [valueInfo('cam', [1, 1, size, size])] : [])],
   });
 }
 
