@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
 import { lampsOffCommand, lampTestCommand } from './commands/lamp-test.js';
+import { modelEvaluateCommand } from './commands/model.js';
 import { synthCommand } from './commands/synth.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
@@ -23,6 +24,9 @@ commands:
   lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
   lamps-off                 turn every lamp off (systemd ExecStopPost)
   doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
+  model evaluate MODEL_DIR --data DIR [--out DIR]
+                            accuracy, sensitivity, specificity, ROC AUC, calibration, CAM
+                            localisation on labelled images; JSON + Markdown + PNG plots
   synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
                             synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
   config                    print the effective configuration (secrets masked)
@@ -43,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       heatmap: { type: 'string' },
       out: { type: 'string' },
+      data: { type: 'string' },
       count: { type: 'string' },
       seed: { type: 'string' },
       size: { type: 'string', default: '256x320' },
@@ -75,6 +80,11 @@ async function main(argv: string[]): Promise<number> {
         if (error instanceof RangeError) throw new UsageError(error.message);
         throw error;
       }
+    }
+    case 'model': {
+      const [action, modelDir] = rest;
+      if (action !== 'evaluate' || modelDir === undefined || values.data === undefined) throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR]');
+      return modelEvaluateCommand(config, { modelDir, dataDir: values.data, outDir: values.out });
     }
     case 'lamp-test':
       return lampTestCommand(config);

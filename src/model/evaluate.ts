@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { toCspineError } from '../errors.js';
+import { activationPeak } from '../imaging/heatmap.js';
+import type { Classifier } from '../pipeline/classifier.js';
+import type { TriageLevel } from '../triage/policy.js';
+import { computeMetrics, rocCurve, type Metrics, type Sample } from './metrics.js';
+import { confusionMatrixPng, rocPng } from './plots.js';
+
+export interface LabelledImage {
+  file: string;
+  label: string;
+  /** The abnormal region, in image pixels (phantoms' labels.csv), for CAM localisation. */
+  box?: { x: number; y: number; width: number; height: number };
+}
+
+const IMAGE = /\.(png|jpe?g|tiff?|webp)$/i;
+
+/** `DIR/labels.csv` (file,label,…,box_x,box_y,box_w,box_h) when present, else DIR/<label>/ folders. */
+export function readDataset(dir: string, labels: readonly string[]): LabelledImage[] {
+  const csv = path.join(dir, 'labels.csv');
+  if (fs.existsSync(csv)) {
+    const [header, ...rows] = fs.readFileSync(csv, 'utf8').trim().split(/\r?\n/);
+    const columns = header!.split(',');
+    const column = (name: string) => columns.indexOf(name);
+    if (column('file') < 0 || column('label') < 0) throw new Error(`${csv} needs "file" and "label" columns, has ${columns.join(', ')}`);
+    return rows.map((row) => {
+      const cells = row.split(',');
+      const cell = (name: string) => cells[column(name)] ?? '';
+      const [x, y, width, height] = ['box_x', 'box_y', 'box_w', 'box_h'].map((name) => cell(name));
+      const image: LabelledImage = { file: path.join(dir, cell('file')), label: cell('label') };
+      if (x && y && width && height) image.box = { x: Number(x), y: Number(y), width: Number(width), height: Number(height) };
+      return image;
+    });
+  }
+  return labels.flatMap((label) => {
+    const folder = path.join(dir, label);
+    if (!fs.existsSync(folder)) return [];
+    return fs
+      .readdirSync(folder)
+      .filter((name) => IMAGE.test(name))
+      .sort()
+      .map((name) => ({ file: path.join(folder, name), label }));
+  });
+}
+
+export interface EvaluationReport {
+  schema: 'cspine.evaluation.v1';
+  model: { id: string; sha256: string };
+  data: { dir: string; images: number; rejected: Array<{ file: string; code: string }> };
+  date: string;
+  metrics: Metrics;
+  /** Share of abnormal images with a box whose CAM peak lies inside it; null without a CAM output. */
+  camLocalisation: { evaluated: number; inside: number; share: number } | null;
+  /** Lamps shown per true class: an abnormal image shown GREEN is the miss that matters most. */
+  triage: Record<string, Record<Exclude<TriageLevel, 'FAULT'>, number>>;
+  medianMsPerImage: number;
+}
+
+/** Classifies every labelled image and computes the report, with the per-image scores behind it. */
+export async function evaluate(
+  classifier: Classifier,
+  dataDir: string,
+  onProgress?: (done: number, total: number, file: string) => void,
+): Promise<{ report: EvaluationReport; samples: Sample[] }> {
+  const { manifest } = classifier.engine.model;
+  const images = readDataset(dataDir, manifest.labels);
+  if (images.length === 0) throw new Error(`no labelled images in ${dataDir}: expected labels.csv or sub-folders ${manifest.labels.join('/')}/`);
+  const unknown = images.find((image) => !manifest.labels.includes(image.label));
+  if (unknown) throw new Error(`${unknown.file} is labelled "${unknown.label}", which the model does not know (${manifest.labels.join(', ')})`);
+
+  const samples: Sample[] = [];
+  const rejected: Array<{ file: string; code: string }> = [];
+  const triage = Object.fromEntries(manifest.labels.map((label) => [label, { GREEN: 0, AMBER: 0, RED: 0 }]));
+  const times: number[] = [];
+  let camEvaluated = 0;
+  let camInside = 0;
+  for (const [index, image] of images.entries()) {
+    try {
+      const started = performance.now();
+      const result = await classifier.classify(await fs.promises.readFile(image.file));
+      times.push(performance.now() - started);
+      samples.push({ truth: manifest.labels.indexOf(image.label), probabilities: manifest.labels.map((label) => result.probabilities[label]!) });
+      triage[image.label]![result.triage.level as Exclude<TriageLevel, 'FAULT'>]++;
+      if (result.cam && image.box && image.label !== 'normal') {
+        const peak = activationPeak(result.cam, manifest, result.decoded.width, result.decoded.height);
+        const { x, y, width, height } = image.box;
+        camEvaluated++;
+        if (peak.x >= x && peak.x <= x + width && peak.y >= y && peak.y <= y + height) camInside++;
+      }
+    } catch (error) {
+      rejected.push({ file: path.relative(dataDir, image.file), code: toCspineError(error).code });
+    }
+    onProgress?.(index + 1, images.length, image.file);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const report: EvaluationReport = {
+    schema: 'cspine.evaluation.v1',
+    model: { id: manifest.id, sha256: manifest.sha256 },
+    data: { dir: path.resolve(dataDir), images: images.length, rejected },
+    date: new Date().toISOString(),
+    metrics: computeMetrics(samples, manifest.labels),
+    camLocalisation: camEvaluated === 0 ? null : { evaluated: camEvaluated, inside: camInside, share: camInside / camEvaluated },
+    triage,
+    medianMsPerImage: sorted.length === 0 ? 0 : Math.round(sorted[sorted.length >> 1]! * 10) / 10,
+  };
+  return { report, samples };
+}
+
+const pct = (value: number) => (Number.isNaN(value) ? 'n/a' : `${(value * 100).toFixed(1)}%`);
+
+/** evaluation.json, evaluation.md, confusion-matrix.png and roc.png in `outDir`. */
+export async function writeReport(report: EvaluationReport, samples: readonly Sample[], outDir: string, labels: readonly string[]): Promise<string[]> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const { metrics } = report;
+  const files = ['evaluation.json', 'evaluation.md', 'confusion-matrix.png', 'roc.png'].map((name) => path.join(outDir, name));
+  fs.writeFileSync(files[0]!, `${JSON.stringify(report, null, 2)}\n`);
+  const perClass = metrics.perClass.map(
+    (c) => `| ${c.label} | ${c.support} | ${pct(c.precision)} | ${pct(c.recall)} | ${pct(c.specificity)} | ${pct(c.f1)} | ${Number.isNaN(c.rocAuc) ? 'n/a' : c.rocAuc.toFixed(4)} |`,
+  );
+  const confusion = metrics.confusion.map((row, r) => `| **${labels[r]}** | ${row.join(' | ')} |`);
+  const triage = Object.entries(report.triage).map(([label, counts]) => `| ${label} | ${counts.GREEN} | ${counts.AMBER} | ${counts.RED} |`);
+  const markdown = [
+    `# Evaluation of ${report.model.id}`,
+    '',
+    `Model sha256 \`${report.model.sha256}\`; data \`${report.data.dir}\` (${report.data.images} images${report.data.rejected.length ? `, ${report.data.rejected.length} rejected` : ''}); ${report.date}.`,
+    '',
+    `- **Accuracy ${pct(metrics.accuracy)}** over ${metrics.count} images`,
+    `- Expected calibration error ${metrics.expectedCalibrationError.toFixed(4)} (15 bins)`,
+    `- CAM localisation: ${report.camLocalisation ? `${pct(report.camLocalisation.share)} (${report.camLocalisation.inside} of ${report.camLocalisation.evaluated} abnormal images peak inside the labelled box)` : 'n/a (no CAM output or no boxes)'}`,
+    `- Median ${report.medianMsPerImage} ms per image (decode to triage)`,
+    '',
+    '| class | n | precision | recall (sensitivity) | specificity | F1 | ROC AUC |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...perClass,
+    '',
+    `| true \\ predicted | ${labels.join(' | ')} |`,
+    `| --- | ${labels.map(() => '---:').join(' | ')} |`,
+    ...confusion,
+    '',
+    '![Confusion matrix](confusion-matrix.png) ![ROC curves](roc.png)',
+    '',
+    'Lamps shown, per true class (an abnormal image shown GREEN is the miss that matters most):',
+    '',
+    '| true class | GREEN | AMBER | RED |',
+    '| --- | ---: | ---: | ---: |',
+    ...triage,
+    '',
+  ].join('\n');
+  fs.writeFileSync(files[1]!, markdown);
+  fs.writeFileSync(files[2]!, await confusionMatrixPng(metrics.confusion, labels, `${report.model.id}: confusion matrix`));
+  const curves = labels.map((label, c) => ({
+    label,
+    auc: metrics.perClass[c]!.rocAuc,
+    points: rocCurve(
+      samples.map((s) => s.probabilities[c]!),
+      samples.map((s) => s.truth === c),
+    ),
+  }));
+  fs.writeFileSync(files[3]!, await rocPng(curves, `${report.model.id}: one-vs-rest ROC`));
+  return files;
+}

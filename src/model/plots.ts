@@ -1,0 +1,67 @@
+import sharp from 'sharp';
+
+const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const COLOURS = ['#2f7f3f', '#d08a00', '#c02020', '#3050c0', '#803090'];
+
+/** Counts on a white→blue scale; rows are the truth, columns the prediction. */
+export async function confusionMatrixPng(matrix: number[][], labels: readonly string[], title: string): Promise<Buffer> {
+  const cell = 110;
+  const left = 150;
+  const top = 110;
+  const size = labels.length * cell;
+  const max = Math.max(1, ...matrix.flat());
+  const cells = matrix.flatMap((row, r) =>
+    row.map((count, c) => {
+      const shade = count / max;
+      const fill = `rgb(${Math.round(255 - 205 * shade)},${Math.round(255 - 160 * shade)},${Math.round(255 - 60 * shade)})`;
+      const text = shade > 0.55 ? '#ffffff' : '#000000';
+      const x = left + c * cell;
+      const y = top + r * cell;
+      return `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#888"/><text x="${x + cell / 2}" y="${y + cell / 2 + 8}" text-anchor="middle" font-size="24" fill="${text}">${count}</text>`;
+    }),
+  );
+  const columnLabels = labels.map((label, c) => `<text x="${left + c * cell + cell / 2}" y="${top - 12}" text-anchor="middle">${escape(label)}</text>`);
+  const rowLabels = labels.map((label, r) => `<text x="${left - 12}" y="${top + r * cell + cell / 2 + 6}" text-anchor="end">${escape(label)}</text>`);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + size + 40}" height="${top + size + 40}" font-family="DejaVu Sans, sans-serif" font-size="16">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="20" y="32" font-size="20" font-weight="bold">${escape(title)}</text>
+  <text x="${left + size / 2}" y="${top - 40}" text-anchor="middle" font-style="italic">predicted</text>
+  <text x="24" y="${top + size / 2}" font-style="italic" transform="rotate(-90 24 ${top + size / 2})" text-anchor="middle">true</text>
+  ${cells.join('\n  ')}
+  ${columnLabels.join('\n  ')}
+  ${rowLabels.join('\n  ')}
+</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** One-vs-rest ROC curves, one colour per class, AUC in the legend. */
+export async function rocPng(curves: Array<{ label: string; auc: number; points: Array<[number, number]> }>, title: string): Promise<Buffer> {
+  const side = 420;
+  const left = 70;
+  const top = 60;
+  const x = (fpr: number) => left + fpr * side;
+  const y = (tpr: number) => top + (1 - tpr) * side;
+  const lines = curves.map(
+    (curve, i) =>
+      `<polyline fill="none" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="3" points="${curve.points.map(([f, t]) => `${x(f).toFixed(1)},${y(t).toFixed(1)}`).join(' ')}"/>`,
+  );
+  const legend = curves.map(
+    (curve, i) =>
+      `<rect x="${left + side + 20}" y="${top + 20 + i * 28}" width="18" height="6" fill="${COLOURS[i % COLOURS.length]}"/><text x="${left + side + 46}" y="${top + 28 + i * 28}">${escape(curve.label)} (AUC ${Number.isNaN(curve.auc) ? 'n/a' : curve.auc.toFixed(3)})</text>`,
+  );
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map(
+    (v) => `<text x="${x(v)}" y="${top + side + 22}" text-anchor="middle" font-size="13">${v}</text><text x="${left - 8}" y="${y(v) + 5}" text-anchor="end" font-size="13">${v}</text>`,
+  );
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + side + 260}" height="${top + side + 60}" font-family="DejaVu Sans, sans-serif" font-size="15">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="20" y="32" font-size="20" font-weight="bold">${escape(title)}</text>
+  <rect x="${left}" y="${top}" width="${side}" height="${side}" fill="none" stroke="#444"/>
+  <line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#aaa" stroke-dasharray="6 6"/>
+  ${ticks.join('\n  ')}
+  <text x="${left + side / 2}" y="${top + side + 48}" text-anchor="middle">false positive rate (1 − specificity)</text>
+  <text x="20" y="${top + side / 2}" transform="rotate(-90 20 ${top + side / 2})" text-anchor="middle">true positive rate (sensitivity)</text>
+  ${lines.join('\n  ')}
+  ${legend.join('\n  ')}
+</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
