@@ -30,6 +30,8 @@ export const ErrorCode = {
   // MQTT sync: results wait in the outbox meanwhile
   SYNC_REFUSED: 'E_SYNC_REFUSED',
   SYNC_SETTINGS: 'E_SYNC_SETTINGS',
+  // capture folder
+  CAPTURE_FOLDER_FAILED: 'E_CAPTURE_FOLDER_FAILED',
   // history database
   STORE_FAILED: 'E_STORE_FAILED',
   STORE_NEWER_SCHEMA: 'E_STORE_NEWER_SCHEMA',

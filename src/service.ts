@@ -126,8 +126,11 @@ export class Service extends EventEmitter<ServiceEvents> {
         this.captureDir,
         this.config.capture,
         (file) => this.enqueue(file),
-        (error) => this.fault(new CspineError(ErrorCode.INTERNAL, `capture folder ${this.captureDir} failed: ${error.message}`, { cause: error })),
+        (error) => this.fault(new CspineError(ErrorCode.CAPTURE_FOLDER_FAILED, `capture folder ${this.captureDir} cannot be watched: ${error.message}`, { cause: error })),
         this.logger,
+        () => {
+          if (this.indicators.current?.reason.startsWith(ErrorCode.CAPTURE_FOLDER_FAILED)) this.indicators.show({ level: 'IDLE', reason: 'capture folder back' });
+        },
       );
       await this.folder.start();
     } catch (error) {

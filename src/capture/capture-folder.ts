@@ -38,27 +38,53 @@ export class CaptureFolder {
   private readonly pending = new Map<string, Pending>();
   private readonly claimed = new Set<string>();
   private stopped = false;
+  private recovering = false;
 
+  /** `onError`: the folder cannot be watched (FAULT); `onRecovered`: it can again. */
   constructor(
     readonly dir: string,
     private readonly options: CaptureFolderOptions,
     private readonly onReady: (file: ReadyFile) => void,
     private readonly onError: (error: Error) => void,
     private readonly logger: Logger,
+    private readonly onRecovered: () => void = () => undefined,
   ) {}
 
   async start(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true });
-    this.watcher = fs.watch(this.dir, { persistent: true }, (_event, name) => {
-      if (name) this.consider(name.toString());
-      else this.scan();
-    });
-    this.watcher.on('error', (error) => this.onError(error));
+    this.watch();
     if (this.options.rescanIntervalMs > 0) {
       this.rescanTimer = setInterval(() => this.scan(), this.options.rescanIntervalMs);
       this.rescanTimer.unref();
     }
     this.scan();
+  }
+
+  private watch(): void {
+    this.watcher = fs.watch(this.dir, { persistent: true }, (_event, name) => {
+      if (name) this.consider(name.toString());
+      else this.scan();
+    });
+    this.watcher.on('error', (error) => this.onError(error));
+  }
+
+  /**
+   * The folder itself vanished (deleted, or a mount went away): make it again and watch the new
+   * one. Where that fails the error is reported and the next scan tries again.
+   */
+  private recover(): void {
+    if (this.stopped || this.recovering) return;
+    this.recovering = true;
+    this.watcher?.close();
+    fs.mkdir(this.dir, { recursive: true }, (error) => {
+      this.recovering = false;
+      if (this.stopped) return;
+      if (error) return this.onError(error);
+      this.logger.warn({ dir: this.dir }, 'capture folder was gone; made it again and watching it');
+      this.watch();
+      this.onRecovered();
+      this.scan();
+    });
   }
 
   stop(): void {
@@ -77,6 +103,7 @@ export class CaptureFolder {
   scan(): void {
     if (this.stopped) return;
     fs.readdir(this.dir, (error, names) => {
+      if (error?.code === 'ENOENT') return this.recover();
       if (error) return this.onError(error);
       for (const name of names.sort()) this.consider(name);
     });
@@ -98,6 +125,7 @@ export class CaptureFolder {
       if (this.stopped || this.claimed.has(name)) return;
       if (error) {
         if (error.code !== 'ENOENT') this.logger.warn({ file: name, err: error.message }, 'cannot stat file in capture folder');
+        else if (!fs.existsSync(this.dir)) this.recover();
         return;
       }
       // Symlinks are handed on at once: intake checks where they lead before reading anything.

@@ -86,3 +86,17 @@ test('a claimed file is not offered again until released and rescanned', async (
   await waitFor(() => ready.length === 2, 3000, 'second offer after release');
   t.pass();
 });
+
+test('a capture folder that vanishes is made again and watched, and files dropped there are found', async (t) => {
+  const dir = path.join(tempDir(t), 'capture');
+  const ready: ReadyFile[] = [];
+  let recovered = 0;
+  const folder = new CaptureFolder(dir, { stableWindowMs: 50, rescanIntervalMs: 200 }, (file) => ready.push(file), () => undefined, capturedLogger().logger, () => recovered++);
+  t.teardown(() => folder.stop());
+  await folder.start();
+  fs.rmSync(dir, { recursive: true });
+  await waitFor(() => recovered === 1 && fs.existsSync(dir), 5000, 'the folder to come back');
+  fs.writeFileSync(path.join(dir, 'after.png'), 'x');
+  await waitFor(() => ready.some((file) => file.name === 'after.png'), 5000, 'the new file');
+  t.pass();
+});
