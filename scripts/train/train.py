@@ -59,7 +59,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=3, help="epochs without a better validation score before stopping")
     p.add_argument("--monitor", choices=("loss", "acc"), default="loss", help="validation score for best checkpoint and early stopping")
     p.add_argument("--dropout", type=float, default=None, help="classifier dropout (default torchvision's: 0.5 AlexNet, 0.2 GoogLeNet)")
-    p.add_argument("--alexnet-init", choices=("kaiming", "torchvision"), default="kaiming")
+    p.add_argument("--alexnet-init", choices=("lecun", "kaiming", "torchvision"), default="lecun", help="AlexNet initialisation (see models.py)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
     p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
