@@ -279,7 +279,8 @@ export function openJpegCodestream(samples: Uint16Array, rows: number, columns: 
 }
 
 function readPgm16(bytes: Buffer): Uint16Array {
-  const match = /^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(bytes.subarray(0, 64).toString('latin1'))!;
+  // OpenJPEG writes a "#OpenJPEG-…" comment line into the header.
+  const match = /^P5\s+(?:#[^\n]*\n\s*)*(\d+)\s+(\d+)\s+(\d+)\s/.exec(bytes.subarray(0, 128).toString('latin1'))!;
   const [width, height, maxval] = [Number(match[1]), Number(match[2]), Number(match[3])];
   const data = bytes.subarray(match[0].length);
   const out = new Uint16Array(width * height);
