@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
+import { DicomReceiver } from './capture/dicom-receiver/receiver.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, type DisposeOptions } from './capture/intake.js';
 import type { Config } from './config/schema.js';
 import { CspineError, ErrorCode, StoreError, toCspineError } from './errors.js';
@@ -19,6 +20,7 @@ import { pruneProcessedImages } from './jobs/retention.js';
 import { JobScheduler } from './jobs/scheduler.js';
 import { runSelfTest } from './jobs/self-test.js';
 import { healthPayload, type HealthSnapshot } from './sync/payloads.js';
+import { loadSiteSecret, Pseudonymizer } from './sync/privacy.js';
 import { Sync } from './sync/sync.js';
 import { rejectionTriage, type Triage } from './triage/policy.js';
 
@@ -47,6 +49,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   private classifier: Classifier | undefined;
   private folder: CaptureFolder | undefined;
   private sync: Sync | undefined;
+  private receiver: DicomReceiver | undefined;
   private readonly jobs: JobScheduler;
   private modelRetry: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -89,6 +92,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       this.history = new History(this.db);
     }
     this.scheduleJobs();
+    await this.startReceiver();
     await this.loadModel();
     this.logger.info({ captureDir: this.captureDir, store: path.resolve(this.config.store.path), model: this.classifier?.engine.model.manifest.id ?? null }, 'service started');
   }
@@ -96,6 +100,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.modelRetry);
+    // No new instances first: one being committed finishes, later ones are refused.
+    await this.receiver?.stop();
     await this.jobs.stop();
     this.folder?.stop();
     await this.draining;
@@ -150,6 +156,27 @@ export class Service extends EventEmitter<ServiceEvents> {
     const retryMs = this.config.model.retryIntervalMs;
     this.logger.error(`images stay in ${this.captureDir} until a model loads and passes its self-test; retrying every ${retryMs / 1000} s`);
     if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), retryMs);
+  }
+
+  /**
+   * The C-STORE receiver, when enabled: it writes into the capture folder, so instances that
+   * arrive while no model is loaded wait there like dropped files. A port it cannot bind is
+   * logged with its code and retried; the rest of the service runs on.
+   */
+  private async startReceiver(): Promise<void> {
+    if (!this.config.dicom.receiver.enabled) return;
+    const pseudonymizer = new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
+    this.receiver = new DicomReceiver(this.config, this.logger, pseudonymizer, {
+      onStateChange: (state) => {
+        if (state.state === 'failed') this.sync?.event('error', state.code, `DICOM receiver: ${state.reason}`);
+      },
+    });
+    await this.receiver.start();
+  }
+
+  /** The receiver's state, for tests and health; undefined while it is off. */
+  get dicomReceiver(): DicomReceiver | undefined {
+    return this.receiver;
   }
 
   private scheduleJobs(): void {

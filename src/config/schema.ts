@@ -75,7 +75,7 @@ export const configSchema = z.strictObject({
           /** Address to listen on: 0.0.0.0 (all IPv4), :: (all), or one interface's address. */
           host: z.string().min(1).default('0.0.0.0'),
           /** Calling AE titles allowed to associate; empty allows any (doctor warns). */
-          allowedCallingAETitles: z.array(aeTitle).default([]),
+          allowedCallingAeTitles: z.array(aeTitle).default([]),
           /** Peer addresses (exact or CIDR) allowed to connect; empty allows any (doctor warns). */
           allowedPeers: z.array(peerAddress).default([]),
           /** An instance larger than this aborts its association; nothing is kept. */

@@ -53,7 +53,7 @@ dcmtk('echoscu: C-ECHO succeeds and is logged with the calling AE and address', 
 });
 
 dcmtk('storescu round trip: the instance lands in the capture folder with its data set byte for byte', async (t) => {
-  const rx = await startReceiver(t, { allowedCallingAETitles: ['STORESCU'], allowedPeers: ['127.0.0.0/8', '::1'] });
+  const rx = await startReceiver(t, { allowedCallingAeTitles: ['STORESCU'], allowedPeers: ['127.0.0.0/8', '::1'] });
   const work = tempDir(t);
   const { file, sopInstanceUid } = await makePhantom(work, 'dx');
   const run = await storescu(rx, [file]);
@@ -106,7 +106,7 @@ dcmtk('Implicit VR LE, JPEG Lossless SV1 and JPEG 2000 lossless are accepted as 
 });
 
 dcmtk('an unknown calling AE is refused at association: A-ASSOCIATE-RJ, calling AE not recognized', async (t) => {
-  const rx = await startReceiver(t, { allowedCallingAETitles: ['MODALITY1'] });
+  const rx = await startReceiver(t, { allowedCallingAeTitles: ['MODALITY1'] });
   const { file, sopInstanceUid } = await makePhantom(tempDir(t), 'dx');
   const run = await tool('storescu', ['-aet', 'STRANGER', '-aec', AE, '127.0.0.1', String(rx.port), file]);
   t.not(run.code, 0);
@@ -382,7 +382,7 @@ test('peer allowlist: exact addresses, CIDR blocks, IPv6 and IPv4-mapped peers',
 
 test('config: the receiver is off by default; AE titles and peers are validated', (t) => {
   const defaults = configSchema.parse({}).dicom.receiver;
-  t.like(defaults, { enabled: false, aeTitle: 'CSPINE_EDGE', port: 11112, allowedCallingAETitles: [], allowedPeers: [] });
+  t.like(defaults, { enabled: false, aeTitle: 'CSPINE_EDGE', port: 11112, allowedCallingAeTitles: [], allowedPeers: [] });
   t.is(configSchema.parse({ dicom: { receiver: { aeTitle: '  PACS1 ' } } }).dicom.receiver.aeTitle, 'PACS1');
   for (const bad of [{ aeTitle: 'A_TITLE_LONGER_THAN_16' }, { aeTitle: 'BACK\\SLASH' }, { aeTitle: '   ' }, { allowedPeers: ['10.0.0.0/33'] }, { allowedPeers: ['modality.local'] }, { port: 0 }]) {
     t.false(configSchema.safeParse({ dicom: { receiver: bad } }).success, JSON.stringify(bad));

@@ -67,7 +67,7 @@ export class DicomReceiver {
     this.settings = config.dicom.receiver;
     this.spool = new Spool(spoolDirOf(config), path.resolve(config.capture.dir));
     this.stateFile = receiverStateFile(config);
-    this.allowedAEs = this.settings.allowedCallingAETitles.length > 0 ? new Set(this.settings.allowedCallingAETitles) : undefined;
+    this.allowedAEs = this.settings.allowedCallingAeTitles.length > 0 ? new Set(this.settings.allowedCallingAeTitles) : undefined;
     this.allowedPeers = this.settings.allowedPeers.length > 0 ? peerList(this.settings.allowedPeers) : undefined;
     this.current = { state: 'starting', port: this.settings.port, aeTitle: this.settings.aeTitle };
   }
@@ -121,7 +121,7 @@ export class DicomReceiver {
           port: bound,
           host,
           aeTitle,
-          allowedCallingAETitles: this.allowedAEs ? [...this.allowedAEs] : 'any',
+          allowedCallingAeTitles: this.allowedAEs ? [...this.allowedAEs] : 'any',
           allowedPeers: this.allowedPeers ? this.settings.allowedPeers : 'any',
           spoolDir: this.spool.spoolDir,
         },
@@ -180,7 +180,7 @@ export class DicomReceiver {
       return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.CALLED_AE_NOT_RECOGNIZED, why: `called AE title "${info.calledAE}" is not this receiver's "${this.settings.aeTitle}"` };
     }
     if (this.allowedAEs && !this.allowedAEs.has(info.callingAE)) {
-      return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.CALLING_AE_NOT_RECOGNIZED, why: `calling AE title "${info.callingAE}" is not in dicom.receiver.allowedCallingAETitles` };
+      return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.CALLING_AE_NOT_RECOGNIZED, why: `calling AE title "${info.callingAE}" is not in dicom.receiver.allowedCallingAeTitles` };
     }
     return { accept: true };
   }
@@ -243,7 +243,7 @@ export class DicomReceiver {
   }
 }
 
-function bindError(error: NodeJS.ErrnoException, host: string, port: number): CspineError {
+export function bindError(error: NodeJS.ErrnoException, host: string, port: number): CspineError {
   if (error.code === 'EADDRINUSE') {
     return new CspineError(ErrorCode.DICOM_RECEIVER_PORT_IN_USE, `port ${port} on ${host} is already in use by another program (dicom.receiver.port)`, { cause: error });
   }
