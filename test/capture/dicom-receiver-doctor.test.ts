@@ -82,7 +82,7 @@ test('doctor: failed to bind, with the reason and its code', async (t) => {
   // Something else holds the port and does not speak DICOM.
   const blocker = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => blocker.close(resolve)));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   const port = (blocker.address() as net.AddressInfo).port;
   const { env, config } = receiverEnv(t, port, { CSPINE_DICOM__RECEIVER__HOST: '127.0.0.1' });
 
