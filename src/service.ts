@@ -13,7 +13,9 @@ import type { Classification, Classifier } from './pipeline/classifier.js';
 import { heatmapOverlay } from './imaging/heatmap.js';
 import { openClassifier } from './pipeline/open-classifier.js';
 import { openDatabase, type Db } from './store/database.js';
-import { History, type ImageFacts, type Outcome } from './store/history.js';
+import { History, type DicomRecord, type ImageFacts, type Outcome } from './store/history.js';
+import type { DicomFacts } from './imaging/image.js';
+import { rejectedDicomFacts } from './imaging/dicom/decoder.js';
 import { Outbox } from './store/outbox.js';
 import { cpuTemperatureC, diskFreeBytes } from './jobs/health.js';
 import { pruneProcessedImages } from './jobs/retention.js';
@@ -60,6 +62,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   private stopping = false;
   private readonly dispose: DisposeOptions;
   private readonly captureDir: string;
+  /** Made at the first DICOM image: its UIDs are stored and sent only as pseudonyms. */
+  private pseudonymizer: Pseudonymizer | undefined;
 
   constructor(
     private readonly config: Config,
@@ -311,6 +315,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       try {
         const result = await classifier.classify(read.bytes);
         Object.assign(facts, result.image);
+        facts.dicom = this.dicomRecord(result.decoded.dicom);
         history.recordClassified(facts, {
           modelId: result.model.id,
           modelSha256: result.model.sha256,
@@ -321,7 +326,10 @@ export class Service extends EventEmitter<ServiceEvents> {
         });
         outcome = { kind: 'classified', label: result.label, triage: result.triage };
         await this.writeHeatmap(read.sha256, result);
-        this.logger.info({ file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs }, 'classified');
+        this.logger.info(
+          { file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs, ...(facts.dicom ? { dicom: facts.dicom } : {}) },
+          'classified',
+        );
       } catch (error) {
         if (error instanceof StoreError) throw error;
         outcome = this.reject(facts, toCspineError(error));
@@ -348,7 +356,23 @@ export class Service extends EventEmitter<ServiceEvents> {
     }
   }
 
+  /** History's view of a DICOM header: pseudonyms for the UIDs, the rest as the decoder sanitised it. */
+  private dicomRecord(dicom: DicomFacts | undefined): DicomRecord | undefined {
+    if (!dicom) return undefined;
+    this.pseudonymizer ??= new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
+    const { studyInstanceUid, sopInstanceUid } = dicom.identifiers;
+    return {
+      studyRef: studyInstanceUid === null ? null : this.pseudonymizer.ref('study', studyInstanceUid),
+      instanceRef: sopInstanceUid === null ? null : this.pseudonymizer.ref('sop', sopInstanceUid),
+      modality: dicom.attributes.modality,
+      bodyPart: dicom.attributes.bodyPartExamined,
+      viewPosition: dicom.attributes.viewPosition,
+      acquiredAt: dicom.attributes.acquisitionDateTime,
+    };
+  }
+
   private reject(facts: ImageFacts, error: CspineError): Outcome {
+    facts.dicom ??= this.dicomRecord(rejectedDicomFacts(error));
     this.history!.recordRejected(facts, { code: error.code, message: error.message });
     this.logger.warn({ file: facts.source, sha256: facts.sha256, code: error.code }, `rejected: ${error.message}`);
     return { kind: 'rejected', code: error.code, message: error.message, triage: rejectionTriage(error.code) };

@@ -177,7 +177,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Past this many undelivered messages, health and the log say so (nothing is dropped). */
       outboxWarnAt: z.int().min(1).default(10_000),
-      /** Send file names (and, with DICOM, study/instance UIDs) in clear instead of pseudonyms. */
+      /** Send file names in clear instead of pseudonyms. DICOM study/SOP instance UIDs are never stored or sent in clear. */
       sendIdentifiers: z.boolean().default(false),
       /** Key for pseudonyms: made on first start, kept outside the database. */
       siteSecretFile: z.string().min(1).default('./data/site-secret'),

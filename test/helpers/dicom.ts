@@ -180,7 +180,7 @@ export function dicomFile(spec: DicomSpec): Buffer {
   }
   if (spec.modalityLut) elements.push(el(0x0028, 0x3000, 'SQ', [lutItem(spec.modalityLut)]));
   if (spec.voiLut) elements.push(el(0x0028, 0x3010, 'SQ', [lutItem(spec.voiLut)]));
-  let pixelData = Buffer.alloc(0);
+  let pixelData: Buffer = Buffer.alloc(0);
   if (spec.fragments) {
     pixelData = encapsulated(spec.fragments);
   } else if (spec.pixels) {

@@ -160,7 +160,7 @@ for (const [name, code] of REFUSED) {
     t.true(looksLikeDicom(bytes), 'recognised as DICOM by its content');
     const error = await decodeImage(bytes, limits).catch((caught: unknown) => caught);
     t.true(error instanceof ImageRejectedError, String(error));
-    t.is((error as ImageRejectedError).code, code, (error as Error).message);
+    t.is<string, string>((error as ImageRejectedError).code, code, (error as Error).message);
   });
 }
 

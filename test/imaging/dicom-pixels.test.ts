@@ -186,7 +186,7 @@ const kinds: Array<[string, DicomSpec, string]> = [
 for (const [name, spec, code] of kinds) {
   test(`refused with its own code: ${name} → ${code}`, async (t) => {
     const error = await rejection(dicomFile(spec));
-    t.is(error.code, code, error.message);
+    t.is<string, string>(error.code, code, error.message);
     t.notRegex(error.message, /ANON|TEST-0001|19000101/, 'no patient data in the message');
   });
 }
@@ -213,7 +213,7 @@ test('malformed files get distinct codes, each fast and without allocating what 
     const error = await rejection(bytes, maxPixels);
     const ms = performance.now() - started;
     const grew = process.memoryUsage().arrayBuffers - before;
-    t.is(error.code, code, `${name}: ${error.message}`);
+    t.is<string, string>(error.code, code, `${name}: ${error.message}`);
     t.true(ms < 2000, `${name} took ${ms.toFixed(0)} ms`);
     t.true(grew < 32 * 1024 * 1024, `${name} allocated ${(grew / 1e6).toFixed(0)} MB`);
     codes.set(name, error.code);

@@ -62,10 +62,21 @@ export interface DicomFrame {
 export async function readDicomFrame(bytes: Buffer, limits: DecodeLimits, options: { acceptance?: boolean } = {}): Promise<DicomFrame> {
   const file = readDicom(bytes, { maxInflatedBytes: Math.min(2 ** 31 - 1, limits.maxPixels * 2 + 16 * 1024 * 1024) });
   const facts = dicomFacts(file);
-  if (options.acceptance !== false) checkAcceptance(file.dataset, facts.attributes);
-  const layout = pixelLayout(file.dataset, facts.attributes, limits);
-  const raw = await pixelSamples(file, layout);
-  return { file, facts, layout, raw };
+  try {
+    if (options.acceptance !== false) checkAcceptance(file.dataset, facts.attributes);
+    const layout = pixelLayout(file.dataset, facts.attributes, limits);
+    const raw = await pixelSamples(file, layout);
+    return { file, facts, layout, raw };
+  } catch (error) {
+    // A refused DICOM object still has a study and an instance: history records them (pseudonymised).
+    if (error instanceof ImageRejectedError) throw new ImageRejectedError(error.code, error.message, { cause: error.cause, details: { ...error.details, dicom: facts } });
+    throw error;
+  }
+}
+
+/** The DICOM facts a rejection carries, when the file got as far as a readable header. */
+export function rejectedDicomFacts(error: unknown): DicomFacts | undefined {
+  return error instanceof ImageRejectedError ? (error.details?.dicom as DicomFacts | undefined) : undefined;
 }
 
 const reject = (code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string): ImageRejectedError => new ImageRejectedError(code, message);
