@@ -338,3 +338,41 @@ function findTestFiles(cache: string): string | undefined {
   const root = path.join(cache, 'root', 'usr', 'lib', 'python3', 'dist-packages', 'pydicom', 'data', 'test_files');
   return fs.existsSync(path.join(root, 'MR_small.dcm')) ? root : undefined;
 }
+
+export interface SyntaxSample {
+  name: string;
+  uid: string;
+  bytes: Buffer;
+}
+
+/** The tools `everySyntax` needs: dcmtk and OpenJPEG's command-line tools. */
+export const SYNTAX_TOOLS = ['dcmconv', 'dcmcjpeg', 'dcmcjpls', 'dcmcrle', 'opj_compress', 'opj_decompress'];
+
+/**
+ * One file per supported transfer syntax: `wide` (≤16-bit stored, for everything but lossy JPEG)
+ * and `narrow` (8-bit, for JPEG baseline/extended) made into each by dcmtk or OpenJPEG.
+ */
+export function everySyntax(wide: DicomSpec & { pixels: ArrayLike<number> }, narrow: DicomSpec): SyntaxSample[] {
+  const wideFile = dicomFile(wide);
+  const narrowFile = dicomFile(narrow);
+  const bits = wide.bitsStored ?? wide.bitsAllocated ?? 16;
+  const j2k = (ratio?: number) => {
+    const { codestream } = openJpegCodestream(Uint16Array.from(wide.pixels), wide.rows, wide.columns, bits, ratio ? { ratio } : {});
+    return dicomFile({ ...wide, pixels: undefined, fragments: [codestream], transferSyntax: ratio ? TS.j2k : TS.j2kLossless });
+  };
+  return [
+    { name: 'Explicit VR Little Endian', uid: TS.explicitLE, bytes: wideFile },
+    { name: 'Implicit VR Little Endian', uid: TS.implicitLE, bytes: transcode(wideFile, 'dcmconv', ['+ti']) },
+    { name: 'Explicit VR Big Endian', uid: TS.explicitBE, bytes: transcode(wideFile, 'dcmconv', ['+tb']) },
+    { name: 'Deflated Explicit VR Little Endian', uid: TS.deflated, bytes: transcode(wideFile, 'dcmconv', ['+td']) },
+    { name: 'JPEG Baseline (8-bit)', uid: TS.jpegBaseline, bytes: transcode(narrowFile, 'dcmcjpeg', ['+eb', '+q', '95']) },
+    { name: 'JPEG Extended (8-bit)', uid: TS.jpegExtended, bytes: transcode(narrowFile, 'dcmcjpeg', ['+ee', '+q', '95']) },
+    { name: 'JPEG Lossless SV1', uid: TS.jpegLosslessSv1, bytes: transcode(wideFile, 'dcmcjpeg', ['+e1']) },
+    { name: 'JPEG Lossless (SV6)', uid: TS.jpegLossless, bytes: transcode(wideFile, 'dcmcjpeg', ['+el', '+sv', '6']) },
+    { name: 'JPEG-LS Lossless', uid: TS.jpegLsLossless, bytes: transcode(wideFile, 'dcmcjpls', ['+el']) },
+    { name: 'JPEG-LS Near-Lossless', uid: TS.jpegLsNear, bytes: transcode(wideFile, 'dcmcjpls', ['+en', '+md', '2']) },
+    { name: 'JPEG 2000 Lossless', uid: TS.j2kLossless, bytes: j2k() },
+    { name: 'JPEG 2000 (lossy 10:1)', uid: TS.j2k, bytes: j2k(10) },
+    { name: 'RLE Lossless', uid: TS.rle, bytes: transcode(wideFile, 'dcmcrle', []) },
+  ];
+}
