@@ -185,7 +185,13 @@ export function dicomFile(spec: DicomSpec): Buffer {
     pixelData = encapsulated(spec.fragments);
   } else if (spec.pixels) {
     const words = spec.pixels;
-    const raw = bitsAllocated === 8 ? Buffer.from(Uint8Array.from(words as ArrayLike<number>)) : us(...Array.from(words));
+    let raw: Buffer;
+    if (bitsAllocated === 8) {
+      raw = Buffer.from(Uint8Array.from(words));
+    } else {
+      raw = Buffer.alloc(words.length * 2);
+      for (let i = 0; i < words.length; i++) raw.writeUInt16LE(words[i]! & 0xffff, i * 2);
+    }
     elements.push(el(0x7fe0, 0x0010, bitsAllocated === 8 ? 'OB' : 'OW', raw.length % 2 ? Buffer.concat([raw, Buffer.alloc(1)]) : raw));
   }
   const dataset = Buffer.concat([encode(elements), pixelData]);
