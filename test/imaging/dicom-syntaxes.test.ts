@@ -70,6 +70,31 @@ for (const [name, tool, args, uid] of lossless) {
   }
 }
 
+test('flat images, whose last code sits right before EOI, and padded codestreams decode exactly with every lossless codec', async (t) => {
+  if (!haveTools(t, 'dcmcjpeg', 'dcmcjpls', 'dcmcrle')) return;
+  let padded = 0;
+  for (const [rows, columns, value] of [
+    [80, 64, 221],
+    [81, 63, 17],
+    [64, 64, 200],
+    [33, 47, 255],
+  ] as const) {
+    const source = new Array<number>(rows * columns).fill(value); // flat: the case that tripped the decoder
+    const original = dicomFile({ rows, columns, bitsAllocated: 8, pixels: source, modality: 'CR', sopClassUid: '1.2.840.10008.5.1.4.1.1.1' });
+    for (const [tool, args] of [
+      ['dcmcjpeg', ['+e1']],
+      ['dcmcjpeg', ['+el', '+sv', '6']],
+      ['dcmcjpls', ['+el']],
+      ['dcmcrle', []],
+    ] as const) {
+      const twin = transcode(original, tool, [...args]);
+      if (twin.includes(Buffer.from([0xff, 0xff, 0xd9]))) padded++;
+      t.deepEqual([...(await stored(twin)).values], source, `${rows}×${columns} ${tool} ${args.join(' ')}`);
+    }
+  }
+  t.true(padded > 0, 'at least one codestream was padded with a fill byte');
+});
+
 test('JPEG-LS near-lossless (NEAR 3): identical to dcmtk’s decoding, within 3 of the source', async (t) => {
   if (!haveTools(t, 'dcmcjpls', 'dcmdjpls')) return;
   const twin = transcode(twelveBit, 'dcmcjpls', ['+en', '+md', '3']);

@@ -209,7 +209,7 @@ async function decodeJpegLossless(codestream: Uint8Array, spec: FrameSpec): Prom
   const { Decoder } = await losslessModule;
   let decoded: Uint8Array | Uint16Array | Int16Array;
   try {
-    const copy = Uint8Array.from(codestream);
+    const copy = forLosslessDecoder(codestream);
     decoded = new Decoder().decode(copy.buffer, 0, copy.byteLength, spec.bitsAllocated === 8 ? 1 : 2);
   } catch (error) {
     throw corrupt('JPEG Lossless', describe(error));
@@ -219,6 +219,29 @@ async function decodeJpegLossless(codestream: Uint8Array, spec: FrameSpec): Prom
   if (spec.bitsAllocated === 8) return decoded instanceof Uint8Array ? decoded.subarray(0, count) : Uint8Array.from(decoded.subarray(0, count));
   return decoded instanceof Uint16Array ? decoded.subarray(0, count) : new Uint16Array(decoded.buffer, decoded.byteOffset, count);
 }
+
+/**
+ * The codestream as jpeg-lossless-decoder-js needs it. That decoder reads ahead up to two bytes
+ * for the last Huffman code; when those bytes are the EOI marker it takes the marker for the
+ * end of the data and drops the last sample (a flat image shows it: its last code sits in the
+ * final byte). Zero bytes between the entropy-coded data and EOI give it something harmless
+ * to read ahead into; nothing is decoded from them. Trailing padding is removed first:
+ * fragments have even lengths, so encoders pad odd codestreams, dcmtk with an extra 0xFF fill
+ * byte before EOI, others with 0x00 after it.
+ */
+export function forLosslessDecoder(codestream: Uint8Array): Uint8Array {
+  let end = codestream.length;
+  while (end > 2 && codestream[end - 1] === 0x00) end--;
+  if (end < 4 || codestream[end - 2] !== 0xff || codestream[end - 1] !== 0xd9) return Uint8Array.from(codestream.subarray(0, end));
+  let data = end - 2;
+  while (data > 2 && codestream[data - 1] === 0xff) data--;
+  const out = new Uint8Array(data + LOOKAHEAD_PADDING + 2);
+  out.set(codestream.subarray(0, data));
+  out[out.length - 2] = 0xff;
+  out[out.length - 1] = 0xd9;
+  return out;
+}
+const LOOKAHEAD_PADDING = 4;
 
 /** DICOM RLE (PS3.5 Annex G): one PackBits segment per byte plane, most significant first. */
 export function decodeRle(data: Uint8Array, spec: FrameSpec): RawSamples {
