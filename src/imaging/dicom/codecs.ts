@@ -210,7 +210,7 @@ async function decodeJpegLossless(codestream: Uint8Array, spec: FrameSpec): Prom
   let decoded: Uint8Array | Uint16Array | Int16Array;
   try {
     const copy = forLosslessDecoder(codestream);
-    decoded = new Decoder().decode(copy.buffer, 0, copy.byteLength, spec.bitsAllocated === 8 ? 1 : 2);
+    decoded = new Decoder().decode(copy.buffer as ArrayBuffer, 0, copy.byteLength, spec.bitsAllocated === 8 ? 1 : 2);
   } catch (error) {
     throw corrupt('JPEG Lossless', describe(error));
   }

@@ -177,7 +177,7 @@ async function pixelSamples(file: DicomFile, layout: PixelLayout): Promise<RawSa
 /** The facts the rest of the runtime may see; identifiers separately, for pseudonymising. */
 export function dicomFacts(file: DicomFile): DicomFacts {
   const { dataset } = file;
-  return {
+  const facts = {
     attributes: {
       modality: codeString(dataset.string(Tag.Modality)),
       sopClassUid: sanitiseUid(dataset.string(Tag.SOPClassUID)) ?? null,
@@ -188,11 +188,17 @@ export function dicomFacts(file: DicomFile): DicomFacts {
       photometric: codeString(dataset.string(Tag.PhotometricInterpretation)) ?? '',
       bitsStored: dataset.uint16(Tag.BitsStored) ?? dataset.uint16(Tag.BitsAllocated) ?? 0,
     },
-    identifiers: {
+  } as DicomFacts;
+  // Not enumerable: JSON, pino and object spreads of an image or an error never carry the UIDs;
+  // only code that asks for `identifiers` by name (to pseudonymise them) sees them.
+  Object.defineProperty(facts, 'identifiers', {
+    enumerable: false,
+    value: {
       studyInstanceUid: sanitiseUid(dataset.string(Tag.StudyInstanceUID)) ?? null,
       sopInstanceUid: sanitiseUid(dataset.string(Tag.SOPInstanceUID)) ?? null,
     },
-  };
+  });
+  return facts;
 }
 
 /** A CS value, upper case, only [A-Z0-9 _-], at most 16 characters: never free text. */
