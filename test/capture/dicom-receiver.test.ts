@@ -47,7 +47,7 @@ dcmtk('echoscu: C-ECHO succeeds and is logged with the calling AE and address', 
   const rx = await startReceiver(t);
   const run = await tool('echoscu', ['-aet', 'MODALITY1', '-aec', AE, '127.0.0.1', String(rx.port)]);
   t.is(run.code, 0, run.output);
-  await waitFor(() => logged(rx, /released/).length === 1, 2000, 'release');
+  await waitFor(() => logged(rx, /released/).length === 1, 10_000, 'release');
   t.like(logged(rx, /association accepted/)[0], { callingAE: 'MODALITY1', calledAE: AE, peer: '127.0.0.1' });
   t.is(logged(rx, /C-ECHO answered/).length, 1);
 });
@@ -171,7 +171,7 @@ dcmtk('garbage from a raw socket ends that association only; the next storescu i
   await garbage.closed;
   const [abortPdu] = garbage.pdus;
   t.is(abortPdu?.type, PduType.ABORT, 'an A-ABORT before the close');
-  await waitFor(() => logged(rx, /association ended/).length === 1, 2000, 'the association to end');
+  await waitFor(() => logged(rx, /association ended/).length === 1, 10_000, 'the association to end');
   t.like(logged(rx, /association ended/)[0], { code: 'E_DIMSE_PROTOCOL_ERROR', peer: '127.0.0.1' });
 
   const { file } = await makePhantom(tempDir(t), 'dx');
@@ -191,9 +191,9 @@ dcmtk('a truncated P-DATA and a disconnect mid-instance leave no partial file an
   // A P-DATA-TF header that promises more than ever comes.
   const truncated = pData(1, false, true, body.subarray(2000));
   peer.socket.write(truncated.subarray(0, 300));
-  await waitFor(() => filesIn(rx.spoolDir).length === 1, 2000, 'the instance to be spooling');
+  await waitFor(() => filesIn(rx.spoolDir).length === 1, 10_000, 'the instance to be spooling');
   peer.socket.destroy();
-  await waitFor(() => logged(rx, /association ended/).length === 1, 2000, 'the association to end');
+  await waitFor(() => logged(rx, /association ended/).length === 1, 10_000, 'the association to end');
   t.like(logged(rx, /association ended/)[0], { code: 'E_DIMSE_ASSOCIATION_ABORTED', instanceLost: true });
   t.deepEqual(filesIn(rx.spoolDir), []);
   t.deepEqual(filesIn(rx.captureDir), []);
@@ -212,7 +212,7 @@ dcmtk('a storescu killed mid-transfer leaves no partial file; the receiver keeps
       const writer = await spool!.open(name, header);
       return {
         write: async (chunk) => {
-          if (slow) await new Promise((resolve) => setTimeout(resolve, 20));
+          if (slow) await new Promise((resolve) => setTimeout(resolve, 50));
           return writer.write(chunk);
         },
         commit: () => writer.commit(),
@@ -222,12 +222,13 @@ dcmtk('a storescu killed mid-transfer leaves no partial file; the receiver keeps
   });
   spool = new Spool(rx.spoolDir, rx.captureDir);
   const slowed = rx;
-  const { file } = await makePhantom(tempDir(t), 'big', { width: 1024, height: 1024 });
+  // 4 MB: about 32 PDUs of storescu's 128 KiB, 50 ms each here — the kill lands well before the end.
+  const { file } = await makePhantom(tempDir(t), 'big', { width: 2048, height: 1024 });
   const { spawn } = await import('node:child_process');
   const child = spawn('storescu', ['-aec', AE, '127.0.0.1', String(slowed.port), file], { stdio: 'ignore' });
-  await waitFor(() => filesIn(rx.spoolDir).some((name) => name.endsWith('.part') && fs.statSync(path.join(rx.spoolDir, name)).size > 100_000), 10_000, 'the instance to be spooling');
+  await waitFor(() => filesIn(rx.spoolDir).some((name) => name.endsWith('.part') && (fs.statSync(path.join(rx.spoolDir, name), { throwIfNoEntry: false })?.size ?? 0) > 100_000), 10_000, 'the instance to be spooling');
   child.kill('SIGKILL');
-  await waitFor(() => logged(slowed, /association ended/).length === 1, 5000, 'the association to end');
+  await waitFor(() => logged(slowed, /association ended/).length === 1, 10_000, 'the association to end');
   t.like(logged(slowed, /association ended/)[0], { instanceLost: true });
   t.deepEqual(filesIn(rx.spoolDir), []);
   t.deepEqual(filesIn(rx.captureDir), []);
@@ -245,7 +246,7 @@ dcmtk('an oversized instance and an oversized PDU end their association only', a
   const big = await makePhantom(work, 'big', { width: 256, height: 256 });
   const run = await storescu(rx, [big.file]);
   t.not(run.code, 0);
-  await waitFor(() => logged(rx, /association ended/).length === 1, 2000, 'abort');
+  await waitFor(() => logged(rx, /association ended/).length === 1, 10_000, 'abort');
   t.like(logged(rx, /association ended/)[0], { code: 'E_DIMSE_INSTANCE_TOO_LARGE', instanceLost: true });
   t.deepEqual(filesIn(rx.captureDir), []);
   t.deepEqual(filesIn(rx.spoolDir), []);
@@ -257,7 +258,7 @@ dcmtk('an oversized instance and an oversized PDU end their association only', a
   peer.socket.write(header);
   await peer.closed;
   t.is(peer.pdus.at(-1)?.type, PduType.ABORT);
-  await waitFor(() => logged(rx, /association ended/).length === 2, 2000, 'the second association to end');
+  await waitFor(() => logged(rx, /association ended/).length === 2, 10_000, 'the second association to end');
   t.regex(String(logged(rx, /association ended/)[1]?.msg), /over the limit of 8192/);
 
   // An A-ASSOCIATE-RQ announcing 1 GiB: the same.
@@ -309,12 +310,12 @@ dcmtk('more associations than maxAssociations are refused as transient, local li
   t.regex(run.output, /Result: Rejected Transient, Source: Service Provider \(Presentation Related\)/);
   t.regex(run.output, /Reason: Local Limit Exceeded/);
   holder.socket.destroy();
-  await waitFor(() => logged(rx, /association ended/).length === 1, 2000, 'the holder to go');
+  await waitFor(() => logged(rx, /association ended/).length === 1, 10_000, 'the holder to go');
   t.is((await tool('echoscu', ['-aec', AE, '127.0.0.1', String(rx.port)])).code, 0);
 });
 
 test('a silent association is aborted after idleTimeoutMs, a silent connection after associationTimeoutMs', async (t) => {
-  const rx = await startReceiver(t, { idleTimeoutMs: 300, associationTimeoutMs: 1000 });
+  const rx = await startReceiver(t, { idleTimeoutMs: 300, associationTimeoutMs: 2000 });
   const started = Date.now();
   const peer = await RawPeer.associate(rx.port);
   await peer.closed;
@@ -322,7 +323,7 @@ test('a silent association is aborted after idleTimeoutMs, a silent connection a
   t.is(peer.pdus.at(-1)?.type, PduType.ABORT);
   const mute = await RawPeer.connect(rx.port);
   await mute.closed;
-  await waitFor(() => logged(rx, /association ended/).length === 2, 2000, 'the second association to end');
+  await waitFor(() => logged(rx, /association ended/).length === 2, 10_000, 'the second association to end');
   t.regex(String(logged(rx, /association ended/).at(-1)?.msg), /no A-ASSOCIATE-RQ in time/);
   t.is(rx.receiver.state.state, 'listening');
 });
@@ -348,7 +349,7 @@ test('a port in use fails with its own code, and the receiver binds once the por
   t.like(JSON.parse(fs.readFileSync(receiverStateFile(config), 'utf8')), { state: 'failed', code: 'E_DICOM_RECEIVER_PORT_IN_USE' });
   t.like(log.lines.find((line) => line.code === 'E_DICOM_RECEIVER_PORT_IN_USE'), { level: 50 });
   await new Promise((resolve) => blocker.close(resolve));
-  await waitFor(() => receiver.state.state === 'listening', 3000, 'the retry to bind');
+  await waitFor(() => receiver.state.state === 'listening', 10_000, 'the retry to bind');
   t.like(JSON.parse(fs.readFileSync(receiverStateFile(config), 'utf8')), { state: 'listening', port, aeTitle: 'CSPINE_EDGE' });
 });
 

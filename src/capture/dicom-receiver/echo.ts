@@ -29,9 +29,12 @@ export function cEcho(options: { host: string; port: number; calledAE: string; c
     };
     const socket = net.connect({ host: options.host, port: options.port });
     const timer = setTimeout(() => finish({ kind: 'unreachable', code: 'ETIMEDOUT', message: `no answer in ${options.timeoutMs} ms` }), options.timeoutMs);
-    socket.on('error', (error: NodeJS.ErrnoException) => finish({ kind: 'unreachable', code: error.code ?? 'ERROR', message: error.message }));
+    let connected = false;
+    // Reset after connecting: something holds the port but does not speak DICOM.
+    socket.on('error', (error: NodeJS.ErrnoException) => finish(connected ? { kind: 'aborted' } : { kind: 'unreachable', code: error.code ?? 'ERROR', message: error.message }));
     socket.on('close', () => finish({ kind: 'aborted' }));
     socket.on('connect', () => {
+      connected = true;
       socket.write(associateRq(options.calledAE, options.callingAE, [{ id: 1, abstractSyntax: SopClass.VERIFICATION, transferSyntaxes: [TransferSyntax.IMPLICIT_LE] }], 65536));
     });
     socket.on('data', (chunk: Buffer) => {

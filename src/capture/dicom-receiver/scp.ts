@@ -107,6 +107,8 @@ class AssociationConnection {
   private stopping = false;
   private counted = false;
   private instances = 0;
+  /** Bytes received so far: a timer that finds it changed re-arms instead of aborting. */
+  private received = 0;
   private readonly peerAddress: string;
   private readonly peerPort: number;
   private done: Promise<void> | undefined;
@@ -127,6 +129,7 @@ class AssociationConnection {
       this.socket.on('error', () => undefined);
       this.socket.on('data', (chunk: Buffer) => {
         if (this.closed || this.ending || this.state === 'closing') return;
+        this.received += chunk.length;
         this.framer.push(chunk);
         this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
       });
@@ -197,11 +200,16 @@ class AssociationConnection {
 
   private arm(ms: number, why: string): void {
     clearTimeout(this.timer);
+    const armedAt = this.received;
     this.timer = setTimeout(() => {
-      // Never mid-write: the disk, not the peer, is slow then.
-      if (this.pumping) return this.arm(ms, why);
-      if (this.state === 'closing' && !this.ending) return void this.socket.destroy();
-      this.end(new AssociationEnd(why, ErrorCode.DIMSE_ASSOCIATION_ABORTED, AbortReason.NOT_SPECIFIED));
+      // After the poll phase, so bytes that arrived while this process was busy count first.
+      setImmediate(() => {
+        if (this.closed) return;
+        // Never mid-write (the disk, not the peer, is slow then), nor when data came meanwhile.
+        if (this.pumping || this.received !== armedAt) return this.arm(ms, why);
+        if (this.state === 'closing' && !this.ending) return void this.socket.destroy();
+        this.end(new AssociationEnd(why, ErrorCode.DIMSE_ASSOCIATION_ABORTED, AbortReason.NOT_SPECIFIED));
+      });
     }, ms);
     this.timer.unref();
   }
