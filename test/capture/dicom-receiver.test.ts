@@ -342,15 +342,18 @@ test('a port in use fails with its own code, and the receiver binds once the por
   const { DicomReceiver, receiverStateFile } = await import('../../src/capture/dicom-receiver/receiver.js');
   const { Pseudonymizer } = await import('../../src/sync/privacy.js');
   const log = capturedLogger();
-  const receiver = new DicomReceiver(config, log.logger, new Pseudonymizer(Buffer.alloc(32, 7)));
+  const changes: string[] = [];
+  const receiver = new DicomReceiver(config, log.logger, new Pseudonymizer(Buffer.alloc(32, 7)), { onStateChange: (state) => changes.push(state.state) });
   t.teardown(() => receiver.stop());
   const state = await receiver.start();
   t.like(state, { state: 'failed', code: 'E_DICOM_RECEIVER_PORT_IN_USE', port });
   t.like(JSON.parse(fs.readFileSync(receiverStateFile(config), 'utf8')), { state: 'failed', code: 'E_DICOM_RECEIVER_PORT_IN_USE' });
   t.like(log.lines.find((line) => line.code === 'E_DICOM_RECEIVER_PORT_IN_USE'), { level: 50 });
+  await waitFor(() => log.lines.filter((line) => line.code === 'E_DICOM_RECEIVER_PORT_IN_USE').length >= 3, 10_000, 'retries');
   await new Promise((resolve) => blocker.close(resolve));
   await waitFor(() => receiver.state.state === 'listening', 10_000, 'the retry to bind');
   t.like(JSON.parse(fs.readFileSync(receiverStateFile(config), 'utf8')), { state: 'listening', port, aeTitle: 'CSPINE_EDGE' });
+  t.deepEqual(changes, ['failed', 'listening'], 'each failed retry is not a new state (one MQTT event, not one every bindRetryMs)');
 });
 
 test('spool leftovers from a crash are removed at start; a spool on another filesystem is refused', async (t) => {

@@ -43,7 +43,7 @@ export interface ReceiverOptions {
   openInstance?: (name: string, header: Buffer) => Promise<InstanceWriter>;
   /** Called with each committed file name in the capture folder. */
   onStored?: (file: string) => void;
-  /** Called when binding fails or recovers. */
+  /** Called when the state changes (listening, failed with another code, stopped), not on each failed retry. */
   onStateChange?: (state: ReceiverState) => void;
 }
 
@@ -139,6 +139,7 @@ export class DicomReceiver {
   }
 
   private setState(state: ReceiverState): void {
+    const previous = this.current;
     this.current = state;
     try {
       fs.mkdirSync(path.dirname(this.stateFile), { recursive: true });
@@ -148,7 +149,9 @@ export class DicomReceiver {
     } catch (error) {
       this.logger.warn({ file: this.stateFile, err: (error as Error).message }, 'cannot write the DICOM receiver state file (doctor reads it)');
     }
-    this.options.onStateChange?.(state);
+    // Each retry that fails the same way is the same state: reported once.
+    const same = previous.state === state.state && (previous.state !== 'failed' || state.state !== 'failed' || previous.code === state.code);
+    if (!same) this.options.onStateChange?.(state);
   }
 
   private scpOptions(): StorageScpOptions {
