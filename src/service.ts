@@ -169,8 +169,9 @@ export class Service extends EventEmitter<ServiceEvents> {
    */
   private async startReceiver(): Promise<void> {
     if (!this.config.dicom.receiver.enabled) return;
-    const pseudonymizer = new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
-    this.receiver = new DicomReceiver(this.config, this.logger, pseudonymizer, {
+    // The same pseudonyms as history: the file name's `sop-…` is the row's instance reference.
+    this.pseudonymizer ??= new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
+    this.receiver = new DicomReceiver(this.config, this.logger, this.pseudonymizer, {
       onStateChange: (state) => {
         if (state.state === 'failed') this.sync?.event('error', state.code, `DICOM receiver: ${state.reason}`);
       },

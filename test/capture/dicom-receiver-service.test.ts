@@ -44,6 +44,8 @@ dcmtk('end to end: storescu → receiver → capture folder → classified histo
   const darkRow = rows.find((row) => row.source === nameOf(dark.sopInstanceUid));
   t.like(brightRow, { outcome: 'classified', label: 'normal', triage: { level: 'GREEN' }, model: { id: MODEL_ID } });
   t.like(darkRow, { outcome: 'classified', triage: { level: 'RED' } });
+  // History's instance reference and the received file's name are the same pseudonym.
+  t.is(`${brightRow?.dicom?.instanceRef}.dcm`, nameOf(bright.sopInstanceUid));
 
   // The received file stays on the device as the clinical record (processed/), not in capture/.
   const processed = listFiles(config.capture.processedDir).map((file) => path.basename(file));
