@@ -302,6 +302,16 @@ dcmtk('a write failure answers Refused: Out of Resources (0xA700), never success
   t.like(logged(rx, /not stored/)[0], { code: 'E_DIMSE_STORE_FAILED', status: '0xa700' });
 });
 
+dcmtk('a capture folder removed while running (and made again by the service) does not stop the receiver', async (t) => {
+  const rx = await startReceiver(t);
+  fs.rmSync(rx.captureDir, { recursive: true });
+  const { file, sopInstanceUid } = await makePhantom(tempDir(t), 'dx');
+  const run = await storescu(rx, [file]);
+  t.is(run.code, 0, run.output);
+  t.deepEqual(filesIn(rx.captureDir), [`${rx.pseudonymizer.ref('sop', sopInstanceUid)}.dcm`]);
+  t.deepEqual(filesIn(rx.spoolDir), []);
+});
+
 dcmtk('more associations than maxAssociations are refused as transient, local limit exceeded', async (t) => {
   const rx = await startReceiver(t, { maxAssociations: 1 });
   const holder = await RawPeer.associate(rx.port);

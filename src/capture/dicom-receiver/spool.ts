@@ -50,7 +50,15 @@ export class Spool {
   /** Starts one instance: `header` (the Part 10 file meta) is written first. */
   async open(name: string, header: Buffer): Promise<InstanceWriter> {
     const temporary = path.join(this.spoolDir, `${name}.${crypto.randomBytes(6).toString('hex')}.part`);
-    const handle = await fs.promises.open(temporary, 'wx', 0o640);
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(temporary, 'wx', 0o640);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The capture folder was removed and made again (capture-folder.ts does that): so is the spool.
+      await fs.promises.mkdir(this.spoolDir, { recursive: true });
+      handle = await fs.promises.open(temporary, 'wx', 0o640);
+    }
     const file = new SpoolFile(handle, temporary, this.captureDir, name);
     try {
       await file.write(header);
