@@ -169,11 +169,11 @@ def param_groups(model: torch.nn.Module, weight_decay: float):
 # evaluation
 
 
-@torch.no_grad()
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@torch.no_grad()
 def predict(model: torch.nn.Module, data: ds.LetterboxedImages, batch: int, desc: str):
     model.eval()
     device = model_device(model)
