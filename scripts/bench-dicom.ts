@@ -12,19 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '../src/imaging/decode.js';
 import { everySyntax, pattern, SYNTAX_TOOLS, toolPath } from '../test/helpers/dicom.js';
+import { quantile } from './lib/stats.js';
 
 const ROWS = 2500;
 const COLUMNS = 2000;
 const DOC = fileURLToPath(new URL('../docs/benchmarks-dicom.md', import.meta.url));
 const limits = { maxPixels: 64_000_000 };
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const position = (sorted.length - 1) * q;
-  const low = sorted[Math.floor(position)]!;
-  const high = sorted[Math.ceil(position)]!;
-  return low + (high - low) * (position - Math.floor(position));
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });

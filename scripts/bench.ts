@@ -23,6 +23,7 @@ import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../test/helpers/fixtures.js';
 import { alexnetModel, writeModelPackage } from '../test/helpers/onnx-models.js';
+import { quantile } from './lib/stats.js';
 
 const MODEL_ID = 'bench-alexnet';
 const WIDTH = 2048;
@@ -44,15 +45,6 @@ interface Table {
 }
 
 // ---------------------------------------------------------------- statistics and tables
-
-/** Linear interpolation between ranks, so the p95 of 20 samples is not simply the maximum. */
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const position = (sorted.length - 1) * q;
-  const low = sorted[Math.floor(position)]!;
-  const high = sorted[Math.ceil(position)]!;
-  return low + (high - low) * (position - Math.floor(position));
-}
 
 const ms = (value: number): string => value.toFixed(1);
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;

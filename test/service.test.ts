@@ -1,32 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import type { Config } from '../src/config/schema.js';
 import type { TriageLevel } from '../src/triage/policy.js';
-import { SimulatedIndicators } from '../src/indicators/simulated.js';
-import { Service, type CommitEvent } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
-import { capturedLogger, grayImage, listFiles, MODEL_ID, waitFor, workspace } from './helpers/fixtures.js';
+import { grayImage, listFiles, MODEL_ID, waitFor, workspace } from './helpers/fixtures.js';
 import { brightnessModel, writeModelPackage } from './helpers/onnx-models.js';
-
-async function startService(t: ExecutionContext, config: Config) {
-  const log = capturedLogger();
-  const lamps = new SimulatedIndicators();
-  const service = new Service(config, log.logger, lamps);
-  const commits: CommitEvent[] = [];
-  service.on('committed', (event) => commits.push(event));
-  await service.start();
-  let stopped = false;
-  t.teardown(async () => {
-    if (!stopped) await service.stop();
-  });
-  const stop = async () => {
-    stopped = true;
-    await service.stop();
-  };
-  return { service, lamps, commits, log, stop };
-}
+import { startService } from './helpers/service.js';
 
 function readHistory(config: Config) {
   const db = openDatabase(config.store.path, { readonly: true });

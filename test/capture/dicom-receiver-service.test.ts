@@ -1,12 +1,11 @@
 import path from 'node:path';
 import test from 'ava';
-import { SimulatedIndicators } from '../../src/indicators/simulated.js';
-import { Service, type CommitEvent } from '../../src/service.js';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
 import { loadSiteSecret, Pseudonymizer } from '../../src/sync/privacy.js';
-import { capturedLogger, listFiles, MODEL_ID, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
+import { listFiles, MODEL_ID, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
 import { AE, dcmtkAvailable, makePhantom, PHANTOM_PATIENT, tool } from '../helpers/dicom-receiver.js';
+import { startService } from '../helpers/service.js';
 
 const dcmtk = dcmtkAvailable() ? test : test.skip;
 
@@ -14,13 +13,7 @@ dcmtk('end to end: storescu → receiver → capture folder → classified histo
   const { root, config } = workspace(t, { dicom: { receiver: { enabled: true, aeTitle: AE, allowedCallingAeTitles: ['XRAY1'] } } });
   config.dicom.receiver.port = 0; // the OS picks a free port
   config.sync.siteSecretFile = path.join(root, 'data/site-secret');
-  const log = capturedLogger();
-  const lamps = new SimulatedIndicators();
-  const service = new Service(config, log.logger, lamps);
-  const commits: CommitEvent[] = [];
-  service.on('committed', (event) => commits.push(event));
-  await service.start();
-  t.teardown(() => service.stop());
+  const { service, commits, log } = await startService(t, config);
   const state = service.dicomReceiver!.state;
   if (state.state !== 'listening') return t.fail(`receiver not listening: ${JSON.stringify(state)}`);
 

@@ -1,0 +1,24 @@
+import type { ExecutionContext } from 'ava';
+import type { Config } from '../../src/config/schema.js';
+import { SimulatedIndicators } from '../../src/indicators/simulated.js';
+import { Service, type CommitEvent } from '../../src/service.js';
+import { capturedLogger } from './fixtures.js';
+
+/** A started service with simulated lamps and a captured log, stopped when the test ends. */
+export async function startService(t: ExecutionContext, config: Config) {
+  const log = capturedLogger();
+  const lamps = new SimulatedIndicators();
+  const service = new Service(config, log.logger, lamps);
+  const commits: CommitEvent[] = [];
+  service.on('committed', (event) => commits.push(event));
+  await service.start();
+  let stopped = false;
+  t.teardown(async () => {
+    if (!stopped) await service.stop();
+  });
+  const stop = async () => {
+    stopped = true;
+    await service.stop();
+  };
+  return { service, lamps, commits, log, stop };
+}
