@@ -90,10 +90,10 @@ export function sampleEvenly<T>(items: readonly T[], count: number): T[] {
   return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]!);
 }
 
-async function loadTensors(files: readonly string[], manifest: QuantizeRequest['manifest'], report: (label: string) => void): Promise<{ tensors: Float32Array[]; rejected: number }> {
+async function loadTensors(files: readonly string[], manifest: QuantizeRequest['manifest'], report: (done: number, total: number, label: string) => void): Promise<{ tensors: Float32Array[]; rejected: number }> {
   const tensors: Float32Array[] = [];
   let rejected = 0;
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
     try {
       const image = await decodeImage(await fs.promises.readFile(file), { maxPixels: 64_000_000 });
       tensors.push(await preprocessImage(image, manifest));
@@ -101,7 +101,7 @@ async function loadTensors(files: readonly string[], manifest: QuantizeRequest['
       if (!(error instanceof ImageRejectedError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
       rejected++;
     }
-    report(path.basename(file));
+    report(i + 1, files.length, path.basename(file));
   }
   return { tensors, rejected };
 }
@@ -142,8 +142,8 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
   const checkFiles = request.checkImages ?? calibrationFiles;
   const sameAsCalibration = checkFiles === calibrationFiles;
   if (calibrationFiles.length === 0) throw new CspineError(ErrorCode.QUANT_NO_CALIBRATION_DATA, 'no calibration images (PNG, JPEG, TIFF or WebP) found');
-  const calibration = await loadTensors(calibrationFiles, manifest, (label) => progress('preprocess', 0, 0, label));
-  const check = sameAsCalibration ? calibration : await loadTensors(checkFiles, manifest, (label) => progress('preprocess', 0, 0, label));
+  const calibration = await loadTensors(calibrationFiles, manifest, (done, total, label) => progress('decode calibration images', done, total, label));
+  const check = sameAsCalibration ? calibration : await loadTensors(checkFiles, manifest, (done, total, label) => progress('decode check images', done, total, label));
   if (calibration.tensors.length === 0) throw new CspineError(ErrorCode.QUANT_NO_CALIBRATION_DATA, `none of the ${calibrationFiles.length} calibration files could be decoded`);
   if (check.tensors.length === 0) throw new CspineError(ErrorCode.QUANT_NO_CALIBRATION_DATA, `none of the ${checkFiles.length} check files could be decoded`);
 
@@ -275,7 +275,7 @@ export async function optimizedOps(bytes: Uint8Array, threads = 1): Promise<Reco
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-ort-opt-'));
   const file = path.join(dir, 'optimized.onnx');
   try {
-    const session = await createSession(bytes, threads, { optimizedModelFilePath: file });
+    const session = await createSession(bytes, threads, { optimizedModelFilePath: file, logSeverityLevel: 3 });
     await session.release();
     return countOps(decodeOnnx(fs.readFileSync(file), 'ORT optimized model'));
   } finally {
