@@ -39,7 +39,7 @@ export type ActivationType = 'int8' | 'uint8';
  * Runtime does not fold a Relu into this quantization (used where the Relu's input has other
  * readers that need it in float: the CAM's gradient masks).
  */
-export function activationParams(range: Range, type: ActivationType = 'int8', keepRelu = false): ActivationParams {
+export function activationParams(range: Range, type: ActivationType = 'uint8', keepRelu = false): ActivationParams {
   let min = Math.min(0, range.min);
   const max = Math.max(0, range.max);
   if (!(max - min > 1e-12) || !Number.isFinite(max - min)) return { scale: 1, zeroPoint: 0 };
@@ -91,7 +91,7 @@ export interface BuildOptions {
 }
 
 export function buildQdqModel(source: ModelProto, plan: QuantPlan, ranges: ReadonlyMap<string, Range>, options: BuildOptions = {}): QdqResult {
-  const activationType = options.activationType ?? 'int8';
+  const activationType = options.activationType ?? 'uint8';
   const zeroPointTensor = (name: string, value: number) =>
     activationType === 'int8' ? int8Tensor(name, [], Int8Array.of(value)) : uint8Tensor(name, [], Uint8Array.of(value));
   const graph = source.graph!;

@@ -182,7 +182,7 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
   const candidates: Array<Candidate & { bytes: Uint8Array; activations: Record<string, ActivationParams>; clampedBiases: string[] }> = [];
   for (const method of request.methods) {
     const ranges = new Map<string, Range>([...stats].map(([name, s]) => [name, rangeFor(s, method, { percentile: request.percentile })]));
-    const built = buildQdqModel(source, plan, ranges, { activationType: request.activationType ?? 'int8', metadata: { method, ...(method === 'percentile' ? { percentile: request.percentile } : {}) } });
+    const built = buildQdqModel(source, plan, ranges, { activationType: request.activationType ?? 'uint8', metadata: { method, ...(method === 'percentile' ? { percentile: request.percentile } : {}) } });
     const bytes = encodeOnnx(built.model);
     const session = await createSession(bytes, threads);
     const outputs: Outputs[] = [];
