@@ -93,6 +93,10 @@ const files = {
 fs.writeFileSync(files.int8Batch, batchFree(int8Model));
 fs.writeFileSync(files.fp32Batch, batchFree(fp32Model));
 fs.writeFileSync(files.fp32Logits, logitsOnly(fp32Model, manifest.outputs.logits));
+// the package's fp32 variant (model dequantize), when it is here and is not the export itself
+const fp32Variant2 = manifest.variants?.fp32 && manifest.variants.export ? path.join(modelDir, manifest.variants.fp32.file) : '';
+const variantFiles = { variantBatch: path.join(work, 'variant-batch.onnx') };
+if (fp32Variant2 && fs.existsSync(fp32Variant2)) fs.writeFileSync(variantFiles.variantBatch, batchFree(readOnnx(fp32Variant2)));
 
 // ------------------------------------------------------------------ MACs, weights
 
@@ -192,6 +196,9 @@ const engines: Array<{ name: string; result: EngineResult | { error: string } }>
 for (const [name, command, args] of [
   ['our INT8, ONNX Runtime', tsx, ['scripts/bench-model-ort.ts', int8File, files.int8Batch, String(runs), String(batch), String(threads)]],
   ['fp32, ONNX Runtime', tsx, ['scripts/bench-model-ort.ts', fp32File, files.fp32Batch, String(runs), String(batch), String(threads)]],
+  ...(fs.existsSync(fp32Variant2)
+    ? ([['fp32 variant (INT8 weights in float, same graph), ONNX Runtime', tsx, ['scripts/bench-model-ort.ts', fp32Variant2, variantFiles.variantBatch, String(runs), String(batch), String(threads)]]] as const)
+    : []),
   ['fp32, OpenCV DNN', PYTHON, ['scripts/bench_model_worker.py', 'opencv', files.fp32Batch, '--runs', String(runs), '--batch', String(batch), '--threads', String(threads), '--fallback', files.fp32Logits]],
   ['fp32, PyTorch eager', PYTHON, ['scripts/bench_model_worker.py', 'torch', fp32File, '--runs', String(runs), '--batch', String(batch), '--threads', String(threads)]],
 ] as const) {

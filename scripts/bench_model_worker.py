@@ -80,7 +80,8 @@ def main() -> int:
         except cv2.error as error:  # noqa: F841
             if not args.fallback:
                 raise
-            first = str(error).strip().splitlines()[-1][:160]
+            text = str(error)
+            first = (re.search(r"error: \(-?\d+:[^)]*\) (.*)", text) or re.search(r"(.+)", text)).group(1).strip()[:160]
             note = f"logits only: OpenCV cannot import the in-graph CAM ({first})"
             started = time.perf_counter()
             net = cv2.dnn.readNetFromONNX(args.fallback)
@@ -106,13 +107,25 @@ def main() -> int:
         version = f"PyTorch {torch.__version__} eager"
         started = time.perf_counter()
         graph = onnx.load(args.model)
-        state = {}
-        for t in graph.graph.initializer:
-            if t.name.startswith("model."):
-                state[t.name[len("model."):]] = torch.from_numpy(numpy_helper.to_array(t).copy())
-        del graph
+        inits = {t.name: t for t in graph.graph.initializer}
+        # the export's Conv and Gemm nodes, in order, are AlexNet's convolutions and linear layers
+        # (any BatchNorm already folded into the convolutions by the export)
         net = models.build_model("alexnet")
-        missing = net.load_state_dict(state, strict=True)
+        convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+        linears = [m for m in net.classifier if isinstance(m, torch.nn.Linear)]
+        layers = {"Conv": iter(convs), "Gemm": iter(linears)}
+        loaded = 0
+        with torch.no_grad():
+            for node in graph.graph.node:
+                if node.op_type not in layers:
+                    continue
+                layer = next(layers[node.op_type])
+                layer.weight.copy_(torch.from_numpy(numpy_helper.to_array(inits[node.input[1]]).copy()))
+                layer.bias.copy_(torch.from_numpy(numpy_helper.to_array(inits[node.input[2]]).copy()))
+                loaded += 1
+        if loaded != len(convs) + len(linears):
+            raise SystemExit(f"expected {len(convs) + len(linears)} Conv/Gemm layers in the ONNX graph, found {loaded}")
+        del graph, inits
         wrapper = models.cam_wrapper("alexnet", net).eval()
         load_ms = (time.perf_counter() - started) * 1000
         t1 = torch.from_numpy(x1)

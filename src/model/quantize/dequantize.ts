@@ -123,9 +123,15 @@ export function dequantizeModel(model: ModelProto): onnx.IModelProto {
       const finalMul = (consumers.get(cast.output[0]!) ?? [])[0]!;
       const scaleMul = producer.get(finalMul.input.find((i) => i !== cast.output[0])!)!;
       const weight = matmul.input[1]!.replace(/_quantized$/, '');
-      ensureWeight(weight);
+      const folded = producer.get(node.input[0]!)?.input.some((i) => i.endsWith('_row_scale')) ?? false;
+      if (folded) ensureWeight(weight);
+      else if (!floats.has(weight)) {
+        // a weight of its own, per column (the CAM's reduced weight)
+        const x = initializers.get(matmul.input[1]!)!;
+        floats.set(weight, floatTensor(weight, dimsOf(x), dequantizeValues(x, initializers.get(`${weight}_scale`)!, initializers.get(matmul.input[3] ?? ''), 1)));
+      }
       for (const n of [matmul, cast, finalMul, scaleMul]) skip.add(n);
-      out.push(makeNode('MatMul', [resolve(unfold(node.input[0]!)), weight], [finalMul.output[0]!], finalMul.name ?? `${weight}_MatMul`));
+      out.push(makeNode('MatMul', [resolve(folded ? unfold(node.input[0]!) : node.input[0]!), weight], [finalMul.output[0]!], finalMul.name ?? `${weight}_MatMul`));
       continue;
     }
     if (node.opType === 'MatMul' && producer.get(node.input[0]!)?.input.some((i) => i.endsWith('_row_scale'))) {

@@ -14,7 +14,7 @@
  *   quantized dynamically, per inference, so the CAM keeps its own exact range.
  * Everything else stays float and is listed with the reason.
  */
-import { DataType, dimsOf, floatAttribute, intAttribute, type GraphProto, type NodeProto, type TensorProto } from '../onnx-io.js';
+import { attribute, DataType, dimsOf, floatAttribute, int64Data, intAttribute, num, type GraphProto, type NodeProto, type TensorProto } from '../onnx-io.js';
 
 export type SharedWeightMode = 'int8-dynamic' | 'float';
 
@@ -37,7 +37,13 @@ export type NodeRole =
   | { kind: 'gemm'; weight: string; bias?: string; input: string; outputQuantized: boolean }
   | { kind: 'matmul'; weight: string; input: string }
   /** MatMul(A, W) where W is quantized along A's reduction axis: A·diag(s) then int8 W. */
-  | { kind: 'matmul-folded'; weight: string; input: string; mode: SharedWeightMode };
+  | { kind: 'matmul-folded'; weight: string; input: string; mode: SharedWeightMode }
+  /**
+   * MatMul(A, W) → Reshape [·, C, P] → ReduceMean over P (Grad-CAM's channel weights from the
+   * gradient at the pooled map): the mean moves into the weight, A·W̄ with W̄ [K, C] the mean of
+   * each group of P columns, so the CAM reads a C-column matrix instead of the whole weight.
+   */
+  | { kind: 'matmul-reduced'; weight: string; input: string; mode: SharedWeightMode; groups: number; size: number; output: string };
 
 export interface QuantPlan {
   /** Node index → what it becomes. */
@@ -45,6 +51,8 @@ export interface QuantPlan {
   weights: Map<string, QuantizedWeight>;
   /** Relu node indices folded into their producer's output range. */
   removedRelus: Set<number>;
+  /** Reshape/ReduceMean node indices absorbed into a matmul-reduced. */
+  absorbed: Set<number>;
   /** Producer node index → its output name after a Relu fold (the Relu's output). */
   renamedOutputs: Map<number, string>;
   /** Activation tensors that get a QuantizeLinear/DequantizeLinear pair. */
@@ -126,6 +134,37 @@ export function planQuantization(graph: GraphProto, options: PlanOptions = {}): 
     }
   }
 
+  // constants: initializers and Constant nodes
+  const constantValues = new Map<string, TensorProto>(initializers);
+  for (const node of nodes) {
+    const value = node.opType === 'Constant' ? node.attribute?.find((a) => a.name === 'value')?.t : undefined;
+    if (value) constantValues.set(node.output[0]!, value);
+  }
+  const intValues = (name: string | undefined): number[] | undefined => {
+    const tensor = name ? constantValues.get(name) : undefined;
+    return tensor && tensor.dataType === DataType.INT64 ? int64Data(tensor) : undefined;
+  };
+  const absorbed = new Set<number>();
+  /** MatMul → Reshape [1|-1, C, P] → ReduceMean(axes [2], keepdims 0), each the only reader. */
+  const reducedMean = (index: number) => {
+    const node = nodes[index]!;
+    const n = dimsOf(initializers.get(node.input[1]!)!)[1]!;
+    const only = (tensor: string) => {
+      const users = consumers.get(tensor) ?? [];
+      return users.length === 1 && !graphOutputs.has(tensor) ? users[0]! : undefined;
+    };
+    const reshapeIndex = only(node.output[0]!);
+    const reshape = reshapeIndex === undefined ? undefined : nodes[reshapeIndex]!;
+    const shape = intValues(reshape?.input[1]);
+    if (reshape?.opType !== 'Reshape' || !shape || shape.length !== 3 || ![1, -1].includes(shape[0]!) || shape[1]! * shape[2]! !== n) return undefined;
+    const meanIndex = only(reshape.output[0]!);
+    const mean = meanIndex === undefined ? undefined : nodes[meanIndex]!;
+    if (mean?.opType !== 'ReduceMean' || intAttribute(mean, 'keepdims', 1) !== 0) return undefined;
+    const axes = mean.input[1] ? intValues(mean.input[1]) : (attribute(mean, 'axes')?.ints ?? []).map((v) => num(v));
+    if (!axes || axes.length !== 1 || (axes[0] !== 2 && axes[0] !== -1)) return undefined;
+    return { groups: shape[1]!, size: shape[2]!, output: mean.output[0]!, nodes: [reshapeIndex!, meanIndex!] };
+  };
+
   // 2. roles
   const roles = new Map<number, NodeRole>();
   for (const { index, node } of candidates) {
@@ -138,12 +177,22 @@ export function planQuantization(graph: GraphProto, options: PlanOptions = {}): 
     }
     if (node.opType === 'Conv') roles.set(index, { kind: 'conv', weight: weight!, input: input!, ...(bias ? { bias } : {}) });
     else if (node.opType === 'Gemm') roles.set(index, { kind: 'gemm', weight: weight!, input: input!, outputQuantized: false, ...(bias ? { bias } : {}) });
-    else if (axis === 1) roles.set(index, { kind: 'matmul', weight: weight!, input: input! });
+    else if (reducedMean(index)) {
+      const { groups, size, output, nodes: gone } = reducedMean(index)!;
+      for (const n of gone) absorbed.add(n);
+      roles.set(index, { kind: 'matmul-reduced', weight: weight!, input: input!, mode: options.sharedWeightMatMul ?? 'int8-dynamic', groups, size, output });
+    } else if (axis === 1) roles.set(index, { kind: 'matmul', weight: weight!, input: input! });
     else {
       const mode = options.sharedWeightMatMul ?? 'int8-dynamic';
       roles.set(index, { kind: 'matmul-folded', weight: weight!, input: input!, mode });
       if (mode === 'float') keepFloat(node, index, 'reads a weight along its quantization axis (CAM path); kept in float on request, on the int8 weight values');
     }
+  }
+
+  // a weight only reduced MatMuls read needs no full int8 copy
+  for (const name of [...weights.keys()]) {
+    const users = [...roles.values()].filter((r) => r.weight === name);
+    if (users.length > 0 && users.every((r) => r.kind === 'matmul-reduced') && !nodes.some((n, i) => !roles.has(i) && n.input.includes(name))) weights.delete(name);
   }
 
   // 3. Relu folding: a Conv/Gemm whose only consumer is a Relu
@@ -164,7 +213,7 @@ export function planQuantization(graph: GraphProto, options: PlanOptions = {}): 
   // 4. activations to quantize
   const quantized = new Set<string>();
   for (const [index, role] of roles) {
-    if (role.kind !== 'matmul-folded') quantized.add(role.input);
+    if (role.kind !== 'matmul-folded' && role.kind !== 'matmul-reduced') quantized.add(role.input);
     if (role.kind === 'conv' || (role.kind === 'gemm' && role.outputQuantized)) quantized.add(renamedOutputs.get(index) ?? nodes[index]!.output![0]!);
   }
   // producers after the Relu fold
@@ -194,7 +243,7 @@ export function planQuantization(graph: GraphProto, options: PlanOptions = {}): 
     const node = index === undefined ? undefined : nodes[index]!;
     if (node?.opType === 'Relu' && !removedRelus.has(index!) && (consumers.get(node.input[0]!) ?? []).length > 1) keepRelu.add(name);
   }
-  return { roles, weights, removedRelus, renamedOutputs, quantized, tiedTo, keepRelu, calibrate, float: floatOps };
+  return { roles, weights, removedRelus, absorbed, renamedOutputs, quantized, tiedTo, keepRelu, calibrate, float: floatOps };
 }
 
 /** The tensor whose range sets `name`'s quantization (following pass-through ties). */

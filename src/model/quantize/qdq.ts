@@ -173,11 +173,50 @@ export function buildQdqModel(source: ModelProto, plan: QuantPlan, ranges: Reado
   for (const input of graph.input) if (plan.quantized.has(input.name!)) emitQdq(input.name!);
 
   nodes.forEach((node, index) => {
-    if (plan.removedRelus.has(index)) return;
+    if (plan.removedRelus.has(index) || plan.absorbed.has(index)) return;
     const role = plan.roles.get(index);
     const outputs = [...node.output];
     const renamed = plan.renamedOutputs.get(index);
     if (renamed) outputs[0] = renamed;
+
+    if (role?.kind === 'matmul-reduced') {
+      // W̄[k, c] = mean of W[k, c·P … c·P+P−1], int8 per column
+      const w = floatData(initializers.get(role.weight)!);
+      const [k, n] = dimsOf(initializers.get(role.weight)!) as [number, number];
+      const reduced = new Float32Array(k * role.groups);
+      for (let row = 0; row < k; row++) {
+        for (let c = 0; c < role.groups; c++) {
+          let sum = 0;
+          for (let p = 0; p < role.size; p++) sum += w[row * n + c * role.size + p]!;
+          reduced[row * role.groups + c] = sum / role.size;
+        }
+      }
+      const base = `${role.weight}_cam_reduced`;
+      const q = quantizeWeights(reduced, [k, role.groups], 1);
+      newInitializers.push(
+        int8Tensor(`${base}_quantized`, [k, role.groups], q.values),
+        floatTensor(`${base}_scale`, [role.groups], q.scales),
+        int8Tensor(`${base}_zero_point`, [role.groups], new Int8Array(role.groups)),
+      );
+      const a = readName(node.input[0]!);
+      const output = role.output;
+      if (role.mode === 'float') {
+        out.push(
+          makeNode('DequantizeLinear', [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`], [`${base}_dequantized`], `${base}_DQ`, { axis: 1 }),
+          makeNode('MatMul', [a, `${base}_dequantized`], [output], node.name || `${output}_MatMul`),
+        );
+      } else {
+        out.push(
+          makeNode('DynamicQuantizeLinear', [a], [`${output}_a_quantized`, `${output}_a_scale`, `${output}_a_zero_point`], `${output}_DynamicQuantizeLinear`),
+          makeNode('MatMulInteger', [`${output}_a_quantized`, `${base}_quantized`, `${output}_a_zero_point`, `${base}_zero_point`], [`${output}_int32`], `${output}_MatMulInteger`),
+          makeNode('Cast', [`${output}_int32`], [`${output}_float`], `${output}_Cast`, { to: DataType.FLOAT }),
+          makeNode('Mul', [`${output}_a_scale`, `${base}_scale`], [`${output}_output_scale`], `${output}_scale_Mul`),
+          makeNode('Mul', [`${output}_float`, `${output}_output_scale`], [output], node.name || `${output}_Mul`),
+        );
+      }
+      emitOutputs([output]);
+      return;
+    }
 
     if (role?.kind === 'matmul-folded') {
       const [a] = node.input as string[];
@@ -237,10 +276,15 @@ export function buildQdqModel(source: ModelProto, plan: QuantPlan, ranges: Reado
     return output;
   }
 
-  // graph outputs keep their names; a quantized tensor that is also an output is still written in float
-  void graphOutputs;
+  // Constant nodes left without readers (a Reshape shape absorbed into a reduced MatMul)
+  for (let changed = true; changed; ) {
+    const read = new Set([...out.flatMap((n) => n.input ?? []), ...graphOutputs]);
+    const before = out.length;
+    out.splice(0, out.length, ...out.filter((n) => n.opType !== 'Constant' || n.output.some((o) => read.has(o))));
+    changed = out.length !== before;
+  }
   const stillUsed = new Set(out.flatMap((n) => n.input ?? []));
-  const kept = graph.initializer.filter((t) => !replaced.has(t.name!) || stillUsed.has(t.name!));
+  const kept = graph.initializer.filter((t) => stillUsed.has(t.name!));
   const opset = Math.max(13, defaultOpset(source));
   const model: onnx.IModelProto = {
     ...source,
