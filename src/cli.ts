@@ -24,10 +24,11 @@ commands:
   lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
   lamps-off                 turn every lamp off (systemd ExecStopPost)
   doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
-  model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]
+  model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
                             accuracy, sensitivity, specificity, ROC AUC, calibration, CAM
                             localisation on labelled images; JSON + Markdown + PNG plots;
-                            --compare: a second variant side by side (agreement, deltas)
+                            --compare: a second variant side by side (agreement, deltas);
+                            --record: that comparison into manifest.json (evaluation.heldOut)
   model quantize IN.onnx --calibrate DIR --out OUT_DIR [--manifest FILE] [--count 300]
                  [--check DIR] [--check-count 300] [--method auto|minmax|percentile|entropy]
                  [--percentile 99.99] [--min-agreement 0.99] [--keep-float NODE,...]
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
       cam: { type: 'string', default: 'int8' },
       activations: { type: 'string', default: 'uint8' },
       runs: { type: 'string', default: '50' },
+      record: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -115,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       switch (action) {
         case 'evaluate':
           if (target === undefined || values.data === undefined) throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]');
-          return modelEvaluateCommand(config, { modelDir: target, dataDir: values.data, outDir: values.out, variant: values.variant, compare: values.compare });
+          return modelEvaluateCommand(config, { modelDir: target, dataDir: values.data, outDir: values.out, variant: values.variant, compare: values.compare, record: values.record });
         case 'quantize': {
           if (target === undefined || values.calibrate === undefined || values.out === undefined) throw new UsageError('usage: model quantize IN.onnx --calibrate DIR --out OUT_DIR [options]');
           const method = values.method;

@@ -66,7 +66,7 @@ async function evaluateVariant(config: Config, modelDir: string, variant: string
  */
 export async function modelEvaluateCommand(
   config: Config,
-  options: { modelDir: string; dataDir: string; outDir?: string | undefined; variant?: string | undefined; compare?: string | undefined },
+  options: { modelDir: string; dataDir: string; outDir?: string | undefined; variant?: string | undefined; compare?: string | undefined; record?: boolean },
 ): Promise<number> {
   const modelDir = path.resolve(options.modelDir);
   const outDir = options.outDir ?? path.join(options.modelDir, 'evaluation');
@@ -78,6 +78,41 @@ export async function modelEvaluateCommand(
   const comparison = compareRuns(candidate, reference, manifest.labels);
   const files = writeComparison(comparison, outDir);
   out(['', comparisonMarkdown(comparison), `wrote ${files.join(', ')}`]);
+  if (options.record) {
+    // the held-out verification, in the manifest beside the training metrics
+    const manifestPath = path.join(modelDir, MANIFEST_FILE);
+    const json = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as ModelManifest;
+    const summary = (run: EvaluationRun) => ({
+      file: run.file,
+      sha256: run.sha256,
+      accuracy: run.report.metrics.accuracy,
+      sensitivity: Object.fromEntries(run.report.metrics.perClass.map((c) => [c.label, c.recall])),
+      specificity: Object.fromEntries(run.report.metrics.perClass.map((c) => [c.label, c.specificity])),
+      camLocalisation: run.report.camLocalisation?.share ?? null,
+    });
+    json.evaluation = {
+      ...(json.evaluation ?? {}),
+      heldOut: {
+        data: path.relative(process.cwd(), comparison.data.dir) || comparison.data.dir,
+        images: comparison.data.images,
+        date: candidate.report.date,
+        [candidate.variant]: summary(candidate),
+        [reference.variant]: summary(reference),
+        comparison: {
+          candidate: candidate.variant,
+          reference: reference.variant,
+          top1Agreement: comparison.top1Agreement,
+          accuracyDelta: comparison.accuracy.delta,
+          sensitivityDelta: Object.fromEntries(comparison.sensitivity.map((s) => [s.label, s.delta])),
+          maxProbabilityDelta: comparison.maxProbabilityDelta,
+          sizeRatio: comparison.sizeRatio,
+        },
+        report: path.relative(modelDir, path.resolve(outDir)) || '.',
+      },
+    };
+    fs.writeFileSync(manifestPath, `${JSON.stringify(manifestSchema.parse(json), null, 2)}\n`);
+    out([`recorded the comparison in ${manifestPath} (evaluation.heldOut)`]);
+  }
   return 0;
 }
 

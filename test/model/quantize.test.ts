@@ -139,6 +139,24 @@ test('model quantize writes the int8 package as the default variant; dequantize 
   t.is(fp32.manifest.sha256, manifest.variants.fp32.sha256);
   t.like(await loadModelPackage(dir, 'float16').catch((error: unknown) => error), { code: ErrorCode.MODEL_VARIANT_UNKNOWN });
 
+  // int8 and the fp32 export side by side on labelled images, recorded in the manifest
+  const labelled = path.join(root, 'labelled');
+  for (const [i, label] of ['normal', 'normal', 'fracture', 'dislocation'].entries()) {
+    fs.mkdirSync(path.join(labelled, label), { recursive: true });
+    fs.copyFileSync(path.join(data, `img-00${i + 1}.png`), path.join(labelled, label, `case${i}.png`));
+  }
+  const evaluation = await runCli(['model', 'evaluate', dir, '--data', labelled, '--out', path.join(root, 'report'), '--compare', 'export', '--record'], configEnv(config));
+  t.is(evaluation.code, 0, evaluation.stderr);
+  t.regex(evaluation.stdout, /# int8 against export/);
+  const comparison = JSON.parse(fs.readFileSync(path.join(root, 'report', 'comparison.json'), 'utf8'));
+  t.is(comparison.data.images, 4);
+  t.true(comparison.top1Agreement >= 0 && comparison.top1Agreement <= 1);
+  t.is(comparison.sensitivity.length, 3);
+  t.true(fs.existsSync(path.join(root, 'report', 'export', 'evaluation.json')));
+  const recorded = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')).evaluation.heldOut;
+  t.is(recorded.comparison.top1Agreement, comparison.top1Agreement);
+  t.is(recorded.int8.sha256, manifest.variants.int8.sha256);
+
   // the configured variant reaches the classifier
   const classify = await runCli(['classify', '--json', path.join(data, 'img-001.png'), '--model', dir], { ...configEnv(config), CSPINE_MODEL__VARIANT: 'fp32' });
   t.is(classify.code, 0, classify.stderr);
