@@ -197,3 +197,23 @@ export function countOps(model: onnx.IModelProto): Record<string, number> {
   for (const node of model.graph?.node ?? []) counts[node.opType!] = (counts[node.opType!] ?? 0) + 1;
   return counts;
 }
+
+/**
+ * Identity nodes over initializers bypassed (the PyTorch exporter writes one when two parameters
+ * hold identical values, e.g. two all-zero biases), so every weight is an initializer its
+ * readers name directly.
+ */
+export function bypassConstantIdentities(model: ModelProto): ModelProto {
+  const graph = model.graph;
+  const initializers = new Set(graph.initializer.map((t) => t.name!));
+  const outputs = new Set(graph.output.map((o) => o.name!));
+  const alias = new Map<string, string>();
+  for (const node of graph.node) {
+    if (node.opType === 'Identity' && initializers.has(node.input[0]!) && !outputs.has(node.output[0]!)) alias.set(node.output[0]!, node.input[0]!);
+  }
+  if (alias.size === 0) return model;
+  const node = graph.node
+    .filter((n) => !(n.opType === 'Identity' && alias.has(n.output[0]!)))
+    .map((n) => ({ ...n, input: n.input.map((i) => alias.get(i) ?? i) }));
+  return { ...model, graph: { ...graph, node } } as ModelProto;
+}

@@ -12,7 +12,7 @@ import { decodeImage } from '../../imaging/decode.js';
 import { preprocessImage } from '../../imaging/preprocess.js';
 import { softmax, sessionOptions } from '../inference.js';
 import type { ModelManifest } from '../manifest.js';
-import { countOps, decodeOnnx, defaultOpset, encodeOnnx, proto, type ModelProto } from '../onnx-io.js';
+import { bypassConstantIdentities, countOps, decodeOnnx, defaultOpset, encodeOnnx, proto, type ModelProto } from '../onnx-io.js';
 import { CALIBRATION_METHODS, rangeFor, TensorStats, type CalibrationMethod } from './calibrate.js';
 import { planQuantization, type QuantPlan, type SharedWeightMode } from './plan.js';
 import { buildQdqModel, type ActivationParams, type ActivationType, type Range } from './qdq.js';
@@ -127,7 +127,8 @@ function withExtraOutputs(source: ModelProto, names: readonly string[]): Uint8Ar
 }
 
 export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeResult> {
-  const { source, manifest } = request;
+  const { manifest } = request;
+  const source = bypassConstantIdentities(request.source);
   const threads = request.threads ?? 0;
   const progress = request.onProgress ?? (() => undefined);
   if (defaultOpset(source) < 13) {
@@ -196,7 +197,7 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
     }
     candidates.push({ method, ...compareOutputs(reference, outputs, manifest.calibration.temperature), bytes, activations: built.activations, clampedBiases: built.clampedBiases });
   }
-  const chosen = [...candidates].sort((a, b) => b.agreement - a.agreement || a.meanProbabilityDelta - b.meanProbabilityDelta)[0]!;
+  const chosen = [...candidates].sort(rankCandidates)[0]!;
   const summary = candidates.map(({ bytes: _b, activations: _a, clampedBiases: _c, ...rest }) => rest);
   const chosenSummary = summary.find((c) => c.method === chosen.method)!;
   if (chosen.agreement < request.agreementFloor) {
@@ -218,6 +219,17 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
     calibration: { images: calibration.tensors.length, rejected: calibration.rejected },
     check: { images: check.tensors.length, rejected: check.rejected, sameAsCalibration },
   };
+}
+
+/**
+ * Best first: highest top-1 agreement; then the smaller mean probability change, unless the two
+ * are within 10% of each other, when the smaller CAM change decides.
+ */
+export function rankCandidates(a: Agreement, b: Agreement): number {
+  if (a.agreement !== b.agreement) return b.agreement - a.agreement;
+  const close = Math.abs(a.meanProbabilityDelta - b.meanProbabilityDelta) <= 0.1 * Math.max(a.meanProbabilityDelta, b.meanProbabilityDelta);
+  if (!close || !a.cam || !b.cam) return a.meanProbabilityDelta - b.meanProbabilityDelta;
+  return a.cam.meanMaxAbsDelta - b.cam.meanMaxAbsDelta;
 }
 
 function pick(result: ort.InferenceSession.ReturnType, outputs: QuantizeRequest['manifest']['outputs']): Outputs {
