@@ -242,3 +242,15 @@ test('on ARM the session keeps QDQ int8 as int8 (session.qdqisint8allowed=1); el
   t.is(sessionOptions(2, {}, 'x64').extra, undefined);
   t.is(sessionOptions(2, {}, 'x64').graphOptimizationLevel, 'all');
 });
+
+test("an exporter's Identity alias of a weight does not keep its layer in float", async (t) => {
+  const { bypassConstantIdentities, makeNode } = await import('../../src/model/onnx-io.js');
+  const { planQuantization } = await import('../../src/model/quantize/plan.js');
+  const model = decodeOnnx(smallCnnModel());
+  model.graph.node = [
+    makeNode('Identity', ['fc2.b'], ['fc2.b.alias'], 'alias'),
+    ...model.graph.node.map((n) => ({ ...n, input: n.input.map((i) => (i === 'fc2.b' ? 'fc2.b.alias' : i)) })),
+  ];
+  t.is(planQuantization(model.graph).float.length, 1, 'as exported, the last Gemm stays float');
+  t.deepEqual(planQuantization(bypassConstantIdentities(model).graph).float, []);
+});
