@@ -217,3 +217,32 @@ export function bypassConstantIdentities(model: ModelProto): ModelProto {
     .map((n) => ({ ...n, input: n.input.map((i) => alias.get(i) ?? i) }));
   return { ...model, graph: { ...graph, node } } as ModelProto;
 }
+
+/**
+ * Pooling that changes nothing (kernel 1×1, stride 1, no padding: PyTorch's AdaptiveAvgPool2d
+ * exported on a map already at its output size) bypassed, so no int8 kernel runs for it.
+ */
+export function bypassIdentityPools(model: ModelProto): ModelProto {
+  const graph = model.graph;
+  const outputs = new Set(graph.output.map((o) => o.name!));
+  const alias = new Map<string, string>();
+  const ints = (node: NodeProto, name: string) => (attribute(node, name)?.ints ?? []).map((v) => num(v));
+  for (const node of graph.node) {
+    if ((node.opType !== 'AveragePool' && node.opType !== 'MaxPool') || node.output.length !== 1 || outputs.has(node.output[0]!)) continue;
+    const kernel = ints(node, 'kernel_shape');
+    const strides = ints(node, 'strides');
+    const pads = ints(node, 'pads');
+    const autoPad = attribute(node, 'auto_pad')?.s;
+    if (kernel.length > 0 && kernel.every((k) => k === 1) && strides.every((v) => v === 1) && pads.every((v) => v === 0) && (!autoPad || new TextDecoder().decode(autoPad) === 'NOTSET')) {
+      alias.set(node.output[0]!, node.input[0]!);
+    }
+  }
+  if (alias.size === 0) return model;
+  const resolve = (name: string) => {
+    let current = name;
+    while (alias.has(current)) current = alias.get(current)!;
+    return current;
+  };
+  const node = graph.node.filter((n) => !alias.has(n.output[0] ?? '')).map((n) => ({ ...n, input: n.input.map((i) => (i ? resolve(i) : i)) }));
+  return { ...model, graph: { ...graph, node } } as ModelProto;
+}

@@ -256,4 +256,14 @@ test("an exporter's Identity alias of a weight does not keep its layer in float"
   ];
   t.is(planQuantization(model.graph).float.length, 1, 'as exported, the last Gemm stays float');
   t.deepEqual(planQuantization(bypassConstantIdentities(model).graph).float, []);
+
+  // AdaptiveAvgPool2d exported on a map already at its size: an AveragePool that changes nothing
+  const { bypassIdentityPools } = await import('../../src/model/onnx-io.js');
+  const pooled = decodeOnnx(smallCnnModel());
+  pooled.graph.node = pooled.graph.node.flatMap((n) =>
+    n.opType === 'Flatten' ? [makeNode('AveragePool', ['p2'], ['avg'], 'avg', { kernel_shape: [1, 1], strides: [1, 1] }), { ...n, input: ['avg'] }] : [n],
+  );
+  const bypassed = bypassIdentityPools(pooled);
+  t.false(bypassed.graph.node.some((n) => n.opType === 'AveragePool'));
+  t.deepEqual(bypassed.graph.node.find((n) => n.opType === 'Flatten')!.input, ['p2']);
 });

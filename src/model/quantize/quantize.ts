@@ -12,7 +12,7 @@ import { decodeImage } from '../../imaging/decode.js';
 import { preprocessImage } from '../../imaging/preprocess.js';
 import { softmax, sessionOptions } from '../inference.js';
 import type { ModelManifest } from '../manifest.js';
-import { bypassConstantIdentities, countOps, decodeOnnx, defaultOpset, encodeOnnx, proto, type ModelProto } from '../onnx-io.js';
+import { bypassConstantIdentities, bypassIdentityPools, countOps, decodeOnnx, defaultOpset, encodeOnnx, proto, type ModelProto } from '../onnx-io.js';
 import { CALIBRATION_METHODS, rangeFor, TensorStats, type CalibrationMethod } from './calibrate.js';
 import { planQuantization, type QuantPlan, type SharedWeightMode } from './plan.js';
 import { buildQdqModel, type ActivationParams, type ActivationType, type Range } from './qdq.js';
@@ -128,7 +128,7 @@ function withExtraOutputs(source: ModelProto, names: readonly string[]): Uint8Ar
 
 export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeResult> {
   const { manifest } = request;
-  const source = bypassConstantIdentities(request.source);
+  const source = bypassIdentityPools(bypassConstantIdentities(request.source));
   const threads = request.threads ?? 0;
   const progress = request.onProgress ?? (() => undefined);
   if (defaultOpset(source) < 13) {
