@@ -23,7 +23,7 @@ commands:
                             latest recorded results (default 20)
   lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
   lamps-off                 turn every lamp off (systemd ExecStopPost)
-  doctor [--json]           check model, database, disk, lamps and broker; exit 1 on a failure
+  doctor [--json]           check model, database, disk, lamps, broker and DICOM receiver; exit 1 on a failure
   model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
                             accuracy, sensitivity, specificity, ROC AUC, calibration, CAM
                             localisation on labelled images; JSON + Markdown + PNG plots;

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CaptureFolder, type ReadyFile } from './capture/capture-folder.js';
+import { DicomReceiver } from './capture/dicom-receiver/receiver.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, type DisposeOptions } from './capture/intake.js';
 import type { Config } from './config/schema.js';
 import { CspineError, ErrorCode, StoreError, toCspineError } from './errors.js';
@@ -12,13 +13,16 @@ import type { Classification, Classifier } from './pipeline/classifier.js';
 import { heatmapOverlay } from './imaging/heatmap.js';
 import { openClassifier } from './pipeline/open-classifier.js';
 import { openDatabase, type Db } from './store/database.js';
-import { History, type ImageFacts, type Outcome } from './store/history.js';
+import { History, type DicomRecord, type ImageFacts, type Outcome } from './store/history.js';
+import type { DicomFacts } from './imaging/image.js';
+import { rejectedDicomFacts } from './imaging/dicom/decoder.js';
 import { Outbox } from './store/outbox.js';
 import { cpuTemperatureC, diskFreeBytes } from './jobs/health.js';
 import { pruneProcessedImages } from './jobs/retention.js';
 import { JobScheduler } from './jobs/scheduler.js';
 import { runSelfTest } from './jobs/self-test.js';
 import { healthPayload, type HealthSnapshot } from './sync/payloads.js';
+import { loadSiteSecret, Pseudonymizer } from './sync/privacy.js';
 import { Sync } from './sync/sync.js';
 import { rejectionTriage, type Triage } from './triage/policy.js';
 
@@ -47,6 +51,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   private classifier: Classifier | undefined;
   private folder: CaptureFolder | undefined;
   private sync: Sync | undefined;
+  private receiver: DicomReceiver | undefined;
   private readonly jobs: JobScheduler;
   private modelRetry: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -57,6 +62,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   private stopping = false;
   private readonly dispose: DisposeOptions;
   private readonly captureDir: string;
+  /** Made at the first DICOM image: its UIDs are stored and sent only as pseudonyms. */
+  private pseudonymizer: Pseudonymizer | undefined;
 
   constructor(
     private readonly config: Config,
@@ -89,6 +96,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       this.history = new History(this.db);
     }
     this.scheduleJobs();
+    await this.startReceiver();
     await this.loadModel();
     this.logger.info({ captureDir: this.captureDir, store: path.resolve(this.config.store.path), model: this.classifier?.engine.model.manifest.id ?? null }, 'service started');
   }
@@ -96,6 +104,8 @@ export class Service extends EventEmitter<ServiceEvents> {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.modelRetry);
+    // No new instances first: one being committed finishes, later ones are refused.
+    await this.receiver?.stop();
     await this.jobs.stop();
     this.folder?.stop();
     await this.draining;
@@ -150,6 +160,28 @@ export class Service extends EventEmitter<ServiceEvents> {
     const retryMs = this.config.model.retryIntervalMs;
     this.logger.error(`images stay in ${this.captureDir} until a model loads and passes its self-test; retrying every ${retryMs / 1000} s`);
     if (!this.stopping) this.modelRetry = setTimeout(() => void this.loadModel(), retryMs);
+  }
+
+  /**
+   * The C-STORE receiver, when enabled: it writes into the capture folder, so instances that
+   * arrive while no model is loaded wait there like dropped files. A port it cannot bind is
+   * logged with its code and retried; the rest of the service runs on.
+   */
+  private async startReceiver(): Promise<void> {
+    if (!this.config.dicom.receiver.enabled) return;
+    // The same pseudonyms as history: the file name's `sop-…` is the row's instance reference.
+    this.pseudonymizer ??= new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
+    this.receiver = new DicomReceiver(this.config, this.logger, this.pseudonymizer, {
+      onStateChange: (state) => {
+        if (state.state === 'failed') this.sync?.event('error', state.code, `DICOM receiver: ${state.reason}`);
+      },
+    });
+    await this.receiver.start();
+  }
+
+  /** The receiver's state, for tests and health; undefined while it is off. */
+  get dicomReceiver(): DicomReceiver | undefined {
+    return this.receiver;
   }
 
   private scheduleJobs(): void {
@@ -284,6 +316,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       try {
         const result = await classifier.classify(read.bytes);
         Object.assign(facts, result.image);
+        facts.dicom = this.dicomRecord(result.decoded.dicom);
         history.recordClassified(facts, {
           modelId: result.model.id,
           modelSha256: result.model.sha256,
@@ -294,7 +327,10 @@ export class Service extends EventEmitter<ServiceEvents> {
         });
         outcome = { kind: 'classified', label: result.label, triage: result.triage };
         await this.writeHeatmap(read.sha256, result);
-        this.logger.info({ file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs }, 'classified');
+        this.logger.info(
+          { file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs, ...(facts.dicom ? { dicom: facts.dicom } : {}) },
+          'classified',
+        );
       } catch (error) {
         if (error instanceof StoreError) throw error;
         outcome = this.reject(facts, toCspineError(error));
@@ -321,7 +357,23 @@ export class Service extends EventEmitter<ServiceEvents> {
     }
   }
 
+  /** History's view of a DICOM header: pseudonyms for the UIDs, the rest as the decoder sanitised it. */
+  private dicomRecord(dicom: DicomFacts | undefined): DicomRecord | undefined {
+    if (!dicom) return undefined;
+    this.pseudonymizer ??= new Pseudonymizer(loadSiteSecret(this.config.sync.siteSecretFile));
+    const { studyInstanceUid, sopInstanceUid } = dicom.identifiers;
+    return {
+      studyRef: studyInstanceUid === null ? null : this.pseudonymizer.ref('study', studyInstanceUid),
+      instanceRef: sopInstanceUid === null ? null : this.pseudonymizer.ref('sop', sopInstanceUid),
+      modality: dicom.attributes.modality,
+      bodyPart: dicom.attributes.bodyPartExamined,
+      viewPosition: dicom.attributes.viewPosition,
+      acquiredAt: dicom.attributes.acquisitionDateTime,
+    };
+  }
+
   private reject(facts: ImageFacts, error: CspineError): Outcome {
+    facts.dicom ??= this.dicomRecord(rejectedDicomFacts(error));
     this.history!.recordRejected(facts, { code: error.code, message: error.message });
     this.logger.warn({ file: facts.source, sha256: facts.sha256, code: error.code }, `rejected: ${error.message}`);
     return { kind: 'rejected', code: error.code, message: error.message, triage: rejectionTriage(error.code) };

@@ -19,7 +19,8 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'history database', 'disk', 'lamps', 'mqtt']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver']);
+  t.like(checks['dicom receiver'], { status: 'ok', detail: 'off (dicom.receiver.enabled: false)' });
   t.like(checks.model, { status: 'ok' });
   t.regex(String(checks.model!.detail), /verified, loads and runs/);
   t.like(checks.mqtt, { status: 'ok' });

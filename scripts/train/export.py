@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset as ds  # noqa: E402
 import models  # noqa: E402
 
+ARCH_NAMES = {"alexnet": "AlexNet", "alexnet_bn": "AlexNet with batch norm", "googlenet": "GoogLeNet"}
+
 ORT_CHECK = r"""
 const path = require('node:path');
 const fs = require('node:fs');
@@ -173,7 +175,7 @@ def main(argv: Optional[list] = None) -> int:
     margs = metrics.get("args") or checkpoint.get("args") or {}
     data = metrics.get("data") or {"path": margs.get("data")}
     description = args.description or (
-        f"{'AlexNet' if arch == 'alexnet' else 'GoogLeNet'}, 3 classes, trained "
+        f"{ARCH_NAMES[arch]}, 3 classes, trained "
         + ("on synthetic phantoms; not for clinical use" if data.get("source") == "labels.csv" else f"on {data.get('path')}")
     )
     manifest = {
@@ -202,7 +204,7 @@ def main(argv: Optional[list] = None) -> int:
             "torchvision": metrics.get("torchvision"),
             "opset": args.opset,
             "checkpoint": {"file": ckpt_path.name, "epoch": checkpoint.get("epoch")},
-            "cam": {"layer": "features[11] (13x13)" if arch == "alexnet" else "inception5b (7x7)",
+            "cam": {"layer": f"features[{models.last_pool_index(model) - 1}] (13x13)" if arch in models.ALEXNETS else "inception5b (7x7)",
                     "method": "Grad-CAM of the argmax class, in the graph, max-normalised to 0..1",
                     "check": cam_check},
         },

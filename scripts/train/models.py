@@ -26,20 +26,35 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-ARCHS = ("alexnet", "googlenet")
+ARCHS = ("alexnet", "alexnet_bn", "googlenet")
+ALEXNETS = ("alexnet", "alexnet_bn")
 NUM_CLASSES = 3
 # the final classifier layer, never taken from an ImageNet state_dict (1000 classes)
-FINAL_LAYER = {"alexnet": "classifier.6.", "googlenet": "fc."}
+FINAL_LAYER = {"alexnet": "classifier.6.", "alexnet_bn": "classifier.6.", "googlenet": "fc."}
 
 
-DEFAULT_DROPOUT = {"alexnet": 0.5, "googlenet": 0.2}  # torchvision's
+DEFAULT_DROPOUT = {"alexnet": 0.5, "alexnet_bn": 0.5, "googlenet": 0.2}  # torchvision's
+
+
+def with_batchnorm(features: nn.Sequential) -> nn.Sequential:
+    """AlexNet's feature extractor with a BatchNorm2d after every convolution (before its ReLU).
+    In eval mode each one is a per-channel affine map that the ONNX export folds into the
+    convolution, so the exported graph has plain AlexNet's operators and shapes."""
+    layers = []
+    for layer in features:
+        layers.append(layer)
+        if isinstance(layer, nn.Conv2d):
+            layers.append(nn.BatchNorm2d(layer.out_channels))
+    return nn.Sequential(*layers)
 
 
 def build_model(arch: str, num_classes: int = NUM_CLASSES, alexnet_init: str = "lecun", transform_input: bool = False, dropout: Optional[float] = None) -> nn.Module:
     if arch in DEFAULT_DROPOUT and dropout is None:
         dropout = DEFAULT_DROPOUT[arch]
-    if arch == "alexnet":
+    if arch in ALEXNETS:
         model = torchvision.models.alexnet(num_classes=num_classes, dropout=dropout)
+        if arch == "alexnet_bn":
+            model.features = with_batchnorm(model.features)
         if alexnet_init in ("kaiming", "lecun"):
             for module in model.modules():
                 if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -121,9 +136,18 @@ def _normalise_cam(cam: torch.Tensor) -> torch.Tensor:
     return cam / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
+def last_pool_index(model: nn.Module) -> int:
+    """Index of AlexNet's final max-pool in `features` (12 in torchvision's AlexNet, 17 with
+    batch norm); the layer before it is the last ReLU, whose output Grad-CAM uses."""
+    index = len(model.features) - 1
+    if not isinstance(model.features[index], nn.MaxPool2d):
+        raise ValueError("unexpected AlexNet feature layout")
+    return index
+
+
 class AlexNetWithCam(nn.Module):
-    """AlexNet plus Grad-CAM of the predicted class on the last conv block (features[11]), as
-    plain forward operations.
+    """AlexNet plus Grad-CAM of the predicted class on the last conv block (the last ReLU in
+    `features`, 13×13), as plain forward operations.
 
     With f = flatten(maxpool(A)) ∈ R^9216, z1 = W1 f + b1, h1 = relu(z1), z2 = W2 h1 + b2,
     h2 = relu(z2), logits = W3 h2 + b3 (dropout is the identity in eval):
@@ -143,8 +167,9 @@ class AlexNetWithCam(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         m = self.model
-        a = m.features[:12](x)  # [B,256,13,13], after the last ReLU
-        pooled = m.avgpool(m.features[12](a))  # [B,256,6,6]
+        pool = last_pool_index(m)
+        a = m.features[:pool](x)  # [B,256,13,13], after the last ReLU
+        pooled = m.avgpool(m.features[pool](a))  # [B,256,6,6]
         f = torch.flatten(pooled, 1)
         fc1, fc2, fc3 = m.classifier[1], m.classifier[4], m.classifier[6]
         z1 = fc1(f)
@@ -183,12 +208,12 @@ class GoogLeNetWithCam(nn.Module):
 
 
 def cam_wrapper(arch: str, model: nn.Module) -> nn.Module:
-    return AlexNetWithCam(model) if arch == "alexnet" else GoogLeNetWithCam(model)
+    return AlexNetWithCam(model) if arch in ALEXNETS else GoogLeNetWithCam(model)
 
 
 def cam_layer(arch: str, model: nn.Module) -> nn.Module:
     """The layer whose output Grad-CAM uses (for the autograd reference)."""
-    return model.features[11] if arch == "alexnet" else model.inception5b
+    return model.features[last_pool_index(model) - 1] if arch in ALEXNETS else model.inception5b
 
 
 def autograd_gradcam(arch: str, model: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -216,13 +241,13 @@ def autograd_gradcam(arch: str, model: nn.Module, x: torch.Tensor) -> Tuple[torc
 
 def selftest(seed: int = 0, inputs: int = 4) -> dict:
     """In-graph CAM vs autograd Grad-CAM on freshly initialised networks and random inputs
-    (GoogLeNet's batch-norm statistics first set from random batches, else its eval-mode
+    (batch-norm statistics first set from random batches, else GoogLeNet's eval-mode
     activations are ~1e-12 at init). Returns max |diff| per arch after max-normalisation."""
     results = {}
     for arch in ARCHS:
         torch.manual_seed(seed)
         model = build_model(arch)
-        if arch == "googlenet":
+        if arch in ("alexnet_bn", "googlenet"):
             for module in model.modules():
                 if isinstance(module, nn.BatchNorm2d):
                     module.momentum = None  # cumulative average

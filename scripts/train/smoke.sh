@@ -28,8 +28,8 @@ node dist/cli.js synth --out "$work/data" --count 60 --seed 3 --size 128x160
 echo "== group split and preprocessing vs the runtime"
 "$PYTHON" scripts/train/dataset.py --data "$work/data" --seed 1 --check 4
 
-echo "== train AlexNet, 1 epoch"
-"$PYTHON" scripts/train/train.py --data "$work/data" --arch alexnet --out "$work/run" \
+echo "== train AlexNet (batch norm), 1 epoch"
+"$PYTHON" scripts/train/train.py --data "$work/data" --arch alexnet_bn --out "$work/run" \
   --epochs 1 --batch 8 --seed 1 2>&1 | grep -v '^epoch .* \[' | grep -v '^best model: .* \['
 
 echo "== export and check in onnxruntime-node"

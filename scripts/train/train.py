@@ -1,7 +1,7 @@
 """Train AlexNet or GoogLeNet on a folder of class sub-folders (see docs/training.md).
 
-    /usr/bin/python3 scripts/train/train.py --data DIR --arch alexnet --out runs/alexnet \
-        [--epochs 6 --batch 32 --lr 0.01 --seed 1] [--test-data DIR ...] [--init PATH] [--resume]
+    /usr/bin/python3 scripts/train/train.py --data DIR --out runs/alexnet \
+        [--arch alexnet_bn --epochs 9 --batch 16 --lr 0.006 --seed 1] [--test-data DIR ...] [--init PATH] [--resume]
 
 Writes to --out: checkpoint.pt (the last finished epoch: model, optimizer, scheduler, RNG states;
 --resume continues from it), best.pt (the best epoch's weights), split.csv (which file went
@@ -35,17 +35,17 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 METRICS = "metrics.json"
 # options that may differ from the saved ones when resuming (the rest must match)
-RESUMABLE_OVERRIDES = ("epochs", "patience", "threads", "test_data", "eval_batch")
+RESUMABLE_OVERRIDES = ("epochs", "patience", "threads", "test_data", "eval_batch", "device")
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="folder of class sub-folders (+ labels.csv / groups.csv)")
-    p.add_argument("--arch", choices=models.ARCHS, default="alexnet")
+    p.add_argument("--arch", choices=models.ARCHS, default="alexnet_bn", help="alexnet_bn (from scratch), alexnet (torchvision's, for --init with ImageNet weights), googlenet")
     p.add_argument("--out", required=True, help="run folder (created)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.01, help="peak learning rate (after warm-up)")
+    p.add_argument("--epochs", type=int, default=9)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.006, help="peak learning rate (after warm-up)")
     p.add_argument("--seed", type=int, default=1, help="training seed (init, data order, augmentation, dropout)")
     p.add_argument("--split-seed", type=int, default=None, help="seed of the group split (default: --seed)")
     p.add_argument("--split", default="70,15,15", help="train,val,test shares by group (default 70,15,15)")
@@ -64,6 +64,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
     p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, cuda, cuda:1 ...")
     p.add_argument("--eval-batch", type=int, default=32)
     p.add_argument("--benchmark", type=int, default=0, metavar="STEPS", help="time STEPS training steps and a validation pass, print the run's expected duration, exit")
     return p.parse_args(argv)
@@ -168,14 +169,19 @@ def param_groups(model: torch.nn.Module, weight_decay: float):
 # evaluation
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: ds.LetterboxedImages, batch: int, desc: str):
     model.eval()
+    device = model_device(model)
     loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=False)
     bar = Progress(len(loader), desc)
     logits, labels = [], []
     for x, y, _ in loader:
-        logits.append(model(ds.normalize(x)))
+        logits.append(model(ds.normalize(x).to(device)).cpu())
         labels.append(y)
         bar.update()
     bar.close()
@@ -311,6 +317,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     steps_per_epoch = math.ceil(len(train_data) / args.batch)
     total_steps = steps_per_epoch * args.epochs
     warmup_steps = int(round(args.warmup_epochs * steps_per_epoch))
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if getattr(args, "device", "auto") == "auto" else args.device)
+    model.to(device)
+    print(f"training on {device}", file=sys.stderr)
     optimizer = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup_steps))
     augment = None if args.no_augment else ds.AugmentConfig(hflip=args.hflip)
@@ -341,7 +350,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 break
             if augment is not None:
                 x = ds.augment_batch(x, boxes, augment, aug_gen)
-            logits = model(ds.normalize(x))
+            x, y = ds.normalize(x).to(device), y.to(device)
+            logits = model(x)
             loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 raise SystemExit(f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}: lower --lr")

@@ -1,6 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import mqtt from 'mqtt';
+import { Reject } from '../capture/dicom-receiver/constants.js';
+import { cEcho } from '../capture/dicom-receiver/echo.js';
+import { bindError, receiverStateFile, type ReceiverState } from '../capture/dicom-receiver/receiver.js';
 import type { Config } from '../config/schema.js';
 import { toCspineError } from '../errors.js';
 import { diskFreeBytes, diskUsedShare } from '../jobs/health.js';
@@ -31,6 +35,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
     ['disk', () => disk(config)],
     ['lamps', () => lamps(config)],
     ['mqtt', () => broker(config)],
+    ['dicom receiver', () => dicomReceiver(config)],
   ];
   const checks: Check[] = [];
   for (const [name, probe] of probes) {
@@ -110,4 +115,72 @@ async function broker(config: Config): Promise<Omit<Check, 'name'>> {
   } catch (error) {
     return { status: 'fail', detail: `${settings.url}: ${(error as Error).message}` };
   }
+}
+
+/**
+ * off / listening on port P as AE X / failed to bind (with the reason). Asks the port itself
+ * with a C-ECHO, so it tells a running receiver from a stale state file, and reads the state
+ * the service left for why it is not listening.
+ */
+async function dicomReceiver(config: Config): Promise<Omit<Check, 'name'>> {
+  const settings = config.dicom.receiver;
+  if (!settings.enabled) return { status: 'ok', detail: 'off (dicom.receiver.enabled: false)' };
+  const { port, aeTitle } = settings;
+  const anyone = settings.allowedCallingAeTitles.length === 0 && settings.allowedPeers.length === 0;
+  const policy = `calling AEs ${settings.allowedCallingAeTitles.length > 0 ? settings.allowedCallingAeTitles.join(', ') : 'any'}; peers ${settings.allowedPeers.length > 0 ? settings.allowedPeers.join(', ') : 'any'}`;
+  const host = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host;
+  const echo = await cEcho({ host, port, calledAE: aeTitle, callingAE: 'CSPINE_DOCTOR', timeoutMs: 3000 });
+  const listening = `listening on port ${port} as AE ${aeTitle}`;
+  switch (echo.kind) {
+    case 'answered':
+      return {
+        status: anyone ? 'warn' : 'ok',
+        detail: `${listening}; C-ECHO answered in ${echo.ms} ms; ${policy}${anyone ? ' (anyone on the network may store: set dicom.receiver.allowedCallingAeTitles or allowedPeers)' : ''}`,
+      };
+    case 'rejected':
+      if (echo.reason === Reject.CALLED_AE_NOT_RECOGNIZED && echo.source === Reject.SOURCE_USER) {
+        return { status: 'fail', detail: `port ${port} answers DICOM but not as AE ${aeTitle}: another application, or the service runs with another dicom.receiver.aeTitle` };
+      }
+      return { status: 'ok', detail: `${listening}; it refused the doctor's own association (result ${echo.result}, source ${echo.source}, reason ${echo.reason}), as its allowlist says; ${policy}` };
+    case 'refused-context':
+      return { status: 'warn', detail: `port ${port} associates as AE ${aeTitle} but refuses Verification (C-ECHO)` };
+    case 'aborted':
+      return { status: 'fail', detail: `port ${port} accepts connections but did not answer as a DICOM receiver` };
+    case 'unreachable':
+      break;
+  }
+  const state = readReceiverState(config);
+  if (state?.state === 'failed' && alive(state.pid)) return { status: 'fail', detail: `failed to bind: ${state.code}: ${state.reason}` };
+  const bind = await tryBind(settings.host, port);
+  if (bind) return { status: 'fail', detail: `not listening (${echo.message}); ${bind.code}: ${bind.message}` };
+  return { status: 'warn', detail: `not listening on port ${port} (the service is not running?); the port is free to bind` };
+}
+
+function readReceiverState(config: Config): ReceiverState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(receiverStateFile(config), 'utf8')) as ReceiverState;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the receiver could listen here now: undefined if so, else why not (with its code). */
+function tryBind(host: string, port: number): Promise<{ code: string; message: string } | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const problem = bindError(error, host, port);
+      resolve({ code: problem.code, message: problem.message });
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
 }

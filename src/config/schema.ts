@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import cron from 'node-cron';
 import { z } from 'zod';
@@ -10,6 +11,18 @@ const pinSpec = z.union([
   z.strictObject({ chip: z.string().min(1), line: z.int().min(0), ...activeLow }),
   z.strictObject({ header: z.int().min(1).max(40), ...activeLow }),
 ]);
+/** A DICOM AE title: 1–16 printable ASCII characters, no backslash (PS3.5 6.2); surrounding spaces are not significant. */
+const aeTitle = z
+  .string()
+  .transform((value) => value.trim())
+  .refine((value) => /^[\x20-\x5b\x5d-\x7e]{1,16}$/.test(value), 'an AE title: 1 to 16 printable ASCII characters, no backslash');
+/** An IPv4/IPv6 address, or a CIDR block of them. */
+const peerAddress = z.string().refine((value) => {
+  const [address, prefix, ...rest] = value.split('/');
+  const family = net.isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}, 'an IP address or a CIDR block (e.g. 192.168.10.0/24)');
 const schedule = z.string().refine((value) => value === 'off' || cron.validate(value), 'a node-cron expression (5 or 6 fields) or "off"');
 
 /**
@@ -47,6 +60,40 @@ export const configSchema = z.strictObject({
       maxPixels: z.int().min(1).default(64_000_000),
       /** Heatmap overlays (radiograph + class-activation map) as <sha256>.png, when the model has a CAM output; "" turns them off. */
       heatmapDir: z.string().default('./data/heatmaps'),
+    })
+    .prefault({}),
+  dicom: z
+    .strictObject({
+      /** The DICOM C-STORE receiver (Storage SCP); see docs/dicom-receiver.md. */
+      receiver: z
+        .strictObject({
+          /** Off by default: nothing listens on the network unless asked to. */
+          enabled: z.boolean().default(false),
+          /** The called AE title modalities must address; associations to another one are refused. */
+          aeTitle: aeTitle.default('CSPINE_EDGE'),
+          port: z.int().min(1).max(65535).default(11112),
+          /** Address to listen on: 0.0.0.0 (all IPv4), :: (all), or one interface's address. */
+          host: z.string().min(1).default('0.0.0.0'),
+          /** Calling AE titles allowed to associate; empty allows any (doctor warns). */
+          allowedCallingAeTitles: z.array(aeTitle).default([]),
+          /** Peer addresses (exact or CIDR) allowed to connect; empty allows any (doctor warns). */
+          allowedPeers: z.array(peerAddress).default([]),
+          /** An instance larger than this aborts its association; nothing is kept. */
+          maxInstanceBytes: z.int().min(1024).default(256 * 1024 * 1024),
+          /** Largest P-DATA PDU accepted (advertised to senders); larger PDUs abort the association. */
+          maxPduBytes: z.int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
+          /** Associations open at once; more are refused as "local limit exceeded" (transient). */
+          maxAssociations: z.int().min(1).max(64).default(4),
+          /** For the A-ASSOCIATE-RQ after connecting, and for the peer to close after a release. */
+          associationTimeoutMs: z.int().min(100).default(30_000),
+          /** An open association silent this long is aborted. */
+          idleTimeoutMs: z.int().min(100).default(60_000),
+          /** Where instances are written before they are renamed into the capture folder; must be on its filesystem. "" means <capture.dir>/.dicom-spool. */
+          spoolDir: z.string().default(''),
+          /** While the port cannot be bound (in use, permission), try again this often. */
+          bindRetryMs: z.int().min(100).default(30_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   model: z
@@ -135,7 +182,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Past this many undelivered messages, health and the log say so (nothing is dropped). */
       outboxWarnAt: z.int().min(1).default(10_000),
-      /** Send file names (and, with DICOM, study/instance UIDs) in clear instead of pseudonyms. */
+      /** Send file names in clear instead of pseudonyms. DICOM study/SOP instance UIDs are never stored or sent in clear. */
       sendIdentifiers: z.boolean().default(false),
       /** Key for pseudonyms: made on first start, kept outside the database. */
       siteSecretFile: z.string().min(1).default('./data/site-secret'),

@@ -1,9 +1,11 @@
 import { ErrorCode, ImageRejectedError } from '../errors.js';
 import type { DecodedImage, DecodeLimits, ImageDecoder } from './image.js';
+import { dicomDecoder } from './dicom/decoder.js';
 import { rasterDecoder } from './raster-decoder.js';
 import { sniffRefusedFormat } from './sniff.js';
 
-export const DEFAULT_DECODERS: readonly ImageDecoder[] = [rasterDecoder];
+/** DICOM first: its 128-byte preamble may itself hold a TIFF header ("dual personality" files). */
+export const DEFAULT_DECODERS: readonly ImageDecoder[] = [dicomDecoder, rasterDecoder];
 
 /** Bytes → gray pixels, by the first decoder that recognises the content. */
 export async function decodeImage(
@@ -16,7 +18,7 @@ export async function decodeImage(
   if (decoder) return decoder.decode(bytes, limits);
   const refused = sniffRefusedFormat(bytes);
   if (refused) {
-    throw new ImageRejectedError(ErrorCode.FORMAT_UNSUPPORTED, `${refused} files are not accepted; send JPEG, PNG, TIFF or WebP`);
+    throw new ImageRejectedError(ErrorCode.FORMAT_UNSUPPORTED, `${refused} files are not accepted; send DICOM, JPEG, PNG, TIFF or WebP`);
   }
-  throw new ImageRejectedError(ErrorCode.NOT_AN_IMAGE, 'content is not a recognised image (no JPEG, PNG, TIFF or WebP signature), whatever its file name says');
+  throw new ImageRejectedError(ErrorCode.NOT_AN_IMAGE, 'content is not a recognised image (no DICOM, JPEG, PNG, TIFF or WebP signature), whatever its file name says');
 }

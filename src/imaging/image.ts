@@ -7,6 +7,38 @@ export interface DecodedImage {
   bitsPerSample: 8 | 16;
   /** Row-major gray samples: Uint8Array for 8-bit, Uint16Array for 16-bit. */
   pixels: Uint8Array | Uint16Array;
+  /** For DICOM input: what the header says about the acquisition (see DicomFacts). */
+  dicom?: DicomFacts;
+}
+
+/**
+ * Non-identifying DICOM attributes, sanitised (upper case, at most 16 characters of
+ * [A-Z0-9 _-]); null when absent. They may be stored, logged and published.
+ */
+export interface DicomAttributes {
+  modality: string | null;
+  sopClassUid: string | null;
+  bodyPartExamined: string | null;
+  viewPosition: string | null;
+  /** Acquisition date and time as written (no zone unless the file gives one), ISO 8601. */
+  acquisitionDateTime: string | null;
+  transferSyntaxUid: string;
+  photometric: string;
+  bitsStored: number;
+}
+
+/**
+ * Study and SOP Instance UIDs in clear. They link back to the patient in the PACS, so they
+ * leave the decoder only to be pseudonymised (src/sync/privacy.ts); never log or store them.
+ */
+export interface DicomIdentifiers {
+  studyInstanceUid: string | null;
+  sopInstanceUid: string | null;
+}
+
+export interface DicomFacts {
+  attributes: DicomAttributes;
+  identifiers: DicomIdentifiers;
 }
 
 export interface DecodeLimits {

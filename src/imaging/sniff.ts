@@ -17,7 +17,6 @@ export const RASTER_SIGNATURES: Signature[] = [
 
 /** Formats we know by sight and refuse, so the error can name them instead of "not an image". */
 const REFUSED_SIGNATURES: Signature[] = [
-  { format: 'dicom', matches: (b) => startsWith(b, ascii('DICM'), 128) },
   { format: 'gif', matches: (b) => startsWith(b, ascii('GIF87a')) || startsWith(b, ascii('GIF89a')) },
   { format: 'pdf', matches: (b) => startsWith(b, ascii('%PDF-')) },
   { format: 'svg', matches: (b) => /<svg[\s>]/i.test(b.subarray(0, 4096).toString('latin1')) },

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { decodeImage, DEFAULT_DECODERS } from '../imaging/decode.js';
-import type { DecodedImage, DecodeLimits, ImageDecoder } from '../imaging/image.js';
+import type { DecodedImage, DecodeLimits, DicomAttributes, ImageDecoder } from '../imaging/image.js';
 import { preprocessImage } from '../imaging/preprocess.js';
 import type { ActivationMap, InferenceEngine } from '../model/inference.js';
 import { triage, type Triage, type TriageThresholds } from '../triage/policy.js';
@@ -11,6 +11,8 @@ export interface Classification {
   triage: Triage;
   model: { id: string; sha256: string };
   image: { format: string; width: number; height: number; bitsPerSample: number };
+  /** DICOM input: the header's non-identifying attributes (the UIDs stay in `decoded`). */
+  dicom?: DicomAttributes;
   timingsMs: { decode: number; preprocess: number; infer: number; total: number };
   /** The model's class-activation map, when it has one; with `decoded`, enough for a heatmap. */
   cam?: ActivationMap;
@@ -59,9 +61,10 @@ export class Classifier {
     return {
       label: manifest.labels[best]!,
       probabilities: Object.fromEntries(manifest.labels.map((label, i) => [label, probabilities[i]!])),
-      triage: triage(manifest.labels, probabilities, this.options.thresholds),
+      triage: triage(manifest.labels, probabilities, this.options.thresholds, image.dicom?.attributes),
       model: { id: manifest.id, sha256: manifest.sha256 },
       image: { format: image.format, width: image.width, height: image.height, bitsPerSample: image.bitsPerSample },
+      ...(image.dicom ? { dicom: image.dicom.attributes } : {}),
       timingsMs: { decode: round(t1 - t0), preprocess: round(t2 - t1), infer: round(t3 - t2), total: round(t3 - t0) },
       ...(cam ? { cam } : {}),
       decoded: image,

@@ -14,6 +14,20 @@ export interface ImageFacts {
   height?: number | undefined;
   bitsPerSample?: number | undefined;
   receivedAt: Date;
+  /** DICOM input only: pseudonyms and non-identifying attributes, never the UIDs themselves. */
+  dicom?: DicomRecord | undefined;
+}
+
+/** A DICOM image as history keeps it (and MQTT sends it): nothing that names the patient. */
+export interface DicomRecord {
+  /** `study-<hmac>` of the Study Instance UID with the site secret (src/sync/privacy.ts). */
+  studyRef: string | null;
+  /** `sop-<hmac>` of the SOP Instance UID (the same pseudonym the C-STORE receiver names its files by). */
+  instanceRef: string | null;
+  modality: string | null;
+  bodyPart: string | null;
+  viewPosition: string | null;
+  acquiredAt: string | null;
 }
 
 export interface ClassificationFacts {
@@ -53,6 +67,8 @@ export interface HistoryEntry {
   acknowledgedAt: string | null;
   /** MQTT delivery of this record; null when sync was off when it was recorded. */
   delivery: { messageId: string; deliveredAt: string | null } | null;
+  /** DICOM input: pseudonymised study/instance and non-identifying attributes; null otherwise. */
+  dicom: DicomRecord | null;
 }
 
 interface EntryRow {
@@ -76,10 +92,17 @@ interface EntryRow {
   message: string | null;
   message_id: string | null;
   delivered_at: string | null;
+  study_ref: string | null;
+  instance_ref: string | null;
+  modality: string | null;
+  body_part: string | null;
+  view_position: string | null;
+  acquired_at: string | null;
 }
 
 const ENTRY_SELECT = `
   SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
+         i.study_ref, i.instance_ref, i.modality, i.body_part, i.view_position, i.acquired_at,
          r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms,
          j.code, j.message, o.message_id, o.delivered_at
   FROM images i
@@ -108,8 +131,10 @@ export class History {
     private readonly outbox?: Outbox,
   ) {
     this.insertImage = db.prepare(`
-      INSERT INTO images (sha256, source, source_kind, bytes, format, width, height, bits_per_sample, received_at, processed_at, outcome)
-      VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome)`);
+      INSERT INTO images (sha256, source, source_kind, bytes, format, width, height, bits_per_sample, received_at, processed_at, outcome,
+                          study_ref, instance_ref, modality, body_part, view_position, acquired_at)
+      VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome,
+              @studyRef, @instanceRef, @modality, @bodyPart, @viewPosition, @acquiredAt)`);
     this.insertResult = db.prepare(`
       INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms)
       VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs)`);
@@ -201,6 +226,12 @@ export class History {
           receivedAt: image.receivedAt.toISOString(),
           processedAt: processedAt.toISOString(),
           outcome,
+          studyRef: image.dicom?.studyRef ?? null,
+          instanceRef: image.dicom?.instanceRef ?? null,
+          modality: image.dicom?.modality ?? null,
+          bodyPart: image.dicom?.bodyPart ?? null,
+          viewPosition: image.dicom?.viewPosition ?? null,
+          acquiredAt: image.dicom?.acquiredAt ?? null,
         });
         const imageId = Number(lastInsertRowid);
         insertDetail(imageId);
@@ -238,5 +269,16 @@ function toEntry(row: EntryRow): HistoryEntry {
     error: classified ? null : { code: row.code!, message: row.message! },
     acknowledgedAt: row.acknowledged_at,
     delivery: row.message_id === null ? null : { messageId: row.message_id, deliveredAt: row.delivered_at },
+    dicom:
+      row.study_ref === null && row.instance_ref === null && row.modality === null
+        ? null
+        : {
+            studyRef: row.study_ref,
+            instanceRef: row.instance_ref,
+            modality: row.modality,
+            bodyPart: row.body_part,
+            viewPosition: row.view_position,
+            acquiredAt: row.acquired_at,
+          },
   };
 }

@@ -64,4 +64,14 @@ export const MIGRATIONS: readonly string[] = [
   -- When a crew member pressed the acknowledge button for this image's lamp.
   ALTER TABLE images ADD COLUMN acknowledged_at TEXT;
   `,
+  `
+  -- DICOM input: the study and instance as site-keyed pseudonyms (never the UIDs), and the
+  -- header's non-identifying attributes. NULL for raster images.
+  ALTER TABLE images ADD COLUMN study_ref TEXT;
+  ALTER TABLE images ADD COLUMN instance_ref TEXT;
+  ALTER TABLE images ADD COLUMN modality TEXT;
+  ALTER TABLE images ADD COLUMN body_part TEXT;
+  ALTER TABLE images ADD COLUMN view_position TEXT;
+  ALTER TABLE images ADD COLUMN acquired_at TEXT;
+  `,
 ];

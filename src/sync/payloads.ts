@@ -14,7 +14,15 @@ export interface ResultPayload
   schema: 'cspine.result.v1';
   id: string;
   deviceId: string;
-  image: { sha256: string; sourceRef: string; source?: string; format: string | null; bytes: number };
+  image: {
+    sha256: string;
+    sourceRef: string;
+    source?: string;
+    format: string | null;
+    bytes: number;
+    /** DICOM input only: pseudonymised study/instance, modality, body part, view, acquisition time. */
+    dicom?: NonNullable<HistoryEntry['dicom']>;
+  };
 }
 
 export interface StatusPayload {
@@ -72,6 +80,8 @@ export function resultPayload(entry: HistoryEntry, messageId: string, context: P
       ...(context.sendIdentifiers ? { source: entry.source } : {}),
       format: entry.format,
       bytes: entry.bytes,
+      // Pseudonyms only, also with sendIdentifiers: the UIDs themselves are never stored.
+      ...(entry.dicom ? { dicom: entry.dicom } : {}),
     },
     receivedAt: entry.receivedAt,
     processedAt: entry.processedAt,

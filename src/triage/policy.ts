@@ -23,12 +23,43 @@ export function resolveThresholds(...sources: Array<Partial<TriageThresholds> | 
 
 const percent = (p: number): string => `${(p * 100).toFixed(1)}%`;
 
+/** What the image's own header says was examined (DICOM BodyPartExamined / ViewPosition). */
+export interface Examination {
+  bodyPartExamined: string | null;
+  viewPosition: string | null;
+}
+
+/** BodyPartExamined values that mean the cervical spine (DICOM's CSPINE, vendor spellings, German HWS). */
+const CERVICAL_SPINE = new Set(['CSPINE', 'C-SPINE', 'C SPINE', 'CERVICAL SPINE', 'CERVICALSPINE', 'CERVICAL_SPINE', 'CSPINE LAT', 'HWS']);
+/** ViewPosition values of a lateral projection (DICOM LL/RL; vendor LAT, LATERAL). Decubitus (LLD/RLD) is not. */
+const LATERAL = new Set(['LL', 'RL', 'LAT', 'LATERAL']);
+
+/**
+ * Why the header says this is not a cervical-spine lateral, or undefined when it does not say
+ * so (absent attributes say nothing: most film digitisers and many CR units leave them empty).
+ */
+export function examinationMismatch(exam: Examination | undefined): string | undefined {
+  if (!exam) return undefined;
+  const problems: string[] = [];
+  if (exam.bodyPartExamined !== null && !CERVICAL_SPINE.has(exam.bodyPartExamined)) problems.push(`BodyPartExamined ${exam.bodyPartExamined}`);
+  if (exam.viewPosition !== null && !LATERAL.has(exam.viewPosition)) problems.push(`ViewPosition ${exam.viewPosition}`);
+  return problems.length === 0 ? undefined : `not a cervical-spine lateral (${problems.join(', ')})`;
+}
+
 /**
  * Probabilities → a lamp. Fail-safe by construction: GREEN is reachable only through one
  * explicit test on a valid distribution; every other path, including malformed input,
- * ends AMBER or RED.
+ * ends AMBER or RED. An image whose header says it is not a cervical-spine lateral is AMBER
+ * whatever the model says: the model was not made for it.
  */
-export function triage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds): Triage {
+export function triage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds, exam?: Examination): Triage {
+  const model = modelTriage(labels, probabilities, thresholds);
+  const mismatch = examinationMismatch(exam);
+  if (mismatch === undefined) return model;
+  return { level: 'AMBER', reason: `${mismatch} — review; the model is for c-spine laterals (it said: ${model.level} ${model.reason})` };
+}
+
+function modelTriage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds): Triage {
   const valid =
     labels.length === probabilities.length &&
     labels.length > 0 &&

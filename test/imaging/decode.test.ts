@@ -89,7 +89,7 @@ test('refused and broken inputs get distinct codes', async (t) => {
   t.is(await rejectionCode(Buffer.from('%PDF-1.7\n%âãÏÓ\n1 0 obj\n')), 'E_FORMAT_UNSUPPORTED');
   t.is(await rejectionCode(Buffer.alloc(0)), 'E_FILE_EMPTY');
   const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.alloc(64)]);
-  t.is(await rejectionCode(dicom), 'E_FORMAT_UNSUPPORTED');
+  t.is(await rejectionCode(dicom), 'E_DICOM_MALFORMED');
 });
 
 test('a decoder that recognises the content slots in before the built-ins', async (t) => {

@@ -39,3 +39,17 @@ test('rejections are AMBER and say whether to retake', (t) => {
   t.is(processing.level, 'AMBER');
   t.regex(processing.reason, /processing error/);
 });
+
+test('a DICOM header that says it is not a c-spine lateral makes any result AMBER, with that reason', (t) => {
+  const green = [0.97, 0.02, 0.01];
+  const red = [0.05, 0.9, 0.05];
+  const chest = triage(labels, green, DEFAULT_THRESHOLDS, { bodyPartExamined: 'CHEST', viewPosition: 'PA' });
+  t.is(chest.level, 'AMBER');
+  t.regex(chest.reason, /not a cervical-spine lateral \(BodyPartExamined CHEST, ViewPosition PA\)/);
+  t.is(triage(labels, red, DEFAULT_THRESHOLDS, { bodyPartExamined: 'CSPINE', viewPosition: 'AP' }).level, 'AMBER');
+  t.regex(triage(labels, red, DEFAULT_THRESHOLDS, { bodyPartExamined: 'CSPINE', viewPosition: 'AP' }).reason, /ViewPosition AP/);
+  // A c-spine lateral, or a header that says nothing, leaves the model's answer alone.
+  t.is(triage(labels, green, DEFAULT_THRESHOLDS, { bodyPartExamined: 'CSPINE', viewPosition: 'LL' }).level, 'GREEN');
+  t.is(triage(labels, green, DEFAULT_THRESHOLDS, { bodyPartExamined: null, viewPosition: null }).level, 'GREEN');
+  t.is(triage(labels, red, DEFAULT_THRESHOLDS, { bodyPartExamined: 'HWS', viewPosition: 'RL' }).level, 'RED');
+});
