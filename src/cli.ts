@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
 import { lampsOffCommand, lampTestCommand } from './commands/lamp-test.js';
-import { modelEvaluateCommand } from './commands/model.js';
+import { modelBenchCommand, modelDequantizeCommand, modelEvaluateCommand, modelQuantizeCommand } from './commands/model.js';
 import { synthCommand } from './commands/synth.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
@@ -24,9 +24,21 @@ commands:
   lamp-test                 light each lamp in turn (and the buzzer) on the configured backend
   lamps-off                 turn every lamp off (systemd ExecStopPost)
   doctor [--json]           check model, database, disk, lamps, broker and DICOM receiver; exit 1 on a failure
-  model evaluate MODEL_DIR --data DIR [--out DIR]
+  model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
                             accuracy, sensitivity, specificity, ROC AUC, calibration, CAM
-                            localisation on labelled images; JSON + Markdown + PNG plots
+                            localisation on labelled images; JSON + Markdown + PNG plots;
+                            --compare: a second variant side by side (agreement, deltas);
+                            --record: that comparison into manifest.json (evaluation.heldOut)
+  model quantize IN.onnx --calibrate DIR --out OUT_DIR [--manifest FILE] [--count 300]
+                 [--check DIR] [--check-count 300] [--method auto|minmax|percentile|entropy]
+                 [--percentile 99.99] [--min-agreement 0.99] [--keep-float NODE,...]
+                 [--cam int8|float] [--activations uint8|int8]
+                            static INT8 (QDQ) model package from an fp32 ONNX model,
+                            calibrated on images; refuses under the agreement floor
+  model dequantize MODEL_DIR
+                            rebuild the package's fp32 variant from its int8 file
+  model bench [MODEL_DIR] [--runs 50]
+                            INT8 vs fp32 latency on this board, and which to run
   synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
                             synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
   config                    print the effective configuration (secrets masked)
@@ -52,6 +64,20 @@ async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       size: { type: 'string', default: '256x320' },
       bits: { type: 'string', default: '8' },
+      variant: { type: 'string' },
+      compare: { type: 'string' },
+      calibrate: { type: 'string' },
+      manifest: { type: 'string' },
+      check: { type: 'string' },
+      'check-count': { type: 'string', default: '300' },
+      method: { type: 'string', default: 'auto' },
+      percentile: { type: 'string', default: '99.99' },
+      'min-agreement': { type: 'string', default: '0.99' },
+      'keep-float': { type: 'string', default: '' },
+      cam: { type: 'string', default: 'int8' },
+      activations: { type: 'string', default: 'uint8' },
+      runs: { type: 'string', default: '50' },
+      record: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -82,9 +108,46 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'model': {
-      const [action, modelDir] = rest;
-      if (action !== 'evaluate' || modelDir === undefined || values.data === undefined) throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR]');
-      return modelEvaluateCommand(config, { modelDir, dataDir: values.data, outDir: values.out });
+      const [action, target] = rest;
+      const number = (name: string, value: string, min: number, max: number) => {
+        const n = Number(value);
+        if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${value}"`);
+        return n;
+      };
+      switch (action) {
+        case 'evaluate':
+          if (target === undefined || values.data === undefined) throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]');
+          return modelEvaluateCommand(config, { modelDir: target, dataDir: values.data, outDir: values.out, variant: values.variant, compare: values.compare, record: values.record });
+        case 'quantize': {
+          if (target === undefined || values.calibrate === undefined || values.out === undefined) throw new UsageError('usage: model quantize IN.onnx --calibrate DIR --out OUT_DIR [options]');
+          const method = values.method;
+          if (!['auto', 'minmax', 'percentile', 'entropy'].includes(method)) throw new UsageError(`--method must be auto, minmax, percentile or entropy, not "${method}"`);
+          if (values.cam !== 'int8' && values.cam !== 'float') throw new UsageError(`--cam must be int8 or float, not "${values.cam}"`);
+          if (values.activations !== 'uint8' && values.activations !== 'int8') throw new UsageError(`--activations must be uint8 or int8, not "${values.activations}"`);
+          return modelQuantizeCommand(config, {
+            input: target,
+            calibrate: values.calibrate,
+            outDir: values.out,
+            manifest: values.manifest,
+            count: number('count', values.count ?? '300', 1, 100_000),
+            check: values.check,
+            checkCount: number('check-count', values['check-count'], 1, 100_000),
+            method: method as 'auto',
+            percentile: number('percentile', values.percentile, 50, 100),
+            minAgreement: number('min-agreement', values['min-agreement'], 0, 1),
+            keepFloat: values['keep-float'].split(',').filter(Boolean),
+            cam: values.cam === 'float' ? 'float' : 'int8-dynamic',
+            activations: values.activations,
+          });
+        }
+        case 'dequantize':
+          if (target === undefined) throw new UsageError('usage: model dequantize MODEL_DIR');
+          return modelDequantizeCommand({ modelDir: target });
+        case 'bench':
+          return modelBenchCommand(config, { modelDir: target, runs: number('runs', values.runs, 1, 100_000) });
+        default:
+          throw new UsageError('usage: model evaluate|quantize|dequantize|bench ...');
+      }
     }
     case 'lamp-test':
       return lampTestCommand(config);

@@ -64,10 +64,10 @@ function captureFolder(config: Config): Omit<Check, 'name'> {
 }
 
 async function model(config: Config): Promise<Omit<Check, 'name'>> {
-  const pkg = await loadModelPackage(path.resolve(config.model.dir, config.model.id));
+  const pkg = await loadModelPackage(path.resolve(config.model.dir, config.model.id), config.model.variant);
   const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
   await engine.close();
-  return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
+  return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.variant === 'default' ? '' : `${pkg.variant} variant, `}${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
 }
 
 function lamps(config: Config): Omit<Check, 'name'> {

@@ -1,34 +1,265 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { CspineError, ErrorCode, ModelError } from '../errors.js';
+import { measureLatency, type Latency } from '../model/bench.js';
+import { compareRuns, comparisonMarkdown, writeComparison, type EvaluationRun } from '../model/compare.js';
 import { evaluate, writeReport } from '../model/evaluate.js';
+import { isArm } from '../model/inference.js';
+import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from '../model/manifest.js';
+import { loadModelPackage, readManifest } from '../model/model-package.js';
+import { defaultOpset, readOnnx } from '../model/onnx-io.js';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../model/quantize/calibrate.js';
+import { rebuildFp32, writeQuantizedPackage } from '../model/quantize/package.js';
+import type { SharedWeightMode } from '../model/quantize/plan.js';
+import type { ActivationType } from '../model/quantize/qdq.js';
+import { listImages, optimizedOps, quantizeModel, sampleEvenly } from '../model/quantize/quantize.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
 
-/** `cspine-edge model evaluate MODEL_DIR --data DIR [--out DIR]`. */
-export async function modelEvaluateCommand(config: Config, options: { modelDir: string; dataDir: string; outDir?: string | undefined }): Promise<number> {
-  const classifier = await openClassifier(config, path.resolve(options.modelDir));
+const out = (lines: string[]) => process.stdout.write(`${lines.join('\n')}\n`);
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** One progress bar per stage, made when the stage first reports. */
+function stageProgress(): (stage: string, done: number, total: number, label: string) => void {
+  let current: { stage: string; bar: ProgressBar } | undefined;
+  return (stage, _done, total, label) => {
+    if (current?.stage !== stage) {
+      if (process.stderr.isTTY) process.stderr.write(`${stage}\n`);
+      current = { stage, bar: new ProgressBar(total) };
+    }
+    current.bar.tick(label);
+  };
+}
+
+async function evaluateVariant(config: Config, modelDir: string, variant: string | undefined, dataDir: string, outDir: string): Promise<EvaluationRun> {
+  const classifier = await openClassifier(config, modelDir, variant);
   try {
     let progress: ProgressBar | undefined;
-    const { report, samples } = await evaluate(classifier, options.dataDir, (_done, total, file) => {
+    const { report, samples } = await evaluate(classifier, dataDir, (_done, total, file) => {
       progress ??= new ProgressBar(total);
       progress.tick(path.basename(file));
     });
-    const outDir = options.outDir ?? path.join(options.modelDir, 'evaluation');
-    const files = await writeReport(report, samples, outDir, classifier.engine.model.manifest.labels);
+    const { model } = classifier.engine;
+    const files = await writeReport(report, samples, outDir, model.manifest.labels);
     const { metrics } = report;
-    process.stdout.write(
-      [
-        `accuracy ${(metrics.accuracy * 100).toFixed(2)}% over ${metrics.count} images (${report.data.rejected.length} rejected)`,
-        ...metrics.perClass.map(
-          (c) => `  ${c.label.padEnd(12)} sensitivity ${(c.recall * 100).toFixed(1)}%  specificity ${(c.specificity * 100).toFixed(1)}%  AUC ${Number.isNaN(c.rocAuc) ? 'n/a' : c.rocAuc.toFixed(4)}`,
-        ),
-        `ECE ${metrics.expectedCalibrationError.toFixed(4)}; CAM localisation ${report.camLocalisation ? `${(report.camLocalisation.share * 100).toFixed(1)}%` : 'n/a'}`,
-        `wrote ${files.join(', ')}`,
-        '',
-      ].join('\n'),
-    );
-    return 0;
+    out([
+      `${model.variant === 'default' ? '' : `[${model.variant}] `}accuracy ${(metrics.accuracy * 100).toFixed(2)}% over ${metrics.count} images (${report.data.rejected.length} rejected)`,
+      ...metrics.perClass.map(
+        (c) => `  ${c.label.padEnd(12)} sensitivity ${(c.recall * 100).toFixed(1)}%  specificity ${(c.specificity * 100).toFixed(1)}%  AUC ${Number.isNaN(c.rocAuc) ? 'n/a' : c.rocAuc.toFixed(4)}`,
+      ),
+      `ECE ${metrics.expectedCalibrationError.toFixed(4)}; CAM localisation ${report.camLocalisation ? `${(report.camLocalisation.share * 100).toFixed(1)}%` : 'n/a'}`,
+      `wrote ${files.join(', ')}`,
+    ]);
+    return { variant: model.variant, file: model.manifest.file, sha256: model.manifest.sha256, bytes: fs.statSync(model.onnxPath).size, report, samples };
   } finally {
     await classifier.engine.close();
   }
+}
+
+/**
+ * `cspine-edge model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]`.
+ * With --compare, both variants run on the same images and comparison.{json,md} says what
+ * changed (top-1 agreement, accuracy and per-class sensitivity deltas, largest probability change).
+ */
+export async function modelEvaluateCommand(
+  config: Config,
+  options: { modelDir: string; dataDir: string; outDir?: string | undefined; variant?: string | undefined; compare?: string | undefined; record?: boolean },
+): Promise<number> {
+  const modelDir = path.resolve(options.modelDir);
+  const outDir = options.outDir ?? path.join(options.modelDir, 'evaluation');
+  const variant = options.variant ?? config.model.variant;
+  const candidate = await evaluateVariant(config, modelDir, variant, options.dataDir, outDir);
+  if (options.compare === undefined) return 0;
+  const reference = await evaluateVariant(config, modelDir, options.compare, options.dataDir, path.join(outDir, options.compare));
+  const manifest = await readManifest(modelDir);
+  const comparison = compareRuns(candidate, reference, manifest.labels);
+  const files = writeComparison(comparison, outDir);
+  out(['', comparisonMarkdown(comparison), `wrote ${files.join(', ')}`]);
+  if (options.record) {
+    // the held-out verification, in the manifest beside the training metrics
+    const manifestPath = path.join(modelDir, MANIFEST_FILE);
+    const json = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as ModelManifest;
+    const summary = (run: EvaluationRun) => ({
+      file: run.file,
+      sha256: run.sha256,
+      accuracy: run.report.metrics.accuracy,
+      sensitivity: Object.fromEntries(run.report.metrics.perClass.map((c) => [c.label, c.recall])),
+      specificity: Object.fromEntries(run.report.metrics.perClass.map((c) => [c.label, c.specificity])),
+      camLocalisation: run.report.camLocalisation?.share ?? null,
+    });
+    json.evaluation = {
+      ...(json.evaluation ?? {}),
+      heldOut: {
+        data: path.relative(process.cwd(), comparison.data.dir) || comparison.data.dir,
+        images: comparison.data.images,
+        date: candidate.report.date,
+        [candidate.variant]: summary(candidate),
+        [reference.variant]: summary(reference),
+        comparison: {
+          candidate: candidate.variant,
+          reference: reference.variant,
+          top1Agreement: comparison.top1Agreement,
+          accuracyDelta: comparison.accuracy.delta,
+          sensitivityDelta: Object.fromEntries(comparison.sensitivity.map((s) => [s.label, s.delta])),
+          maxProbabilityDelta: comparison.maxProbabilityDelta,
+          sizeRatio: comparison.sizeRatio,
+        },
+        report: path.relative(modelDir, path.resolve(outDir)) || '.',
+      },
+    };
+    fs.writeFileSync(manifestPath, `${JSON.stringify(manifestSchema.parse(json), null, 2)}\n`);
+    out([`recorded the comparison in ${manifestPath} (evaluation.heldOut)`]);
+  }
+  return 0;
+}
+
+export interface QuantizeCommandOptions {
+  input: string;
+  calibrate: string;
+  outDir: string;
+  manifest?: string | undefined;
+  count: number;
+  check?: string | undefined;
+  checkCount: number;
+  method: 'auto' | CalibrationMethod;
+  percentile: number;
+  minAgreement: number;
+  keepFloat: string[];
+  cam: SharedWeightMode;
+  activations: ActivationType;
+}
+
+/** `cspine-edge model quantize IN.onnx --calibrate DIR --out OUT_DIR [...]`. */
+export async function modelQuantizeCommand(config: Config, options: QuantizeCommandOptions): Promise<number> {
+  const manifestPath = options.manifest ?? path.join(path.dirname(options.input), MANIFEST_FILE);
+  if (!fs.existsSync(manifestPath)) {
+    throw new ModelError(
+      ErrorCode.MODEL_NOT_FOUND,
+      `no manifest for ${options.input}: looked for ${manifestPath}. The quantizer needs the model's preprocessing and outputs; pass --manifest FILE (docs/model-package.md)`,
+    );
+  }
+  const manifest: ModelManifest = options.manifest
+    ? manifestSchema.parse(JSON.parse(fs.readFileSync(manifestPath, 'utf8')))
+    : await readManifest(path.dirname(options.input));
+  const source = readOnnx(options.input);
+  if (source.graph.node.some((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear' || n.opType === 'QLinearConv')) {
+    throw new CspineError(ErrorCode.QUANT_UNSUPPORTED, `${options.input} is already quantized; give the fp32 model`);
+  }
+  const calibrationImages = sampleEvenly(listImages(options.calibrate), options.count);
+  if (calibrationImages.length === 0) {
+    throw new CspineError(ErrorCode.QUANT_NO_CALIBRATION_DATA, `no images in ${options.calibrate} (PNG, JPEG, TIFF or WebP, in labels.csv or anywhere below the folder)`);
+  }
+  const checkImages = options.check ? sampleEvenly(listImages(options.check), options.checkCount) : undefined;
+  if (checkImages?.length === 0) throw new CspineError(ErrorCode.QUANT_NO_CALIBRATION_DATA, `no images in ${options.check}`);
+  const methods = options.method === 'auto' ? CALIBRATION_METHODS : [options.method];
+  const started = Date.now();
+  const result = await quantizeModel({
+    source,
+    manifest,
+    calibrationImages,
+    ...(checkImages ? { checkImages } : {}),
+    methods,
+    percentile: options.percentile,
+    agreementFloor: options.minAgreement,
+    exclude: options.keepFloat,
+    sharedWeightMatMul: options.cam,
+    activationType: options.activations,
+    threads: config.model.threads,
+    onProgress: stageProgress(),
+  });
+  const fused = await optimizedOps(result.bytes, 1);
+  const { manifest: written, files } = await writeQuantizedPackage({
+    outDir: options.outDir,
+    sourcePath: options.input,
+    sourceManifest: manifest,
+    result,
+    ortOptimizedOps: fused,
+    settings: {
+      activationType: options.activations,
+      cam: options.cam,
+      percentile: result.method === 'percentile' ? options.percentile : undefined,
+      methodChoice: options.method === 'auto' ? 'highest top-1 agreement with fp32 on the check images, then lowest mean probability change (within 10%: lowest CAM change)' : 'given',
+      agreementFloor: options.minAgreement,
+      calibration: { dir: options.calibrate, requested: options.count },
+      check: options.check ? { dir: options.check } : { dir: options.calibrate },
+      opset: defaultOpset(source),
+      ortPlatform: `${os.platform()}-${process.arch}`,
+    },
+  });
+  const sourceBytes = fs.statSync(options.input).size;
+  const fusedList = ['QLinearConv', 'QGemm', 'QLinearMatMul', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul', 'MatMulInteger', 'QLinearAveragePool']
+    .filter((op) => fused[op])
+    .map((op) => `${op} ×${fused[op]}`);
+  const floatLeft = ['Conv', 'Gemm', 'MatMul'].filter((op) => fused[op]).map((op) => `${op} ×${fused[op]}`);
+  out([
+    `calibrated on ${result.calibration.images} images${result.calibration.rejected ? ` (${result.calibration.rejected} undecodable skipped)` : ''}; compared with fp32 on ${result.check.images} ${result.check.sameAsCalibration ? 'of the same images' : `images from ${options.check}`}`,
+    'method       top-1 agreement   max |Δp|   mean |Δp|   CAM max |Δ| (mean)   CAM same peak',
+    ...result.candidates.map(
+      (c) =>
+        `${(c.method === result.method ? '* ' : '  ') + c.method.padEnd(11)}${pct(c.agreement).padStart(15)}   ${c.maxProbabilityDelta.toFixed(4).padStart(8)}   ${c.meanProbabilityDelta.toFixed(5).padStart(9)}   ${
+          c.cam ? c.cam.meanMaxAbsDelta.toFixed(4).padStart(18) : 'n/a'.padStart(18)
+        }   ${c.cam ? pct(c.cam.samePeak).padStart(13) : 'n/a'.padStart(13)}`,
+    ),
+    `int8 ${mb(result.bytes.length)} = ${((result.bytes.length / sourceBytes) * 100).toFixed(1)}% of fp32 (${mb(sourceBytes)})`,
+    `ONNX Runtime's optimized graph (${os.platform()}-${process.arch}): ${fusedList.join(', ') || 'no integer kernels'}${floatLeft.length ? `; float ${floatLeft.join(', ')}` : ''}`,
+    `kept in float: ${result.plan.float.length === 0 ? 'nothing that carries compute' : result.plan.float.map((f) => `${f.node} (${f.opType}: ${f.reason})`).join('; ')}`,
+    ...(result.clampedBiases.length ? [`warning: int32 bias clamped for ${result.clampedBiases.join(', ')}`] : []),
+    `wrote ${files.join(', ')} in ${((Date.now() - started) / 1000).toFixed(0)} s; default variant now ${defaultVariantName(written)}; the fp32 variant is made by: ${written.variants?.fp32?.rebuild}`,
+  ]);
+  return 0;
+}
+
+/** `cspine-edge model dequantize MODEL_DIR`: rebuilds the fp32 variant from the int8 file. */
+export async function modelDequantizeCommand(options: { modelDir: string }): Promise<number> {
+  const result = await rebuildFp32(path.resolve(options.modelDir));
+  if (result.matches === false) {
+    throw new ModelError(ErrorCode.MODEL_HASH_MISMATCH, `${result.file} was rebuilt but its SHA-256 ${result.sha256} differs from the manifest's; a different cspine-edge version wrote the manifest: quantize again or update variants.fp32.sha256 knowingly`);
+  }
+  out([`wrote ${result.file} (${mb(result.bytes)}, sha256 ${result.sha256.slice(0, 16)}…${result.matches ? ', matches the manifest' : ', added to the manifest'}); run it with model.variant: fp32`]);
+  return 0;
+}
+
+/**
+ * `cspine-edge model bench [MODEL_DIR] [--runs N]`: every variant of the package whose file is
+ * here, batch-1 latency side by side on this board, and which one to run.
+ */
+export async function modelBenchCommand(config: Config, options: { modelDir?: string | undefined; runs: number }): Promise<number> {
+  const modelDir = path.resolve(options.modelDir ?? path.join(config.model.dir, config.model.id));
+  const manifest = await readManifest(modelDir);
+  const names = Object.keys(manifest.variants ?? { [defaultVariantName(manifest)]: {} });
+  const rows: Array<{ name: string; latency: Latency; bytes: number }> = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    let pkg;
+    try {
+      pkg = await loadModelPackage(modelDir, name === 'default' ? undefined : name);
+    } catch (error) {
+      if (error instanceof ModelError && error.code === ErrorCode.MODEL_FILE_MISSING) {
+        missing.push(`${name} (${manifest.variants?.[name]?.rebuild ? `make it with: ${manifest.variants[name]!.rebuild}` : 'file missing'})`);
+        continue;
+      }
+      throw error;
+    }
+    const latency = await measureLatency(pkg.onnxPath, { inputName: manifest.input.name, shape: manifest.input.shape, runs: options.runs, warmup: 5, threads: config.model.threads });
+    rows.push({ name, latency, bytes: fs.statSync(pkg.onnxPath).size });
+  }
+  if (rows.length === 0) throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `no variant of ${modelDir} is present: ${missing.join('; ')}`);
+  const fastest = [...rows].sort((a, b) => a.latency.medianMs - b.latency.medianMs)[0]!;
+  const current = config.model.variant ?? defaultVariantName(manifest);
+  out([
+    `${manifest.id} on ${os.cpus()[0]?.model ?? 'this CPU'} (${os.availableParallelism()} cores, ${process.arch}${isArm() ? ', session.qdqisint8allowed=1' : ''}), ${options.runs} runs after 5 warm-up, batch 1`,
+    'variant   file                  size      load ms   median ms   p95 ms   vs fastest',
+    ...rows.map(
+      (r) =>
+        `${r.name.padEnd(10)}${path.basename(manifest.variants?.[r.name]?.file ?? manifest.file).padEnd(22)}${mb(r.bytes).padStart(8)}${r.latency.loadMs.toFixed(0).padStart(10)}${r.latency.medianMs.toFixed(1).padStart(12)}${r.latency.p95Ms.toFixed(1).padStart(9)}${`${(r.latency.medianMs / fastest.latency.medianMs).toFixed(2)}×`.padStart(13)}`,
+    ),
+    ...missing.map((m) => `not here: ${m}`),
+    fastest.name === current
+      ? `the configured variant (${current}) is the fastest here: keep it`
+      : `${fastest.name} is faster here than the configured ${current}: set model.variant: ${fastest.name} (CSPINE_MODEL__VARIANT=${fastest.name}) after checking its evaluation (docs/quantization.md)`,
+  ]);
+  return 0;
 }

@@ -100,6 +100,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       dir: z.string().min(1).default('./models'),
       id: z.string().min(1).default('cspine-alexnet-demo'),
+      /**
+       * Which file of the package to run (manifest `variants`): unset = the manifest's default
+       * (int8 in the reference package); "fp32" where `model bench` shows it faster (Pi 4).
+       */
+      variant: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a variant name from the manifest, e.g. int8 or fp32').optional(),
       /** ONNX Runtime intra-op threads; 0 means one per CPU core. */
       threads: z.int().min(0).default(0),
       /** While no model loads (FAULT), try again this often; images wait in the capture folder. */

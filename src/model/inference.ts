@@ -24,6 +24,26 @@ export interface InferenceOptions {
   threads: number;
 }
 
+/** ARM CPUs, where ONNX Runtime should keep QDQ int8 as int8 (S8S8 dot-product kernels). */
+export const isArm = (arch: string = process.arch): boolean => arch === 'arm64' || arch === 'arm';
+
+/**
+ * The session options every run uses: all graph optimisations (QDQ fusion into integer
+ * kernels included), sequential, `threads` intra-op threads (0 = one per core); on ARM,
+ * `session.qdqisint8allowed=1` so int8 activations are not converted to uint8 and ORT uses its
+ * signed dot-product kernels (Cortex-A76/A78AE; the Pi 4's A72 has none, see docs/quantization.md).
+ */
+export function sessionOptions(threads: number, extra: ort.InferenceSession.SessionOptions = {}, arch: string = process.arch): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads > 0 ? threads : os.availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    ...(isArm(arch) ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
+    ...extra,
+  };
+}
+
 /**
  * The one ONNX Runtime session of the process, created once at start with a warm-up run.
  * Calls are serialised: ORT already spreads one run over all cores, and queuing here keeps
@@ -39,15 +59,9 @@ export class InferenceEngine {
   ) {}
 
   static async open(model: ModelPackage, options: InferenceOptions): Promise<InferenceEngine> {
-    const threads = options.threads > 0 ? options.threads : os.availableParallelism();
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.onnxPath, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      session = await ort.InferenceSession.create(model.onnxPath, sessionOptions(options.threads));
     } catch (error) {
       throw new ModelError(ErrorCode.MODEL_LOAD_FAILED, `ONNX Runtime cannot load ${model.onnxPath}: ${(error as Error).message}`, { cause: error });
     }

@@ -3,6 +3,21 @@ import { z } from 'zod';
 export const MANIFEST_FILE = 'manifest.json';
 
 const positiveInt = z.int().min(1);
+const onnxFileName = z.string().regex(/^[A-Za-z0-9._-]+\.onnx$/, 'a plain file name ending in .onnx, inside the package folder');
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
+
+/** One file of the package that can serve the same interface (int8 / fp32 / the training export). */
+export const variantSchema = z.object({
+  file: onnxFileName,
+  sha256: sha256Hex,
+  bytes: z.int().min(1).optional(),
+  precision: z.enum(['int8', 'fp32']).optional(),
+  description: z.string().optional(),
+  /** The one command that makes this file when it is not shipped (not in git). */
+  rebuild: z.string().optional(),
+});
+export type ModelVariant = z.infer<typeof variantSchema>;
+export const VARIANT_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /**
  * `models/<id>/manifest.json`: everything the runtime needs to feed and read the model.
@@ -13,9 +28,14 @@ export const manifestSchema = z
     schemaVersion: z.literal(1),
     id: z.string().regex(/^[A-Za-z0-9._-]+$/),
     description: z.string().optional(),
-    /** ONNX file name inside the package folder. */
-    file: z.string().regex(/^[A-Za-z0-9._-]+\.onnx$/, 'a plain file name ending in .onnx, inside the package folder'),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+    /** ONNX file name inside the package folder: the default variant, what an older runtime loads. */
+    file: onnxFileName,
+    sha256: sha256Hex,
+    /**
+     * Optional alternatives to `file` with the same input, outputs and preprocessing, chosen by
+     * `model.variant` (e.g. int8 by default, fp32 for boards where it runs faster).
+     */
+    variants: z.record(z.string().regex(VARIANT_NAME, 'lowercase letters, digits and "-"'), variantSchema).optional(),
     labels: z
       .array(z.string().min(1))
       .min(2)
@@ -50,6 +70,10 @@ export const manifestSchema = z
     evaluation: z.record(z.string(), z.unknown()).optional(),
   })
   .superRefine((manifest, ctx) => {
+    const variants = Object.entries(manifest.variants ?? {});
+    if (variants.length > 0 && !variants.some(([, v]) => v.file === manifest.file && v.sha256 === manifest.sha256)) {
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: `no variant is the default file ${manifest.file} with its sha256` });
+    }
     const channels = inputGeometry(manifest.input).channels;
     for (const key of ['mean', 'std'] as const) {
       const length = manifest.preprocess[key].length;
@@ -70,4 +94,9 @@ export interface InputGeometry {
 export function inputGeometry(input: ModelManifest['input']): InputGeometry {
   const [, a, b, c] = input.shape;
   return input.layout === 'NCHW' ? { channels: a, height: b, width: c } : { height: a, width: b, channels: c };
+}
+
+/** The name of the variant `file` points at ('default' when the manifest lists none). */
+export function defaultVariantName(manifest: ModelManifest): string {
+  return Object.entries(manifest.variants ?? {}).find(([, v]) => v.file === manifest.file && v.sha256 === manifest.sha256)?.[0] ?? 'default';
 }

@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, ModelError } from '../errors.js';
 import { sha256File } from '../hash.js';
-import { MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 
 export interface ModelPackage {
   dir: string;
+  /** With `file` and `sha256` those of the chosen variant. */
   manifest: ModelManifest;
   onnxPath: string;
+  /** The variant loaded ('default' for a manifest without variants). */
+  variant: string;
 }
 
 const HOW_TO_GET_ONE =
@@ -15,8 +18,8 @@ const HOW_TO_GET_ONE =
   'docs/model-package.md says how to build or install one. Point model.dir / model.id ' +
   '(CSPINE_MODEL__DIR / CSPINE_MODEL__ID) at an installed package.';
 
-/** Reads and validates `<dir>/manifest.json`, then checks the ONNX file's SHA-256 against it. */
-export async function loadModelPackage(dir: string): Promise<ModelPackage> {
+/** Reads and validates `<dir>/manifest.json`. */
+export async function readManifest(dir: string): Promise<ModelManifest> {
   const manifestPath = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
@@ -37,13 +40,37 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
     throw new ModelError(ErrorCode.MODEL_MANIFEST_INVALID, `${manifestPath} is invalid:\n  ${problems.join('\n  ')}`, { details: { problems } });
   }
-  const manifest = parsed.data;
+  return parsed.data;
+}
+
+/**
+ * Reads and validates `<dir>/manifest.json`, picks the variant (`variant`, else the manifest's
+ * default `file`), then checks that ONNX file's SHA-256 against the manifest.
+ */
+export async function loadModelPackage(dir: string, variant?: string): Promise<ModelPackage> {
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  let manifest = await readManifest(dir);
+  let chosen = defaultVariantName(manifest);
+  if (variant !== undefined && variant !== '' && variant !== chosen) {
+    const entry = manifest.variants?.[variant];
+    if (!entry) {
+      const known = Object.keys(manifest.variants ?? {});
+      throw new ModelError(
+        ErrorCode.MODEL_VARIANT_UNKNOWN,
+        `${manifestPath} has no variant "${variant}" (model.variant / CSPINE_MODEL__VARIANT); it has ${known.length > 0 ? known.join(', ') : 'only its default file'}`,
+      );
+    }
+    manifest = { ...manifest, file: entry.file, sha256: entry.sha256 };
+    chosen = variant;
+  }
+  const rebuild = manifest.variants?.[chosen]?.rebuild;
   const onnxPath = path.join(dir, manifest.file);
   let actual: string;
   try {
     actual = await sha256File(onnxPath);
   } catch (error) {
-    throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `model file ${onnxPath} named by ${manifestPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+    const hint = rebuild ? `; the ${chosen} variant is not shipped, make it with: ${rebuild}` : '';
+    throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `model file ${onnxPath} named by ${manifestPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})${hint}`, {
       cause: error,
     });
   }
@@ -53,5 +80,5 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
       `model file ${onnxPath} has SHA-256 ${actual} but its manifest says ${manifest.sha256}: the file is corrupt or was replaced; refusing to run it`,
     );
   }
-  return { dir, manifest, onnxPath };
+  return { dir, manifest, onnxPath, variant: chosen };
 }

@@ -6,8 +6,8 @@ import { resolveThresholds } from '../triage/policy.js';
 import { Classifier } from './classifier.js';
 
 /** The configured model package, verified and warmed up, behind a ready classifier. */
-export async function openClassifier(config: Config, modelDir = path.resolve(config.model.dir, config.model.id)): Promise<Classifier> {
-  const model = await loadModelPackage(modelDir);
+export async function openClassifier(config: Config, modelDir = path.resolve(config.model.dir, config.model.id), variant = config.model.variant): Promise<Classifier> {
+  const model = await loadModelPackage(modelDir, variant);
   const engine = await InferenceEngine.open(model, { threads: config.model.threads });
   return new Classifier(engine, { limits: config.imaging, thresholds: resolveThresholds(config.triage, model.manifest.triage) });
 }

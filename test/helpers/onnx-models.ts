@@ -164,3 +164,68 @@ export function writeModelPackage(modelsDir: string, options: PackageOptions): s
   fs.writeFileSync(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return dir;
 }
+
+/**
+ * A small CNN with AlexNet's structure in miniature, random weights: Conv-Relu-MaxPool ×2,
+ * Flatten, Gemm-Relu, Gemm → logits [1,3]; with `cam`, the exporter's in-graph Grad-CAM on the
+ * second conv block (masks on the first Gemm's pre-activation, MatMuls against the classifier
+ * weights, as scripts/train/models.py builds it) → cam [1,16,16].
+ */
+export function smallCnnModel(options: { cam?: boolean; seed?: number } = {}): Uint8Array {
+  const seed = options.seed ?? 3;
+  const nodes: onnx.INodeProto[] = [];
+  const inits: onnx.ITensorProto[] = [];
+  const weights = (name: string, dims: number[], fanIn: number, k: number) => inits.push(initializer(name, dims, heWeights(dims.reduce((a, b) => a * b, 1), fanIn, seed + k)));
+  const bias = (name: string, n: number, k: number) => inits.push(initializer(name, [n], heWeights(n, 40, seed + 100 + k)));
+  const int64 = (name: string, values: number[]) =>
+    inits.push({ name, dims: [values.length], dataType: proto.TensorProto.DataType.INT64, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+  weights('c1.w', [8, 3, 3, 3], 27, 1);
+  bias('c1.b', 8, 1);
+  weights('c2.w', [16, 8, 3, 3], 72, 2);
+  bias('c2.b', 16, 2);
+  weights('fc1.w', [64, 1024], 1024, 3);
+  bias('fc1.b', 64, 3);
+  weights('fc2.w', [3, 64], 64, 4);
+  bias('fc2.b', 3, 4);
+  const conv = { kernel_shape: [3, 3], pads: [1, 1, 1, 1] };
+  const pool = { kernel_shape: [2, 2], strides: [2, 2] };
+  nodes.push(
+    node('Conv', ['input', 'c1.w', 'c1.b'], ['c1'], conv),
+    node('Relu', ['c1'], ['r1']),
+    node('MaxPool', ['r1'], ['p1'], pool),
+    node('Conv', ['p1', 'c2.w', 'c2.b'], ['c2'], conv),
+    node('Relu', ['c2'], ['r2']),
+    node('MaxPool', ['r2'], ['p2'], pool),
+    node('Flatten', ['p2'], ['flat'], { axis: 1 }),
+    node('Gemm', ['flat', 'fc1.w', 'fc1.b'], ['z1'], { transB: 1 }),
+    node('Relu', ['z1'], ['h1']),
+    node('Gemm', ['h1', 'fc2.w', 'fc2.b'], ['logits'], { transB: 1 }),
+  );
+  if (options.cam) {
+    inits.push(initializer('zero', [], Float32Array.of(0)));
+    int64('cam.shape', [1, 16, 64]);
+    int64('axes.last2', [2, 3]);
+    int64('axes.channel', [1]);
+    nodes.push(
+      node('ArgMax', ['logits'], ['class'], { axis: 1, keepdims: 0 }),
+      node('Gather', ['fc2.w', 'class'], ['w3c'], { axis: 0 }),
+      node('Greater', ['z1', 'zero'], ['m1']),
+      node('Cast', ['m1'], ['m1f'], { to: FLOAT }),
+      node('Mul', ['m1f', 'w3c'], ['g1']),
+      node('MatMul', ['g1', 'fc1.w'], ['grad']),
+      node('Reshape', ['grad', 'cam.shape'], ['grad3']),
+      node('ReduceMean', ['grad3'], ['alpha'], { axes: [2], keepdims: 0 }),
+      node('Unsqueeze', ['alpha', 'axes.last2'], ['alpha4']),
+      node('Mul', ['alpha4', 'r2'], ['weighted']),
+      node('ReduceSum', ['weighted', 'axes.channel'], ['camsum'], { keepdims: 0 }),
+      node('Relu', ['camsum'], ['cam']),
+    );
+  }
+  return encodeModel({
+    name: 'small-cnn',
+    node: nodes,
+    initializer: inits,
+    input: [valueInfo('input', [1, 3, 32, 32])],
+    output: [valueInfo('logits', [1, 3]), ...(options.cam ? [valueInfo('cam', [1, 16, 16])] : [])],
+  });
+}
