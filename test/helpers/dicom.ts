@@ -299,7 +299,7 @@ export function dcmtkDecompress(input: Buffer, tool: 'dcmdjpeg' | 'dcmdjpls' | '
   return transcode(input, tool, tool === 'dcmconv' ? ['+te'] : []);
 }
 
-const PYDICOM_DIR_ENV = 'CSPINE_PYDICOM_DIR';
+const PYDICOM_DIR_ENV = 'PYDICOM_TEST_FILES_CACHE';
 
 /**
  * pydicom's public conformance files (Debian package python3-pydicom), downloaded and unpacked
