@@ -31,7 +31,7 @@ commands:
                             --record: that comparison into manifest.json (evaluation.heldOut)
   model quantize IN.onnx --calibrate DIR --out OUT_DIR [--manifest FILE] [--count 300]
                  [--check DIR] [--check-count 300] [--method auto|minmax|percentile|entropy]
-                 [--percentile 99.99] [--min-agreement 0.99] [--keep-float NODE,...]
+                 [--percentile 99.999] [--min-agreement 0.99] [--keep-float NODE,...]
                  [--cam int8|float] [--activations uint8|int8]
                             static INT8 (QDQ) model package from an fp32 ONNX model,
                             calibrated on images; refuses under the agreement floor
@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       check: { type: 'string' },
       'check-count': { type: 'string', default: '300' },
       method: { type: 'string', default: 'auto' },
-      percentile: { type: 'string', default: '99.99' },
+      percentile: { type: 'string', default: '99.999' },
       'min-agreement': { type: 'string', default: '0.99' },
       'keep-float': { type: 'string', default: '' },
       cam: { type: 'string', default: 'int8' },

@@ -71,7 +71,7 @@ export interface MethodOptions {
   percentile: number;
 }
 
-export function rangeFor(stats: TensorStats, method: CalibrationMethod, options: MethodOptions = { percentile: 99.99 }): Range {
+export function rangeFor(stats: TensorStats, method: CalibrationMethod, options: MethodOptions = { percentile: 99.999 }): Range {
   const full = { min: stats.min, max: stats.max };
   if (!Number.isFinite(stats.min) || !Number.isFinite(stats.max)) return { min: 0, max: 0 };
   if (method === 'minmax' || !stats.histogram) return full;
