@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '../src/imaging/decode.js';
 import { everySyntax, pattern, SYNTAX_TOOLS, toolPath } from '../test/helpers/dicom.js';
-import { quantile } from './lib/stats.js';
+import { quantile } from '../src/model/bench.js';
 
 const ROWS = 2500;
 const COLUMNS = 2000;

@@ -23,7 +23,7 @@ import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../test/helpers/fixtures.js';
 import { alexnetModel, writeModelPackage } from '../test/helpers/onnx-models.js';
-import { quantile } from './lib/stats.js';
+import { quantile } from '../src/model/bench.js';
 
 const MODEL_ID = 'bench-alexnet';
 const WIDTH = 2048;
