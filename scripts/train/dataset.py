@@ -21,6 +21,11 @@ differs from libvips' by about 0.5 gray levels of 255 on average).
 Run it to see the splits and check the preprocessing against the runtime::
 
     /usr/bin/python3 scripts/train/dataset.py --data DIR [--seed 0] [--check 8]
+
+and to letterbox a folder once into a pack that train.py reads on a machine without Node or the
+images (a rented GPU box, say)::
+
+    /usr/bin/python3 scripts/train/dataset.py --data DIR --pack DIR.npz [--workers N]
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,28 +242,42 @@ def runtime_available() -> bool:
     return shutil.which("node") is not None and (REPO_ROOT / "dist/imaging/preprocess.js").is_file()
 
 
-def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int = 256) -> Tuple[np.ndarray, List[int]]:
-    """Letterboxed gray samples by the runtime's own code (Node + sharp), [N,size,size] uint16."""
-    out = np.zeros((len(paths), size, size), np.uint16)
-    bits: List[int] = []
+def _letterbox_chunk(part: Sequence[str], size: int) -> Tuple[np.ndarray, List[int]]:
     with tempfile.TemporaryDirectory(prefix="cspine-pre-") as tmp:
         target = os.path.join(tmp, "gray.u16")
-        for start in range(0, len(paths), chunk):
-            part = [str(p) for p in paths[start : start + chunk]]
-            done = subprocess.run(
-                ["node", str(RUNTIME_SCRIPT), "gray", target, str(size), *part],
-                cwd=REPO_ROOT, capture_output=True, text=True,
-            )
-            if done.returncode != 0:
-                raise SystemExit(f"runtime preprocessing failed: {done.stderr.strip() or done.stdout.strip()}")
-            bits.extend(json.loads(done.stdout.strip().splitlines()[-1])["bits"])
-            data = np.fromfile(target, dtype="<u2").reshape(len(part), size, size)
-            out[start : start + len(part)] = data
+        done = subprocess.run(
+            ["node", str(RUNTIME_SCRIPT), "gray", target, str(size), *part],
+            cwd=REPO_ROOT, capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"runtime preprocessing failed: {done.stderr.strip() or done.stdout.strip()}")
+        bits = json.loads(done.stdout.strip().splitlines()[-1])["bits"]
+        return np.fromfile(target, dtype="<u2").reshape(len(part), size, size), bits
+
+
+def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int = 256, workers: int = 1, progress=None) -> Tuple[np.ndarray, List[int]]:
+    """Letterboxed gray samples by the runtime's own code (Node + sharp), [N,size,size] uint16.
+    ``workers`` Node processes run side by side; ``progress(n)`` is called as chunks finish."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.zeros((len(paths), size, size), np.uint16)
+    bits: List[int] = [0] * len(paths)
+    starts = list(range(0, len(paths), chunk))
+
+    def run(start: int) -> int:
+        part = [str(p) for p in paths[start : start + chunk]]
+        out[start : start + len(part)], bits[start : start + len(part)] = _letterbox_chunk(part, size)
+        return len(part)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for n in pool.map(run, starts):
+            if progress is not None:
+                progress(n)
     return out, bits
 
 
-def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", size: int = INPUT_SIZE, progress: bool = True):
-    """All samples letterboxed, in memory: (uint16 [N,size,size], bits [N], content boxes [N,4]).
+def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", size: int = INPUT_SIZE, workers: int = 1, progress=None):
+    """All samples letterboxed, in memory: (uint16 [N,size,size], bits [N], content boxes [N,4], method).
     The box (left, top, width, height) is the image inside the black letterbox padding."""
     if method == "auto":
         method = "runtime" if runtime_available() else "pil"
@@ -265,13 +285,15 @@ def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", siz
     if method == "runtime":
         if not runtime_available():
             raise SystemExit("--preprocess runtime needs node on PATH and dist/ (npm run build)")
-        images, bits = letterbox_runtime(paths, size)
+        images, bits = letterbox_runtime(paths, size, workers=workers, progress=progress)
     elif method == "pil":
         images = np.zeros((len(paths), size, size), np.uint16)
         bits = []
         for i, path in enumerate(paths):
             images[i], b = letterbox_pil(path, size)
             bits.append(b)
+            if progress is not None:
+                progress(1)
     else:
         raise SystemExit(f"unknown preprocessing {method!r} (auto, runtime or pil)")
     boxes = np.zeros((len(paths), 4), np.int32)
@@ -288,26 +310,104 @@ def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", siz
 
 def normalize(gray01: torch.Tensor) -> torch.Tensor:
     """[B,1,H,W] samples in 0..1 → [B,3,H,W] model input (ImageNet mean/std per channel)."""
-    mean = torch.tensor(MEAN, dtype=gray01.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(STD, dtype=gray01.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(MEAN, dtype=gray01.dtype, device=gray01.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, dtype=gray01.dtype, device=gray01.device).view(1, 3, 1, 1)
     return (gray01.expand(-1, 3, -1, -1) - mean) / std
 
 
-class LetterboxedImages(torch.utils.data.Dataset):
-    """Preloaded letterboxed images; items are (gray in 0..1 [1,H,W] float32, label, content box)."""
+class LetterboxedImages:
+    """Preloaded letterboxed images as one tensor (8-bit data stays uint8), optionally on the GPU,
+    so a batch is one indexing operation rather than a Python loop over files."""
 
-    def __init__(self, images: np.ndarray, bits: np.ndarray, boxes: np.ndarray, labels: Sequence[int]):
-        self.images = images
-        self.scale = np.where(bits == 16, 1 / 65535, 1 / 255).astype(np.float64)
-        self.boxes = torch.as_tensor(boxes, dtype=torch.long)
-        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+    def __init__(self, images: np.ndarray, bits: np.ndarray, boxes: np.ndarray, labels: Sequence[int], device: torch.device | str = "cpu"):
+        eight_bit = bool(np.all(bits == 8))
+        stored = images.astype(np.uint8) if eight_bit else images.astype(np.int32)
+        self.images = torch.from_numpy(stored).to(device)
+        self.scale = torch.from_numpy(np.where(bits == 16, 1 / 65535, 1 / 255).astype(np.float32)).to(device)
+        self.boxes = torch.as_tensor(boxes, dtype=torch.long).to(device)
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long).to(device)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int):
-        x = torch.from_numpy((self.images[index].astype(np.float64) * self.scale[index]).astype(np.float32))
-        return x.unsqueeze(0), self.labels[index], self.boxes[index]
+    def batch(self, index: torch.Tensor):
+        """(gray in 0..1 [B,1,H,W] float32, labels [B], content boxes [B,4]) of the given rows."""
+        index = index.to(self.labels.device)
+        x = self.images[index].float() * self.scale[index].view(-1, 1, 1)
+        return x.unsqueeze(1), self.labels[index], self.boxes[index]
+
+    def subset(self, count: int) -> "LetterboxedImages":
+        part = LetterboxedImages.__new__(LetterboxedImages)
+        part.images, part.scale, part.boxes, part.labels = self.images[:count], self.scale[:count], self.boxes[:count], self.labels[:count]
+        return part
+
+    def batches(self, size: int, order: Optional[torch.Tensor] = None):
+        order = torch.arange(len(self)) if order is None else order
+        for start in range(0, len(order), size):
+            yield self.batch(order[start : start + size])
+
+
+# --------------------------------------------------------------------------------------------
+# packs: a data folder letterboxed once, for training elsewhere (a GPU box without Node)
+
+PACK_FORMAT = "cspine-letterboxed-pack/1"
+
+
+def is_pack(path: str | Path) -> bool:
+    return Path(path).suffix == ".npz" and Path(path).is_file()
+
+
+def write_pack(data_dir: str | Path, out: str | Path, method: str = "auto", workers: int = 1, progress=None, compress: bool = True) -> dict:
+    """Letterboxes every sample of a data folder (by the runtime's code unless ``method`` says
+    otherwise) and stores them with labels, groups and provenance in one compressed .npz."""
+    root = Path(data_dir)
+    samples = discover(root)
+    images, bits, boxes, used = load_images(root, samples, method, workers=workers, progress=progress)
+    eight_bit = bool(np.all(bits == 8))
+    summary = data_summary(root)
+    summary.update({"pack": PACK_FORMAT, "letterbox": used, "size": INPUT_SIZE})
+    target = Path(out)
+    tmp = target.with_name(target.name + ".tmp.npz")
+    (np.savez_compressed if compress else np.savez)(
+        tmp,
+        images=images.astype(np.uint8) if eight_bit else images,
+        bits=bits, boxes=boxes,
+        files=np.array([s.file for s in samples]), labels=np.array([s.label for s in samples], np.int64),
+        groups=np.array([s.group for s in samples]), summary=np.array(json.dumps(summary)),
+    )
+    os.replace(tmp, target)
+    return summary
+
+
+class DataSource:
+    """Where samples come from: a data folder (letterboxed on load) or a pack (already done)."""
+
+    def __init__(self, path: str | Path, method: str = "auto", workers: int = 1):
+        self.path, self.method, self.workers = Path(path), method, workers
+        self.pack = None
+        if is_pack(self.path):
+            with np.load(self.path) as data:
+                self.pack = {key: data[key] for key in data.files}
+            summary = json.loads(str(self.pack["summary"]))
+            if summary.get("pack") != PACK_FORMAT or summary.get("size") != INPUT_SIZE:
+                raise SystemExit(f"{self.path} is not a {PACK_FORMAT} pack of {INPUT_SIZE}×{INPUT_SIZE} images")
+            self.pack_summary = summary
+            self.row = {file: i for i, file in enumerate(self.pack["files"].tolist())}
+
+    def samples(self) -> List[Sample]:
+        if self.pack is None:
+            return discover(self.path)
+        return [Sample(f, int(l), str(g)) for f, l, g in zip(self.pack["files"].tolist(), self.pack["labels"], self.pack["groups"].tolist())]
+
+    def load(self, samples: Sequence[Sample]):
+        """(uint16 images, bits, boxes, method) of the samples, as load_images returns them."""
+        if self.pack is None:
+            return load_images(self.path, samples, self.method, workers=self.workers)
+        rows = np.array([self.row[s.file] for s in samples], np.int64)
+        return (self.pack["images"][rows].astype(np.uint16), self.pack["bits"][rows], self.pack["boxes"][rows], self.pack_summary["letterbox"])
+
+    def summary(self) -> dict:
+        return self.pack_summary if self.pack is not None else data_summary(self.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,12 +430,13 @@ def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen:
     """Intensity jitter on the image content (the letterbox padding stays black, as the runtime
     makes it), then flip, rotation, translation and zoom with black fill."""
     b, _, h, w = x.shape
+    dev = x.device  # the generator must live on the same device
 
     def uniform(low: float, high: float, n: int = b) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=gen)
+        return low + (high - low) * torch.rand(n, generator=gen, device=dev)
 
-    ys = torch.arange(h).view(1, h, 1)
-    xs = torch.arange(w).view(1, 1, w)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
     left, top, bw, bh = (boxes[:, i].view(b, 1, 1) for i in range(4))
     mask = ((xs >= left) & (xs < left + bw) & (ys >= top) & (ys < top + bh)).unsqueeze(1).to(x.dtype)
 
@@ -347,10 +448,10 @@ def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen:
     brightness = uniform(-cfg.brightness, cfg.brightness).view(b, 1, 1, 1)
     x = (x - mean) * contrast + mean + brightness
     sigma = uniform(0, cfg.noise).view(b, 1, 1, 1)
-    x = x + sigma * torch.randn(x.shape, generator=gen)
+    x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
     x = (x * mask).clamp(0, 1)
 
-    flip = torch.rand(b, generator=gen) < cfg.hflip
+    flip = torch.rand(b, generator=gen, device=dev) < cfg.hflip
     if flip.any():
         x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
 
@@ -387,8 +488,8 @@ def check_against_runtime(root: Path, samples: Sequence[Sample], count: int = 8)
     result = {"images": len(paths)}
     for method in ("runtime", "pil"):
         images, bits, boxes, _ = load_images(root, picked, method)
-        ds = LetterboxedImages(images, bits, boxes, [s.label for s in picked])
-        ours = normalize(torch.stack([ds[i][0] for i in range(len(ds))]))
+        data = LetterboxedImages(images, bits, boxes, [s.label for s in picked])
+        ours = normalize(data.batch(torch.arange(len(data)))[0])
         diff = (ours - reference).abs()
         result[method] = {"maxAbsDiff": float(diff.max()), "meanAbsDiff": float(diff.mean())}
     return result
@@ -397,13 +498,32 @@ def check_against_runtime(root: Path, samples: Sequence[Sample], count: int = 8)
 def main() -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Show a data folder's group split and check preprocessing against the runtime.")
+    parser = argparse.ArgumentParser(description="Show a data folder's group split and check preprocessing against the runtime, or pack it.")
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split", default="70,15,15")
     parser.add_argument("--check", type=int, default=8, metavar="N", help="images to compare with the runtime (0: skip)")
+    parser.add_argument("--pack", metavar="FILE.npz", help="letterbox every image once and write them, with labels and groups, to FILE.npz "
+                        "(train.py --data FILE.npz then needs neither the images nor Node)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Node processes letterboxing side by side (--pack)")
+    parser.add_argument("--no-compress", action="store_true", help="write the pack uncompressed (faster, about twice the size)")
     args = parser.parse_args()
     root = Path(args.data)
+    if args.pack:
+        samples = discover(root)
+        bar_state = {"done": 0, "start": time.time()}
+
+        def progress(n: int) -> None:
+            bar_state["done"] += n
+            frac = bar_state["done"] / len(samples)
+            sys.stderr.write(f"\rpack [{'#' * int(24 * frac):-<24}] {bar_state['done']}/{len(samples)} {time.time() - bar_state['start']:.0f} s")
+            sys.stderr.flush()
+
+        summary = write_pack(root, args.pack, workers=args.workers, progress=progress, compress=not args.no_compress)
+        sys.stderr.write("\n")
+        print(f"wrote {args.pack}: {summary.get('count', len(samples))} images letterboxed by {summary['letterbox']}, "
+              f"{Path(args.pack).stat().st_size / 1e6:.1f} MB")
+        return
     samples = split_by_group(discover(root), parse_split(args.split), args.seed)
     for split in SPLITS:
         part = [s for s in samples if s.split == split]

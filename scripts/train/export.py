@@ -115,7 +115,7 @@ def main(argv: Optional[list] = None) -> int:
     metrics_path = Path(args.metrics) if args.metrics else (run / "metrics.json" if run else ckpt_path.parent / "metrics.json")
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
 
-    checkpoint = torch.load(ckpt_path, map_location="cpu")
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own run folder
     config = checkpoint["config"]
     arch = config["arch"]
     model = models.build_from_config(config)

@@ -35,12 +35,12 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 METRICS = "metrics.json"
 # options that may differ from the saved ones when resuming (the rest must match)
-RESUMABLE_OVERRIDES = ("epochs", "patience", "threads", "test_data", "eval_batch", "device")
+RESUMABLE_OVERRIDES = ("epochs", "patience", "threads", "test_data", "eval_batch", "device", "workers", "time_budget")
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="folder of class sub-folders (+ labels.csv / groups.csv)")
+    p.add_argument("--data", required=True, help="folder of class sub-folders (+ labels.csv / groups.csv), or a pack made by dataset.py --pack")
     p.add_argument("--arch", choices=models.ARCHS, default="alexnet_bn", help="alexnet_bn (from scratch), alexnet (torchvision's, for --init with ImageNet weights), googlenet")
     p.add_argument("--out", required=True, help="run folder (created)")
     p.add_argument("--epochs", type=int, default=9)
@@ -49,7 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="training seed (init, data order, augmentation, dropout)")
     p.add_argument("--split-seed", type=int, default=None, help="seed of the group split (default: --seed)")
     p.add_argument("--split", default="70,15,15", help="train,val,test shares by group (default 70,15,15)")
-    p.add_argument("--test-data", action="append", default=[], metavar="DIR", help="extra held-out folder(s), evaluated with the best model; repeatable")
+    p.add_argument("--test-data", action="append", default=[], metavar="DIR", help="extra held-out folder(s) or pack(s), evaluated with the best model; repeatable")
     p.add_argument("--init", default=None, metavar="PATH", help="local ImageNet state_dict to start from (final layer skipped)")
     p.add_argument("--resume", action="store_true", help=f"continue from OUT/{CHECKPOINT}")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -64,6 +64,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
     p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--workers", type=int, default=2, help="Node processes letterboxing a data folder side by side")
+    p.add_argument("--time-budget", type=float, default=0, metavar="MINUTES",
+                   help="fit the run into this many minutes: after the first epoch, lower --epochs (and re-shape the lr schedule) to what fits (0: off)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, cuda, cuda:1 ...")
     p.add_argument("--eval-batch", type=int, default=32)
     p.add_argument("--benchmark", type=int, default=0, metavar="STEPS", help="time STEPS training steps and a validation pass, print the run's expected duration, exit")
@@ -146,16 +149,18 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def lr_lambda(total_steps: int, warmup_steps: int):
-    """Multiplier of the peak lr at optimizer step s: linear 0.1 → 1 over the warm-up, then cosine 1 → 0.01."""
+class LrSchedule:
+    """Multiplier of the peak lr at optimizer step s: linear 0.1 → 1 over the warm-up, then cosine 1 → 0.01.
+    An object, not a closure, so that LambdaLR saves it in checkpoints and --time-budget can shorten it."""
 
-    def factor(step: int) -> float:
-        if warmup_steps > 0 and step < warmup_steps:
-            return 0.1 + 0.9 * step / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    def __init__(self, total_steps: int, warmup_steps: int):
+        self.total_steps, self.warmup_steps = total_steps, warmup_steps
+
+    def __call__(self, step: int) -> float:
+        if self.warmup_steps > 0 and step < self.warmup_steps:
+            return 0.1 + 0.9 * step / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float):
@@ -176,13 +181,11 @@ def model_device(model: torch.nn.Module) -> torch.device:
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: ds.LetterboxedImages, batch: int, desc: str):
     model.eval()
-    device = model_device(model)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=False)
-    bar = Progress(len(loader), desc)
+    bar = Progress(math.ceil(len(data) / batch), desc)
     logits, labels = [], []
-    for x, y, _ in loader:
-        logits.append(model(ds.normalize(x).to(device)).cpu())
-        labels.append(y)
+    for x, y, _ in data.batches(batch):
+        logits.append(model(ds.normalize(x).to(model_device(model))).float().cpu())
+        labels.append(y.cpu())
         bar.update()
     bar.close()
     return torch.cat(logits), torch.cat(labels)
@@ -260,11 +263,11 @@ def split_info(samples: List[ds.Sample], split: str) -> dict:
     return {"images": len(part), "groups": len({s.group for s in part}), "perClass": {l: counts[l] for l in ds.LABELS}}
 
 
-def make_dataset(root: Path, samples: List[ds.Sample], method: str, what: str):
+def make_dataset(source: ds.DataSource, samples: List[ds.Sample], what: str, device: torch.device):
     started = time.time()
-    images, bits, boxes, used = ds.load_images(root, samples, method)
+    images, bits, boxes, used = source.load(samples)
     print(f"{what}: {len(samples)} images letterboxed by {used} in {time.time() - started:.1f} s", file=sys.stderr)
-    return ds.LetterboxedImages(images, bits, boxes, [s.label for s in samples]), used
+    return ds.LetterboxedImages(images, bits, boxes, [s.label for s in samples], device), used
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -278,7 +281,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         path = out / CHECKPOINT
         if not path.is_file():
             raise SystemExit(f"--resume: no {path}")
-        checkpoint = torch.load(path, map_location="cpu")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file, with RNG states
         saved = argparse.Namespace(**checkpoint["args"])
         given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
         for key, value in vars(args).items():
@@ -293,8 +296,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     split_seed = args.seed if args.split_seed is None else args.split_seed
 
     # ---- data
-    root = Path(args.data)
-    samples = ds.split_by_group(ds.discover(root), ds.parse_split(args.split), split_seed)
+    source = ds.DataSource(args.data, args.preprocess, getattr(args, "workers", 2))
+    samples = ds.split_by_group(source.samples(), ds.parse_split(args.split), split_seed)
     ds.write_split_csv(samples, out / "split.csv")
     by_split = {name: [s for s in samples if s.split == name] for name in ds.SPLITS}
     for name in ds.SPLITS:
@@ -302,8 +305,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{name:5s} {info['images']:6d} images {info['groups']:6d} groups  {info['perClass']}", file=sys.stderr)
     if not by_split["train"] or not by_split["val"]:
         raise SystemExit("need images in both the train and the val split (more data, or another --split)")
-    train_data, method = make_dataset(root, by_split["train"], args.preprocess, "train")
-    val_data, _ = make_dataset(root, by_split["val"], method, "val")
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if getattr(args, "device", "auto") == "auto" else args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    train_data, method = make_dataset(source, by_split["train"], "train", device)
+    val_data, _ = make_dataset(source, by_split["val"], "val", device)
 
     # ---- model, optimiser, schedule
     torch.manual_seed(args.seed)
@@ -315,13 +323,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.init and checkpoint is None:
         init_report = models.load_init(model, args.arch, args.init, log=lambda m: print(m, file=sys.stderr))
     steps_per_epoch = math.ceil(len(train_data) / args.batch)
-    total_steps = steps_per_epoch * args.epochs
     warmup_steps = int(round(args.warmup_epochs * steps_per_epoch))
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if getattr(args, "device", "auto") == "auto" else args.device)
+    schedule = LrSchedule(steps_per_epoch * args.epochs, warmup_steps)
+    run_started = time.time()
     model.to(device)
     print(f"training on {device}", file=sys.stderr)
     optimizer = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     augment = None if args.no_augment else ds.AugmentConfig(hflip=args.hflip)
 
     history: List[dict] = []
@@ -331,6 +339,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
+        schedule.total_steps = steps_per_epoch * args.epochs  # --epochs may be given anew when resuming
         history, best, bad_epochs = checkpoint["history"], checkpoint["best"], checkpoint["bad_epochs"]
         start_epoch, stopped_early = checkpoint["epoch"] + 1, checkpoint.get("stopped_early", False)
         train_seconds = checkpoint.get("train_seconds", 0.0)
@@ -341,16 +350,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     def train_epoch(epoch: int, max_steps: Optional[int] = None) -> dict:
         model.train()
         order_gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
-        aug_gen = torch.Generator().manual_seed(args.seed * 100019 + epoch)
-        loader = torch.utils.data.DataLoader(train_data, batch_size=args.batch, shuffle=True, generator=order_gen, drop_last=False)
-        bar = Progress(min(len(loader), max_steps or len(loader)), f"epoch {epoch}/{args.epochs} train")
+        aug_gen = torch.Generator(device=device).manual_seed(args.seed * 100019 + epoch)
+        order = torch.randperm(len(train_data), generator=order_gen)
+        bar = Progress(min(steps_per_epoch, max_steps or steps_per_epoch), f"epoch {epoch}/{args.epochs} train")
         loss_sum, correct, seen = 0.0, 0, 0
-        for step, (x, y, boxes) in enumerate(loader):
+        for step, (x, y, boxes) in enumerate(train_data.batches(args.batch, order)):
             if max_steps is not None and step >= max_steps:
                 break
             if augment is not None:
                 x = ds.augment_batch(x, boxes, augment, aug_gen)
-            x, y = ds.normalize(x).to(device), y.to(device)
+            x = ds.normalize(x)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
@@ -361,7 +370,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item() * len(y)
+            loss_sum += loss.item() * len(y)  # .item() syncs with the GPU once a step, which costs little at these sizes
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.update(loss=loss_sum / seen, acc=correct / seen, lr=optimizer.param_groups[0]["lr"])
@@ -375,10 +384,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         started = time.time()
         done = train_epoch(1, max_steps=args.benchmark)
         per_image = (time.time() - started) / done["images"]
-        val_subset = torch.utils.data.Subset(val_data, range(min(len(val_data), 2 * args.eval_batch)))
+        val_count = min(len(val_data), 2 * args.eval_batch)
         started = time.time()
-        predict(model, val_subset, args.eval_batch, "val")
-        per_val_image = (time.time() - started) / len(val_subset)
+        predict(model, val_data.subset(val_count), args.eval_batch, "val")
+        per_val_image = (time.time() - started) / val_count
         model.load_state_dict(state)
         epoch_s = per_image * len(train_data) + per_val_image * len(val_data)
         report = {
@@ -398,6 +407,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     # ---- epochs
+    def fit_epochs_to_budget(epoch: int, epoch_seconds: float) -> None:
+        """Lowers args.epochs to what the time budget still holds (10% kept for the final
+        evaluation) and stretches the cosine schedule over the epochs that remain."""
+        left = args.time_budget * 60 * 0.9 - (time.time() - run_started)
+        fits = epoch + max(0, int(left // epoch_seconds))
+        if fits < args.epochs:
+            print(f"--time-budget {args.time_budget:g} min: {fmt_s(epoch_seconds)} an epoch, so {fits} epochs instead of {args.epochs}", file=sys.stderr)
+            args.epochs = fits
+            schedule.total_steps = steps_per_epoch * fits
+
     def metrics_doc(extra: Optional[dict] = None) -> dict:
         doc = {
             "arch": args.arch,
@@ -405,8 +424,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             "labels": ds.LABELS,
             "args": {k: v for k, v in vars(args).items()},
             "seeds": {"train": args.seed, "split": split_seed},
-            "data": ds.data_summary(root),
-            "testData": [ds.data_summary(d) for d in args.test_data],
+            "data": source.summary(),
+            "testData": [ds.DataSource(d).summary() for d in args.test_data],
+            "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "preprocess": {"letterbox": method, "resize": "letterbox", "size": ds.INPUT_SIZE, "mean": ds.MEAN, "std": ds.STD},
             "splits": {name: split_info(samples, name) for name in ds.SPLITS},
             "stepsPerEpoch": steps_per_epoch,
@@ -427,7 +447,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return doc
 
     for epoch in range(start_epoch, args.epochs + 1):
-        if stopped_early:
+        if stopped_early or epoch > args.epochs:  # --time-budget may have lowered args.epochs
             break
         started = time.time()
         train = train_epoch(epoch)
@@ -436,6 +456,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         val_acc = (val_logits.argmax(1) == val_labels).float().mean().item()
         seconds = time.time() - started
         train_seconds += seconds
+        if epoch == start_epoch and getattr(args, "time_budget", 0) > 0:
+            fit_epochs_to_budget(epoch, seconds)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "trainLoss": round(train["trainLoss"], 5), "trainAcc": round(train["trainAcc"], 5),
                "valLoss": round(val_loss, 5), "valAcc": round(val_acc, 5), "seconds": round(seconds, 1)}
         history.append(row)
@@ -461,20 +483,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     # ---- best model: temperature on val, evaluation
     if not (out / BEST).is_file():
         raise SystemExit("no epoch finished; nothing to evaluate")
-    model.load_state_dict(torch.load(out / BEST, map_location="cpu")["model"])
+    model.load_state_dict(torch.load(out / BEST, map_location="cpu", weights_only=False)["model"])
     val_logits, val_labels = predict(model, val_data, args.eval_batch, "best model: val")
     temperature = fit_temperature(val_logits, val_labels)
     evaluation: Dict[str, dict] = {"val": summarise(val_logits, val_labels, temperature)}
     if by_split["test"]:
-        test_data, _ = make_dataset(root, by_split["test"], method, "test")
+        test_data, _ = make_dataset(source, by_split["test"], "test", device)
         evaluation["test"] = summarise(*predict(model, test_data, args.eval_batch, "best model: test"), temperature)
     for extra in args.test_data:
-        extra_root = Path(extra)
-        extra_samples = ds.discover(extra_root)
-        for s in extra_samples:
-            s.split = "external"
-        extra_data, _ = make_dataset(extra_root, extra_samples, method, f"test data {extra}")
-        evaluation[f"external:{extra_root.name}"] = summarise(*predict(model, extra_data, args.eval_batch, f"best model: {extra_root.name}"), temperature)
+        extra_source = ds.DataSource(extra, method, getattr(args, "workers", 2))
+        extra_samples = extra_source.samples()
+        name = Path(extra).stem if ds.is_pack(extra) else Path(extra).name
+        extra_data, _ = make_dataset(extra_source, extra_samples, f"test data {extra}", device)
+        evaluation[f"external:{name}"] = summarise(*predict(model, extra_data, args.eval_batch, f"best model: {name}"), temperature)
     write_json(metrics_doc({"finished": True, "temperature": round(temperature, 5), "evaluation": evaluation}), out / METRICS)
     print(f"best epoch {best['epoch']} (val loss {best['valLoss']:.4f}, acc {best['valAcc']:.3f}); temperature {temperature:.3f}", flush=True)
     for name, summary in evaluation.items():
