@@ -64,6 +64,12 @@ class Sample:
     label: int
     group: str
     split: str = ""
+    lesion: Optional[Tuple[float, float, float, float]] = None  # x, y, width, height in image pixels (labels.csv box_*)
+
+
+def _lesion(row: dict) -> Optional[Tuple[float, float, float, float]]:
+    cells = [row.get(k) or "" for k in ("box_x", "box_y", "box_w", "box_h")]
+    return tuple(float(c) for c in cells) if all(cells) else None  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,7 +90,7 @@ def discover(data_dir: str | Path) -> List[Sample]:
                 if label not in LABELS:
                     raise SystemExit(f"{labels_csv}: unknown label {label!r} for {row['file']} (expected one of {LABELS})")
                 group = row.get("group") or row["file"]
-                samples.append(Sample(row["file"], LABELS.index(label), f"g:{group}"))
+                samples.append(Sample(row["file"], LABELS.index(label), f"g:{group}", lesion=_lesion(row)))
         missing = [s.file for s in samples if not (root / s.file).is_file()]
         if missing:
             raise SystemExit(f"{labels_csv} names {len(missing)} missing files, e.g. {missing[:3]}")
@@ -277,8 +283,10 @@ def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int 
 
 
 def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", size: int = INPUT_SIZE, workers: int = 1, progress=None):
-    """All samples letterboxed, in memory: (uint16 [N,size,size], bits [N], content boxes [N,4], method).
-    The box (left, top, width, height) is the image inside the black letterbox padding."""
+    """All samples letterboxed, in memory: (uint16 [N,size,size], bits [N], content boxes [N,4], method,
+    lesions [N,4]). The content box (left, top, width, height) is the image inside the black
+    letterbox padding; a lesion (x, y, width, height) is the labelled abnormal region moved into
+    model-input pixels, NaN where a sample has none."""
     if method == "auto":
         method = "runtime" if runtime_available() else "pil"
     paths = [root / s.file for s in samples]
@@ -297,15 +305,20 @@ def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", siz
     else:
         raise SystemExit(f"unknown preprocessing {method!r} (auto, runtime or pil)")
     boxes = np.zeros((len(paths), 4), np.int32)
+    lesions = np.full((len(paths), 4), np.nan, np.float32)
     from PIL import Image
 
-    for i, path in enumerate(paths):
+    for i, (path, sample) in enumerate(zip(paths, samples)):
         with Image.open(path) as im:
             w, h = im.size
             if (im.getexif() or {}).get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation swaps sides
                 w, h = h, w
         boxes[i] = letterbox_geometry(w, h, size)
-    return images, np.array(bits, np.int32), boxes, method
+        if sample.lesion is not None:
+            left, top, new_w, new_h = boxes[i]
+            x, y, bw, bh = sample.lesion
+            lesions[i] = (left + x * new_w / w, top + y * new_h / h, bw * new_w / w, bh * new_h / h)
+    return images, np.array(bits, np.int32), boxes, method, lesions
 
 
 def normalize(gray01: torch.Tensor) -> torch.Tensor:
@@ -319,26 +332,28 @@ class LetterboxedImages:
     """Preloaded letterboxed images as one tensor (8-bit data stays uint8), optionally on the GPU,
     so a batch is one indexing operation rather than a Python loop over files."""
 
-    def __init__(self, images: np.ndarray, bits: np.ndarray, boxes: np.ndarray, labels: Sequence[int], device: torch.device | str = "cpu"):
+    def __init__(self, images: np.ndarray, bits: np.ndarray, boxes: np.ndarray, labels: Sequence[int], device: torch.device | str = "cpu",
+                 lesions: Optional[np.ndarray] = None):
         eight_bit = bool(np.all(bits == 8))
         stored = images.astype(np.uint8) if eight_bit else images.astype(np.int32)
         self.images = torch.from_numpy(stored).to(device)
         self.scale = torch.from_numpy(np.where(bits == 16, 1 / 65535, 1 / 255).astype(np.float32)).to(device)
         self.boxes = torch.as_tensor(boxes, dtype=torch.long).to(device)
         self.labels = torch.as_tensor(list(labels), dtype=torch.long).to(device)
+        self.lesions = torch.from_numpy(np.full((len(self.labels), 4), np.nan, np.float32) if lesions is None else lesions.astype(np.float32)).to(device)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batch(self, index: torch.Tensor):
-        """(gray in 0..1 [B,1,H,W] float32, labels [B], content boxes [B,4]) of the given rows."""
+        """(gray in 0..1 [B,1,H,W] float32, labels [B], content boxes [B,4], lesions [B,4]) of the given rows."""
         index = index.to(self.labels.device)
         x = self.images[index].float() * self.scale[index].view(-1, 1, 1)
-        return x.unsqueeze(1), self.labels[index], self.boxes[index]
+        return x.unsqueeze(1), self.labels[index], self.boxes[index], self.lesions[index]
 
     def subset(self, count: int) -> "LetterboxedImages":
         part = LetterboxedImages.__new__(LetterboxedImages)
-        part.images, part.scale, part.boxes, part.labels = self.images[:count], self.scale[:count], self.boxes[:count], self.labels[:count]
+        part.images, part.scale, part.boxes, part.labels, part.lesions = (t[:count] for t in (self.images, self.scale, self.boxes, self.labels, self.lesions))
         return part
 
     def batches(self, size: int, order: Optional[torch.Tensor] = None):
@@ -362,7 +377,7 @@ def write_pack(data_dir: str | Path, out: str | Path, method: str = "auto", work
     otherwise) and stores them with labels, groups and provenance in one compressed .npz."""
     root = Path(data_dir)
     samples = discover(root)
-    images, bits, boxes, used = load_images(root, samples, method, workers=workers, progress=progress)
+    images, bits, boxes, used, lesions = load_images(root, samples, method, workers=workers, progress=progress)
     eight_bit = bool(np.all(bits == 8))
     summary = data_summary(root)
     summary.update({"pack": PACK_FORMAT, "letterbox": used, "size": INPUT_SIZE})
@@ -371,7 +386,7 @@ def write_pack(data_dir: str | Path, out: str | Path, method: str = "auto", work
     (np.savez_compressed if compress else np.savez)(
         tmp,
         images=images.astype(np.uint8) if eight_bit else images,
-        bits=bits, boxes=boxes,
+        bits=bits, boxes=boxes, lesions=lesions,
         files=np.array([s.file for s in samples]), labels=np.array([s.label for s in samples], np.int64),
         groups=np.array([s.group for s in samples]), summary=np.array(json.dumps(summary)),
     )
@@ -400,11 +415,12 @@ class DataSource:
         return [Sample(f, int(l), str(g)) for f, l, g in zip(self.pack["files"].tolist(), self.pack["labels"], self.pack["groups"].tolist())]
 
     def load(self, samples: Sequence[Sample]):
-        """(uint16 images, bits, boxes, method) of the samples, as load_images returns them."""
+        """(uint16 images, bits, boxes, method, lesions) of the samples, as load_images returns them."""
         if self.pack is None:
             return load_images(self.path, samples, self.method, workers=self.workers)
         rows = np.array([self.row[s.file] for s in samples], np.int64)
-        return (self.pack["images"][rows].astype(np.uint16), self.pack["bits"][rows], self.pack["boxes"][rows], self.pack_summary["letterbox"])
+        return (self.pack["images"][rows].astype(np.uint16), self.pack["bits"][rows], self.pack["boxes"][rows], self.pack_summary["letterbox"],
+                self.pack["lesions"][rows])
 
     def summary(self) -> dict:
         return self.pack_summary if self.pack is not None else data_summary(self.path)
@@ -426,9 +442,21 @@ class AugmentConfig:
     noise: float = 0.015  # Gaussian sigma, uniform in [0, this]
 
 
-def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+def lesion_masks(lesions: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """[B,4] lesion boxes in input pixels (NaN: none) → [B,1,size,size] masks, 1 inside the box."""
+    dev = lesions.device
+    centres = torch.arange(size, device=dev, dtype=torch.float32) + 0.5
+    x, y, w, h = (lesions[:, i].view(-1, 1) for i in range(4))
+    inside_x = (centres >= x) & (centres <= x + w)  # NaN compares false: no lesion, empty mask
+    inside_y = (centres >= y) & (centres <= y + h)
+    return (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(1).float()
+
+
+def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, masks: Optional[torch.Tensor] = None):
     """Intensity jitter on the image content (the letterbox padding stays black, as the runtime
-    makes it), then flip, rotation, translation and zoom with black fill."""
+    makes it), then flip, rotation, translation and zoom with black fill. ``masks`` [B,k,H,W]
+    (lesion masks) go through the same geometry, so they stay on the anatomy they mark.
+    Returns the images, or (images, masks) when masks are given."""
     b, _, h, w = x.shape
     dev = x.device  # the generator must live on the same device
 
@@ -451,6 +479,8 @@ def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen:
     x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
     x = (x * mask).clamp(0, 1)
 
+    if masks is not None:
+        x = torch.cat([x, masks], dim=1)
     flip = torch.rand(b, generator=gen, device=dev) < cfg.hflip
     if flip.any():
         x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
@@ -462,7 +492,8 @@ def augment_batch(x: torch.Tensor, boxes: torch.Tensor, cfg: AugmentConfig, gen:
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return x if masks is None else (x[:, :1], (x[:, 1:] > 0.5).float())
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,7 +518,7 @@ def check_against_runtime(root: Path, samples: Sequence[Sample], count: int = 8)
         reference = torch.from_numpy(np.fromfile(target, dtype="<f4").reshape(len(paths), 3, INPUT_SIZE, INPUT_SIZE))
     result = {"images": len(paths)}
     for method in ("runtime", "pil"):
-        images, bits, boxes, _ = load_images(root, picked, method)
+        images, bits, boxes, _, _ = load_images(root, picked, method)
         data = LetterboxedImages(images, bits, boxes, [s.label for s in picked])
         ours = normalize(data.batch(torch.arange(len(data)))[0])
         diff = (ours - reference).abs()

@@ -203,7 +203,10 @@ def main(argv: Optional[list] = None) -> int:
             "torch": metrics.get("torch", torch.__version__),
             "torchvision": metrics.get("torchvision"),
             "opset": args.opset,
-            "checkpoint": {"file": ckpt_path.name, "epoch": checkpoint.get("epoch")},
+            "trainedOn": metrics.get("device"),
+            "trainingSeconds": metrics.get("trainingSeconds"),
+            # a checkpoint moved between machines may carry its weights as float16 (half the bytes)
+            "checkpoint": {"file": ckpt_path.name, "epoch": checkpoint.get("epoch"), "weightsStoredAs": checkpoint.get("weightsStoredAs", "float32")},
             "cam": {"layer": f"features[{models.last_pool_index(model) - 1}] (13x13)" if arch in models.ALEXNETS else "inception5b (7x7)",
                     "method": "Grad-CAM of the argmax class, in the graph, max-normalised to 0..1",
                     "check": cam_check},

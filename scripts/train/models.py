@@ -167,21 +167,28 @@ class AlexNetWithCam(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         m = self.model
-        pool = last_pool_index(m)
-        a = m.features[:pool](x)  # [B,256,13,13], after the last ReLU
-        pooled = m.avgpool(m.features[pool](a))  # [B,256,6,6]
-        f = torch.flatten(pooled, 1)
-        fc1, fc2, fc3 = m.classifier[1], m.classifier[4], m.classifier[6]
-        z1 = fc1(f)
-        z2 = fc2(F.relu(z1))
-        logits = fc3(F.relu(z2))
-        c = torch.argmax(logits, dim=1)  # [B]
-        g2 = (z2 > 0).to(x.dtype) * fc3.weight.index_select(0, c)  # [B,4096]
-        g1 = (z1 > 0).to(x.dtype) * torch.matmul(g2, fc2.weight)  # [B,4096]
-        grad = torch.matmul(g1, fc1.weight).view(-1, pooled.shape[1], pooled.shape[2] * pooled.shape[3])  # [B,256,36]
-        alpha = grad.mean(dim=2)  # [B,256]
-        cam = F.relu((alpha[:, :, None, None] * a).sum(dim=1))
-        return logits, _normalise_cam(cam)
+        a = m.features[: last_pool_index(m)](x)  # [B,256,13,13], after the last ReLU
+        logits, cam = alexnet_gradcam(m, a)
+        return logits, _normalise_cam(F.relu(cam))
+
+
+def alexnet_gradcam(m: nn.Module, a: torch.Tensor, target: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """From the last conv block's output ``a`` [B,256,13,13]: (eval-mode logits, Grad-CAM map before
+    its ReLU [B,13,13]) for class ``target`` [B], or the argmax class when none is given. Written as
+    forward operations (see AlexNetWithCam), so it exports to ONNX and, in training, is
+    differentiable with respect to the weights (CAM supervision, train.py --cam-weight)."""
+    pooled = m.avgpool(m.features[last_pool_index(m)](a))  # [B,256,6,6]
+    f = torch.flatten(pooled, 1)
+    fc1, fc2, fc3 = m.classifier[1], m.classifier[4], m.classifier[6]
+    z1 = fc1(f)
+    z2 = fc2(F.relu(z1))
+    logits = fc3(F.relu(z2))
+    c = torch.argmax(logits, dim=1) if target is None else target  # [B]
+    g2 = (z2 > 0).to(a.dtype) * fc3.weight.index_select(0, c)  # [B,4096]
+    g1 = (z1 > 0).to(a.dtype) * torch.matmul(g2, fc2.weight)  # [B,4096]
+    grad = torch.matmul(g1, fc1.weight).view(-1, pooled.shape[1], pooled.shape[2] * pooled.shape[3])  # [B,256,36]
+    alpha = grad.mean(dim=2)  # [B,256]
+    return logits, (alpha[:, :, None, None] * a).sum(dim=1)
 
 
 class GoogLeNetWithCam(nn.Module):
@@ -205,6 +212,12 @@ class GoogLeNetWithCam(nn.Module):
         alpha = m.fc.weight.index_select(0, c) / (a.shape[2] * a.shape[3])  # [B,1024]
         cam = F.relu((alpha[:, :, None, None] * a).sum(dim=1))
         return logits, _normalise_cam(cam)
+
+
+def arch_of(model: nn.Module) -> str:
+    if isinstance(model, torchvision.models.GoogLeNet):
+        return "googlenet"
+    return "alexnet_bn" if any(isinstance(m, nn.BatchNorm2d) for m in model.features) else "alexnet"
 
 
 def cam_wrapper(arch: str, model: nn.Module) -> nn.Module:

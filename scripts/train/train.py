@@ -60,6 +60,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--monitor", choices=("loss", "acc"), default="loss", help="validation score for best checkpoint and early stopping")
     p.add_argument("--dropout", type=float, default=None, help="classifier dropout (default torchvision's: 0.5 AlexNet, 0.2 GoogLeNet)")
     p.add_argument("--alexnet-init", choices=("lecun", "kaiming", "torchvision"), default="lecun", help="AlexNet initialisation (see models.py)")
+    p.add_argument("--cam-weight", type=float, default=0.0,
+                   help="AlexNet: weight of the CAM supervision loss, which pulls the Grad-CAM of the true class into the labelled lesion box "
+                        "(labels.csv box_*; images without a box add nothing). 0: off (docs/training.md)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
     p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
@@ -178,17 +181,72 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+CAM_SOFTMAX_SCALE = 10.0  # the max-normalised map ×10 before the softmax over cells: peaked, not one-hot
+
+
+def forward_with_cam_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor):
+    """Training logits (dropout on) and the CAM supervision loss: −log of the softmax mass that the
+    true class's Grad-CAM (the exported map, before its ReLU, scaled by its largest magnitude) puts
+    on the cells whose centres lie in the lesion mask (the cell that the mask covers most when no
+    centre does). Only abnormal images whose mask survived augmentation count."""
+    pool = models.last_pool_index(model)
+    a = model.features[:pool](x)
+    logits = model.classifier(torch.flatten(model.avgpool(model.features[pool](a)), 1))
+    size = a.shape[-1]
+    coverage = F.adaptive_avg_pool2d(masks, size).flatten(1)  # [B,cells], the runtime's stretch of the map over the input
+    centres = ((torch.arange(size, device=x.device) + 0.5) * (x.shape[-1] / size)).long()
+    target = masks[:, 0][:, centres][:, :, centres].flatten(1) > 0.5
+    fallback = (coverage == coverage.max(dim=1, keepdim=True).values) & (coverage > 0)
+    target = torch.where(target.any(dim=1, keepdim=True), target, fallback)
+    used = target.any(dim=1) & (y != 0)
+    if not used.any():
+        return logits, logits.sum() * 0.0
+    _, raw = models.alexnet_gradcam(model, a[used], y[used])
+    raw = raw.flatten(1)
+    scaled = CAM_SOFTMAX_SCALE * raw / (raw.abs().max(dim=1, keepdim=True).values + 1e-6)
+    log_p = F.log_softmax(scaled, dim=1)
+    inside = torch.logsumexp(log_p.masked_fill(~target[used], float("-inf")), dim=1)
+    return logits, -inside.mean()
+
+
+def cam_peak_inside(cam: torch.Tensor, lesions: torch.Tensor) -> torch.Tensor:
+    """Whether each CAM's peak lies in its lesion box (input pixels): 1/0, NaN without a box. The
+    peak cell maps to input pixels as the runtime maps it (src/imaging/heatmap.ts): the map
+    stretched over the whole input, the cell's centre."""
+    b, h, w = cam.shape
+    best = cam.flatten(1).argmax(dim=1)
+    px = ((best % w).float() + 0.5) * (ds.INPUT_SIZE / w)
+    py = ((best // w).float() + 0.5) * (ds.INPUT_SIZE / h)
+    x, y, bw, bh = lesions.unbind(1)
+    inside = ((px >= x) & (px <= x + bw) & (py >= y) & (py <= y + bh)).float()
+    return torch.where(torch.isnan(x), torch.full_like(inside, float("nan")), inside)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: ds.LetterboxedImages, batch: int, desc: str):
+    """(logits, labels, CAM peak in the lesion box: 1/0/NaN) through the export's CAM wrapper."""
     model.eval()
+    wrapper = models.cam_wrapper(models.arch_of(model), model)
     bar = Progress(math.ceil(len(data) / batch), desc)
-    logits, labels = [], []
-    for x, y, _ in data.batches(batch):
-        logits.append(model(ds.normalize(x).to(model_device(model))).float().cpu())
+    logits, labels, inside = [], [], []
+    for x, y, _, lesions in data.batches(batch):
+        out, cam = wrapper(ds.normalize(x).to(model_device(model)))
+        logits.append(out.float().cpu())
         labels.append(y.cpu())
+        inside.append(cam_peak_inside(cam, lesions.to(cam.device)).cpu())
         bar.update()
     bar.close()
-    return torch.cat(logits), torch.cat(labels)
+    return torch.cat(logits), torch.cat(labels), torch.cat(inside)
+
+
+def localisation(labels: torch.Tensor, inside: torch.Tensor) -> Optional[dict]:
+    """CAM localisation as the evaluation command defines it: abnormal images with a box."""
+    counted = (labels != 0) & ~torch.isnan(inside)
+    n = int(counted.sum())
+    if n == 0:
+        return None
+    k = int(inside[counted].sum())
+    return {"evaluated": n, "inside": k, "share": round(k / n, 5)}
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
@@ -203,7 +261,7 @@ def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
     return total
 
 
-def summarise(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> dict:
+def summarise(logits: torch.Tensor, labels: torch.Tensor, inside: Optional[torch.Tensor] = None, temperature: float = 1.0) -> dict:
     n = len(labels)
     if n == 0:
         return {"n": 0}
@@ -224,6 +282,7 @@ def summarise(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1
         "nll": round(F.cross_entropy(logits, labels).item(), 5),
         "ece": round(ece(F.softmax(logits, 1), labels), 5),
         "confusion": {"rows": "true", "cols": "predicted", "labels": ds.LABELS, "matrix": confusion.tolist()},
+        "camLocalisation": None if inside is None else localisation(labels, inside),
     }
     if temperature != 1.0:
         out["nllCalibrated"] = round(F.cross_entropy(logits / temperature, labels).item(), 5)
@@ -265,9 +324,9 @@ def split_info(samples: List[ds.Sample], split: str) -> dict:
 
 def make_dataset(source: ds.DataSource, samples: List[ds.Sample], what: str, device: torch.device):
     started = time.time()
-    images, bits, boxes, used = source.load(samples)
+    images, bits, boxes, used, lesions = source.load(samples)
     print(f"{what}: {len(samples)} images letterboxed by {used} in {time.time() - started:.1f} s", file=sys.stderr)
-    return ds.LetterboxedImages(images, bits, boxes, [s.label for s in samples], device), used
+    return ds.LetterboxedImages(images, bits, boxes, [s.label for s in samples], device, lesions), used
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -331,6 +390,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     optimizer = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     augment = None if args.no_augment else ds.AugmentConfig(hflip=args.hflip)
+    cam_weight = getattr(args, "cam_weight", 0.0)
+    if cam_weight > 0 and args.arch not in models.ALEXNETS:
+        raise SystemExit(f"--cam-weight is for AlexNet; {args.arch}'s map comes from its classifier weights alone")
 
     history: List[dict] = []
     best = {"epoch": 0, "valLoss": float("inf"), "valAcc": -1.0}
@@ -354,14 +416,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         order = torch.randperm(len(train_data), generator=order_gen)
         bar = Progress(min(steps_per_epoch, max_steps or steps_per_epoch), f"epoch {epoch}/{args.epochs} train")
         loss_sum, correct, seen = 0.0, 0, 0
-        for step, (x, y, boxes) in enumerate(train_data.batches(args.batch, order)):
+        for step, (x, y, boxes, lesions) in enumerate(train_data.batches(args.batch, order)):
             if max_steps is not None and step >= max_steps:
                 break
+            masks = ds.lesion_masks(lesions) if cam_weight > 0 else None
             if augment is not None:
-                x = ds.augment_batch(x, boxes, augment, aug_gen)
+                x = ds.augment_batch(x, boxes, augment, aug_gen, masks)
+                if masks is not None:
+                    x, masks = x
             x = ds.normalize(x)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            if masks is None:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+            else:
+                logits, cam_loss = forward_with_cam_loss(model, x, y, masks)
+                loss = F.cross_entropy(logits, y) + cam_weight * cam_loss
             if not torch.isfinite(loss):
                 raise SystemExit(f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}: lower --lr")
             optimizer.zero_grad(set_to_none=True)
@@ -407,13 +476,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     # ---- epochs
+    requested_epochs = args.epochs
+
     def fit_epochs_to_budget(epoch: int, epoch_seconds: float) -> None:
-        """Lowers args.epochs to what the time budget still holds (10% kept for the final
-        evaluation) and stretches the cosine schedule over the epochs that remain."""
+        """Sets args.epochs to what the time budget still holds (10% kept for the final
+        evaluation), at most the requested number, and re-shapes the cosine schedule over them.
+        Called after the first two epochs: the first one pays for warm-up (cuDNN autotuning)."""
         left = args.time_budget * 60 * 0.9 - (time.time() - run_started)
-        fits = epoch + max(0, int(left // epoch_seconds))
-        if fits < args.epochs:
-            print(f"--time-budget {args.time_budget:g} min: {fmt_s(epoch_seconds)} an epoch, so {fits} epochs instead of {args.epochs}", file=sys.stderr)
+        at_least = epoch + 1 if epoch == start_epoch else epoch  # the second epoch measures again
+        fits = min(requested_epochs, max(at_least, epoch + int(left // epoch_seconds)))
+        if fits != args.epochs:
+            print(f"--time-budget {args.time_budget:g} min: {fmt_s(epoch_seconds)} an epoch, so {fits} epochs (asked for {requested_epochs})", file=sys.stderr)
             args.epochs = fits
             schedule.total_steps = steps_per_epoch * fits
 
@@ -451,15 +524,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             break
         started = time.time()
         train = train_epoch(epoch)
-        val_logits, val_labels = predict(model, val_data, args.eval_batch, f"epoch {epoch}/{args.epochs} val")
+        val_logits, val_labels, val_inside = predict(model, val_data, args.eval_batch, f"epoch {epoch}/{args.epochs} val")
         val_loss = F.cross_entropy(val_logits, val_labels).item()
+        val_cam = localisation(val_labels, val_inside)
         val_acc = (val_logits.argmax(1) == val_labels).float().mean().item()
         seconds = time.time() - started
         train_seconds += seconds
-        if epoch == start_epoch and getattr(args, "time_budget", 0) > 0:
+        if epoch - start_epoch < 2 and getattr(args, "time_budget", 0) > 0:
             fit_epochs_to_budget(epoch, seconds)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "trainLoss": round(train["trainLoss"], 5), "trainAcc": round(train["trainAcc"], 5),
-               "valLoss": round(val_loss, 5), "valAcc": round(val_acc, 5), "seconds": round(seconds, 1)}
+               "valLoss": round(val_loss, 5), "valAcc": round(val_acc, 5),
+               "valCam": val_cam["share"] if val_cam else None, "seconds": round(seconds, 1)}
         history.append(row)
         if args.monitor == "loss":
             improved = val_loss < best["valLoss"] - 1e-4
@@ -472,8 +547,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             bad_epochs += 1
         stopped_early = bad_epochs >= args.patience and epoch < args.epochs
+        cam_text = f" cam {val_cam['share']:.3f}" if val_cam else ""
         print(f"epoch {epoch:3d}/{args.epochs}  train loss {train['trainLoss']:.4f} acc {train['trainAcc']:.3f} | "
-              f"val loss {val_loss:.4f} acc {val_acc:.3f} | lr {row['lr']:.2e} | {fmt_s(seconds)}"
+              f"val loss {val_loss:.4f} acc {val_acc:.3f}{cam_text} | lr {row['lr']:.2e} | {fmt_s(seconds)}"
               f"{' | best' if improved else f' | no better for {bad_epochs}'}{' | stopping early' if stopped_early else ''}", flush=True)
         atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
                      "rng": rng_state(), "history": history, "best": best, "bad_epochs": bad_epochs, "stopped_early": stopped_early,
@@ -484,9 +560,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not (out / BEST).is_file():
         raise SystemExit("no epoch finished; nothing to evaluate")
     model.load_state_dict(torch.load(out / BEST, map_location="cpu", weights_only=False)["model"])
-    val_logits, val_labels = predict(model, val_data, args.eval_batch, "best model: val")
+    val_logits, val_labels, val_inside = predict(model, val_data, args.eval_batch, "best model: val")
     temperature = fit_temperature(val_logits, val_labels)
-    evaluation: Dict[str, dict] = {"val": summarise(val_logits, val_labels, temperature)}
+    evaluation: Dict[str, dict] = {"val": summarise(val_logits, val_labels, val_inside, temperature)}
     if by_split["test"]:
         test_data, _ = make_dataset(source, by_split["test"], "test", device)
         evaluation["test"] = summarise(*predict(model, test_data, args.eval_batch, "best model: test"), temperature)
@@ -502,7 +578,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if summary.get("n"):
             print(f"  {name:>12s}: n {summary['n']:5d}  accuracy {summary['accuracy']:.4f}  abnormal sensitivity {summary['abnormalSensitivity']:.4f}  "
                   f"normal specificity {summary['normalSpecificity']:.4f}  NLL {summary['nll']:.4f}"
-                  + (f" → {summary['nllCalibrated']:.4f} calibrated" if "nllCalibrated" in summary else ""), flush=True)
+                  + (f" → {summary['nllCalibrated']:.4f} calibrated" if "nllCalibrated" in summary else "")
+                  + (f"  CAM localisation {summary['camLocalisation']['share']:.4f}" if summary.get("camLocalisation") else ""), flush=True)
     print(f"wrote {out / BEST}, {out / METRICS}", flush=True)
     return 0
 
