@@ -84,7 +84,7 @@ def verify_cam(arch: str, model: torch.nn.Module, wrapper: torch.nn.Module, inpu
 
 
 def summary_for_manifest(metrics: dict) -> dict:
-    keep = ("n", "accuracy", "recall", "abnormalSensitivity", "normalSpecificity", "nll", "nllCalibrated", "ece", "eceCalibrated", "confusion")
+    keep = ("n", "accuracy", "recall", "abnormalSensitivity", "normalSpecificity", "nll", "nllCalibrated", "ece", "eceCalibrated", "confusion", "camLocalisation")
     evaluation = {name: {k: v[k] for k in keep if k in v} for name, v in (metrics.get("evaluation") or {}).items()}
     if metrics.get("bestEpoch"):
         evaluation["bestEpoch"] = metrics["bestEpoch"]

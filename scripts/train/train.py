@@ -295,6 +295,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     validation set, by LBFGS on log T; clamped to [0.05, 20]."""
     if len(labels) == 0:
         return 1.0
+    if bool((logits.argmax(dim=1) == labels).all()):
+        # No validation errors: the NLL falls without bound as T → 0, so a fitted T < 1 would be
+        # sharpening learnt from zero mistakes, which makes doubtful inputs look certain.
+        return 1.0
     log_t = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
