@@ -11,14 +11,14 @@
 # Needs Node with dist/ built and sharp installed (nothing else of node_modules), and PyTorch.
 #
 #   bash scripts/train/recipe.sh                       # defaults below
-#   WORK=runs/recipe BUDGET=120 CONFIGS="alexnet_bn:64:0.02:60" bash scripts/train/recipe.sh
+#   WORK=data/recipe BUDGET=120 CONFIGS="alexnet_bn:64:0.02:60" bash scripts/train/recipe.sh
 #
 # Then export the chosen run: python3 scripts/train/export.py --run WORK/RUN --out models/NAME
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PYTHON="${PYTHON:-/usr/bin/python3}"
-WORK="${WORK:-runs/recipe}"
+WORK="${WORK:-data/recipe}"
 TRAIN_SEEDS="${TRAIN_SEEDS:-$(seq -s ' ' 101 114)}"
 PER_SEED="${PER_SEED:-1500}"
 HELDOUT_SEEDS="${HELDOUT_SEEDS:-2 3}"
@@ -81,7 +81,7 @@ say "results"
 import json, sys
 from pathlib import Path
 work, runs = Path(sys.argv[1]), sys.argv[2:]
-best, rows, candidates = None, [], []
+best, rows, candidates, names = None, [], [], None
 for run in runs:
     path = work / run / "metrics.json"
     if not path.is_file():
@@ -89,8 +89,9 @@ for run in runs:
         continue
     m = json.loads(path.read_text())
     ev = m.get("evaluation", {})
+    names = names or ["val", "test"] + sorted(k for k in ev if k.startswith("external:"))
     cells = [run, str(m.get("bestEpoch")), f"{len(m.get('epochs', []))}", f"{m.get('trainingSeconds', 0):.0f}"]
-    for name in ["val", "test"] + sorted(k for k in ev if k.startswith("external:")):
+    for name in names:
         e = ev.get(name, {})
         r = e.get("recall", {})
         cam = (e.get("camLocalisation") or {}).get("share")
@@ -102,7 +103,7 @@ for run in runs:
 if candidates:
     top = max(acc for _, acc, _ in candidates)
     best = max((c for c in candidates if c[1] >= top - 0.005), key=lambda c: (c[2], c[1]))
-names = ["val", "test"] + sorted(k for k in json.loads((work / runs[0] / "metrics.json").read_text()).get("evaluation", {}) if k.startswith("external:")) if (work / runs[0] / "metrics.json").is_file() else []
+names = names or []
 print("| run | best epoch | epochs | seconds | " + " | ".join(names) + " |")
 print("|" + " --- |" * (4 + len(names)))
 for cells in rows:
