@@ -69,7 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--workers", type=int, default=2, help="Node processes letterboxing a data folder side by side")
     p.add_argument("--time-budget", type=float, default=0, metavar="MINUTES",
-                   help="fit the run into this many minutes: after the first epoch, lower --epochs (and re-shape the lr schedule) to what fits (0: off)")
+                   help="fit the run into this many minutes: after epochs 1 and 2, set --epochs to what fits, at most the number asked for, "
+                        "and re-shape the lr schedule (0: off)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, cuda, cuda:1 ...")
     p.add_argument("--eval-batch", type=int, default=32)
     p.add_argument("--benchmark", type=int, default=0, metavar="STEPS", help="time STEPS training steps and a validation pass, print the run's expected duration, exit")
@@ -375,6 +376,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         torch.backends.cudnn.benchmark = True
     train_data, method = make_dataset(source, by_split["train"], "train", device)
     val_data, _ = make_dataset(source, by_split["val"], "val", device)
+    # opened once: a pack is read whole, and metrics.json is rewritten every epoch
+    test_sources = [ds.DataSource(d, method, getattr(args, "workers", 2)) for d in args.test_data]
+    test_summaries = [t.summary() for t in test_sources]
 
     # ---- model, optimiser, schedule
     torch.manual_seed(args.seed)
@@ -502,7 +506,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "args": {k: v for k, v in vars(args).items()},
             "seeds": {"train": args.seed, "split": split_seed},
             "data": source.summary(),
-            "testData": [ds.DataSource(d).summary() for d in args.test_data],
+            "testData": test_summaries,
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "preprocess": {"letterbox": method, "resize": "letterbox", "size": ds.INPUT_SIZE, "mean": ds.MEAN, "std": ds.STD},
             "splits": {name: split_info(samples, name) for name in ds.SPLITS},
@@ -570,10 +574,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if by_split["test"]:
         test_data, _ = make_dataset(source, by_split["test"], "test", device)
         evaluation["test"] = summarise(*predict(model, test_data, args.eval_batch, "best model: test"), temperature)
-    for extra in args.test_data:
-        extra_source = ds.DataSource(extra, method, getattr(args, "workers", 2))
+    for extra, extra_source in zip(args.test_data, test_sources):
         extra_samples = extra_source.samples()
         name = Path(extra).stem if ds.is_pack(extra) else Path(extra).name
+        if f"external:{name}" in evaluation:  # a pack and its folder share a name: keep both reports
+            name = extra
         extra_data, _ = make_dataset(extra_source, extra_samples, f"test data {extra}", device)
         evaluation[f"external:{name}"] = summarise(*predict(model, extra_data, args.eval_batch, f"best model: {name}"), temperature)
     write_json(metrics_doc({"finished": True, "temperature": round(temperature, 5), "evaluation": evaluation}), out / METRICS)
