@@ -5,6 +5,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { lampsOffCommand, lampTestCommand } from './commands/lamp-test.js';
 import { modelBenchCommand, modelDequantizeCommand, modelEvaluateCommand, modelQuantizeCommand } from './commands/model.js';
 import { synthCommand } from './commands/synth.js';
+import { synthOodCommand } from './commands/synth-ood.js';
 import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
 import { loadConfig, maskSecrets } from './config/load.js';
@@ -41,6 +42,9 @@ commands:
                             INT8 vs fp32 latency on this board, and which to run
   synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]
                             synthetic c-spine phantoms with labels.csv (docs/phantoms.md)
+  synth-ood --out DIR --seed S [--count N] [--categories a,b,...] [--size WxH]
+                            out-of-distribution and acquisition-shift test sets with
+                            ood.csv; N per category (default 50) (docs/phantoms.md)
   config                    print the effective configuration (secrets masked)
 
 options:
@@ -62,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       data: { type: 'string' },
       count: { type: 'string' },
       seed: { type: 'string' },
+      categories: { type: 'string' },
       size: { type: 'string', default: '256x320' },
       bits: { type: 'string', default: '8' },
       variant: { type: 'string' },
@@ -102,6 +107,15 @@ async function main(argv: string[]): Promise<number> {
       if (values.out === undefined || values.count === undefined || values.seed === undefined) throw new UsageError('synth needs --out DIR, --count N and --seed S');
       try {
         return await synthCommand({ out: values.out, count: Number(values.count), seed: Number(values.seed), size: values.size, bits: Number(values.bits) });
+      } catch (error) {
+        if (error instanceof RangeError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'synth-ood': {
+      if (values.out === undefined || values.seed === undefined) throw new UsageError('synth-ood needs --out DIR and --seed S');
+      try {
+        return await synthOodCommand({ out: values.out, seed: Number(values.seed), count: Number(values.count ?? '50'), size: values.size, categories: values.categories });
       } catch (error) {
         if (error instanceof RangeError) throw new UsageError(error.message);
         throw error;
