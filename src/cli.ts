@@ -4,6 +4,7 @@ import { classifyCommand } from './commands/classify.js';
 import { doctorCommand } from './commands/doctor.js';
 import { lampsOffCommand, lampTestCommand } from './commands/lamp-test.js';
 import { modelBenchCommand, modelDequantizeCommand, modelEvaluateCommand, modelQuantizeCommand } from './commands/model.js';
+import { modelOodCalibrateCommand } from './commands/model-ood.js';
 import { synthCommand } from './commands/synth.js';
 import { synthOodCommand } from './commands/synth-ood.js';
 import { historyCommand } from './commands/history.js';
@@ -30,12 +31,21 @@ commands:
                             localisation on labelled images; JSON + Markdown + PNG plots;
                             --compare: a second variant side by side (agreement, deltas);
                             --record: that comparison into manifest.json (evaluation.heldOut)
+  model evaluate MODEL_DIR --ood DIR [--ood DIR2 ...] [--data DIR] [--out DIR] [--variant V]
+                            synth-ood sets (ood.csv): lamp per category, OOD detector AUROC
+                            and FPR at 95% TPR beside the max-softmax baseline, must-hold
+                            checks; ood.json/md/png in --out (default MODEL_DIR/evaluation/ood/);
+                            exit 0 even when a check fails (printed as FAIL)
   model quantize IN.onnx --calibrate DIR --out OUT_DIR [--manifest FILE] [--count 300]
                  [--check DIR] [--check-count 300] [--method auto|minmax|percentile|entropy]
                  [--percentile 99.999] [--min-agreement 0.99] [--keep-float NODE,...]
                  [--cam int8|float] [--activations uint8|int8]
                             static INT8 (QDQ) model package from an fp32 ONNX model,
                             calibrated on images; refuses under the agreement floor
+  model ood-calibrate MODEL_DIR --data DIR[,DIR...] [--count 3000] [--components 128]
+                 [--in-distribution 99.5]
+                            out-of-distribution detector from training images: adds the
+                            features output, writes ood.bin and manifest ood (docs/safety.md)
   model dequantize MODEL_DIR
                             rebuild the package's fp32 variant from its int8 file
   model bench [MODEL_DIR] [--runs 50]
@@ -64,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       heatmap: { type: 'string' },
       out: { type: 'string' },
       data: { type: 'string' },
+      ood: { type: 'string', multiple: true },
       count: { type: 'string' },
       seed: { type: 'string' },
       categories: { type: 'string' },
@@ -83,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
       activations: { type: 'string', default: 'uint8' },
       runs: { type: 'string', default: '50' },
       record: { type: 'boolean', default: false },
+      components: { type: 'string', default: '128' },
+      'in-distribution': { type: 'string', default: '99.5' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -130,8 +143,11 @@ async function main(argv: string[]): Promise<number> {
       };
       switch (action) {
         case 'evaluate':
-          if (target === undefined || values.data === undefined) throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]');
-          return modelEvaluateCommand(config, { modelDir: target, dataDir: values.data, outDir: values.out, variant: values.variant, compare: values.compare, record: values.record });
+          if (target === undefined || (values.data === undefined && values.ood === undefined)) {
+            throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2] | --ood DIR [--ood DIR2 ...] [--out DIR]');
+          }
+          if (values.compare !== undefined && values.data === undefined) throw new UsageError('--compare compares variants on --data DIR; give --data too');
+          return modelEvaluateCommand(config, { modelDir: target, dataDir: values.data, oodDirs: values.ood, outDir: values.out, variant: values.variant, compare: values.compare, record: values.record });
         case 'quantize': {
           if (target === undefined || values.calibrate === undefined || values.out === undefined) throw new UsageError('usage: model quantize IN.onnx --calibrate DIR --out OUT_DIR [options]');
           const method = values.method;
@@ -154,13 +170,22 @@ async function main(argv: string[]): Promise<number> {
             activations: values.activations,
           });
         }
+        case 'ood-calibrate':
+          if (target === undefined || values.data === undefined) throw new UsageError('usage: model ood-calibrate MODEL_DIR --data DIR[,DIR...] [--count 3000] [--components 128] [--in-distribution 99.5]');
+          return modelOodCalibrateCommand(config, {
+            modelDir: target,
+            dataDirs: values.data.split(',').filter(Boolean),
+            count: number('count', values.count ?? '3000', 1, 1_000_000),
+            components: number('components', values.components, 1, 4096),
+            percentile: number('in-distribution', values['in-distribution'], 50.01, 100),
+          });
         case 'dequantize':
           if (target === undefined) throw new UsageError('usage: model dequantize MODEL_DIR');
           return modelDequantizeCommand({ modelDir: target });
         case 'bench':
           return modelBenchCommand(config, { modelDir: target, runs: number('runs', values.runs, 1, 100_000) });
         default:
-          throw new UsageError('usage: model evaluate|quantize|dequantize|bench ...');
+          throw new UsageError('usage: model evaluate|quantize|ood-calibrate|dequantize|bench ...');
       }
     }
     case 'lamp-test':

@@ -324,11 +324,24 @@ export class Service extends EventEmitter<ServiceEvents> {
           probabilities: result.probabilities,
           triage: result.triage,
           timingsMs: result.timingsMs,
+          quality: result.quality?.measures,
+          ood: result.ood,
+          orientation: result.orientation,
         });
         outcome = { kind: 'classified', label: result.label, triage: result.triage };
         await this.writeHeatmap(read.sha256, result);
         this.logger.info(
-          { file: file.name, sha256: read.sha256, label: result.label, probabilities: result.probabilities, triage: result.triage, timingsMs: result.timingsMs, ...(facts.dicom ? { dicom: facts.dicom } : {}) },
+          {
+            file: file.name,
+            sha256: read.sha256,
+            label: result.label,
+            probabilities: result.probabilities,
+            triage: result.triage,
+            timingsMs: result.timingsMs,
+            ...(result.ood ? { ood: result.ood } : {}),
+            ...(result.orientation ? { orientation: result.orientation } : {}),
+            ...(facts.dicom ? { dicom: facts.dicom } : {}),
+          },
           'classified',
         );
       } catch (error) {

@@ -3,8 +3,10 @@ import path from 'node:path';
 import test from 'ava';
 import { Service } from '../src/service.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
+import { referenceImage } from '../src/jobs/self-test.js';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { capturedLogger, configEnv, grayImage, waitFor, workspace, writeBadFiles } from './helpers/fixtures.js';
+import { capturedLogger, configEnv, grayImage, SHIPPED_MODEL, waitFor, workspace, writeBadFiles } from './helpers/fixtures.js';
+import { png } from './helpers/quality-images.js';
 
 test('classify --json answers one contract line per file, exit 0', async (t) => {
   const { root, config } = workspace(t);
@@ -42,6 +44,21 @@ test.serial('classify on a truncated JPEG, a text .png, an SVG and a 40000×4000
   t.true(run.wallMs < 10_000, `took ${run.wallMs} ms for the whole process`);
   t.true(run.maxRssMb! < 300, `peak RSS ${run.maxRssMb} MB`);
   t.log(`4 bad files: ${run.wallMs} ms wall, peak RSS ${run.maxRssMb!.toFixed(0)} MB`);
+});
+
+test('classify: an all-black 1024×1280 PNG (a failed exposure) is refused by the quality gate, exit 2; a radiograph still passes', async (t) => {
+  const { root, config } = workspace(t, { model: SHIPPED_MODEL, quality: { enabled: true } });
+  const black = path.join(root, 'black.png');
+  const reference = path.join(root, 'reference.png');
+  fs.writeFileSync(black, await png({ width: 1024, height: 1280, bits: 8, pixels: new Uint8Array(1024 * 1280) }));
+  fs.writeFileSync(reference, await referenceImage());
+  const run = await runCli(['classify', black, reference, '--json'], configEnv(config));
+  t.is(run.code, 2, run.stderr);
+  const [refused, classified] = jsonLines(run.stdout);
+  t.like(refused, { file: black, ok: false, error: { code: 'E_QUALITY_BLANK' } });
+  t.regex(String((refused!.error as { message: string }).message), /^blank or uniform frame: .*quality\.blankMaxRange/);
+  t.like(classified, { file: reference, ok: true, model: { id: 'cspine-alexnet-demo' } });
+  t.true(typeof (classified!.timingsMs as { quality: number }).quality === 'number');
 });
 
 test('classify prints readable lines without --json and names missing files', async (t) => {

@@ -5,7 +5,9 @@ import type { Config } from '../src/config/schema.js';
 import type { TriageLevel } from '../src/triage/policy.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
-import { grayImage, listFiles, MODEL_ID, waitFor, workspace } from './helpers/fixtures.js';
+import { referenceImage } from '../src/jobs/self-test.js';
+import { grayImage, listFiles, MODEL_ID, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
+import { png } from './helpers/quality-images.js';
 import { brightnessModel, writeModelPackage } from './helpers/onnx-models.js';
 import { startService } from './helpers/service.js';
 
@@ -74,6 +76,32 @@ test('an unreadable file is quarantined with its reason and the service goes on'
   fs.writeFileSync(path.join(config.capture.dir, 'next.png'), await grayImage(230));
   await waitFor(() => commits.length === 2, 5000, 'the next image');
   t.is(lamps.current?.level, 'GREEN');
+});
+
+test('a blank frame is refused by the quality gate: quarantined with its reason, recorded with the code, AMBER "retake"', async (t) => {
+  const { config } = workspace(t, { model: SHIPPED_MODEL, quality: { enabled: true } });
+  const { lamps, commits } = await startService(t, config);
+  fs.writeFileSync(path.join(config.capture.dir, 'exposure.png'), await png({ width: 1024, height: 1280, bits: 8, pixels: new Uint8Array(1024 * 1280) }));
+  await waitFor(() => commits.length === 1, 10_000, 'rejection');
+  t.is(commits[0]!.kind, 'rejected');
+  t.is(lamps.current?.level, 'AMBER');
+  t.is(lamps.current?.reason, 'retake — blank or uniform frame');
+  t.deepEqual(listFiles(config.capture.dir), []);
+  t.deepEqual(listFiles(config.capture.rejectedDir), ['exposure.png', 'exposure.png.reason.json']);
+  const reason = JSON.parse(fs.readFileSync(path.join(config.capture.rejectedDir, 'exposure.png.reason.json'), 'utf8')) as Record<string, string>;
+  t.is(reason.code, 'E_QUALITY_BLANK');
+  t.regex(reason.message!, /^blank or uniform frame: /);
+  const [entry] = readHistory(config);
+  t.is(entry!.outcome, 'rejected');
+  t.is(entry!.error!.code, 'E_QUALITY_BLANK');
+  t.deepEqual(entry!.triage, { level: 'AMBER', reason: 'retake — blank or uniform frame' });
+
+  // A radiograph after it is classified, with the gate's time recorded.
+  fs.writeFileSync(path.join(config.capture.dir, 'reference.png'), await referenceImage());
+  await waitFor(() => commits.length === 2, 10_000, 'the next image');
+  const classified = readHistory(config).find((e) => e.source === 'reference.png');
+  t.is(classified?.outcome, 'classified');
+  t.deepEqual(Object.keys(classified!.timingsMs!).slice(0, 3), ['decode', 'quality', 'preprocess']);
 });
 
 test('the same content twice is recorded once; both files leave capture/', async (t) => {

@@ -41,6 +41,10 @@ export async function classifyCommand(config: Config, options: ClassifyOptions):
       }
       const result = await classifier.classifyDecoded(image, decodeMs);
       line = { file, ok: true, label: result.label, probabilities: result.probabilities, triage: result.triage, model: result.model, timingsMs: result.timingsMs };
+      if (result.quality) line.quality = result.quality;
+      // Absent: the package has no OOD statistics (doctor says "unguarded").
+      if (result.ood) line.ood = result.ood;
+      if (result.orientation) line.orientation = result.orientation;
       // DICOM: the header's non-identifying attributes (never names, IDs or UIDs).
       if (result.dicom) line.dicom = result.dicom;
       if (options.heatmapDir !== undefined) line.heatmap = await writeHeatmap(options.heatmapDir, file, result, classifier);

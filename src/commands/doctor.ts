@@ -31,6 +31,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
   const probes: Array<[string, Probe]> = [
     ['capture folder', () => captureFolder(config)],
     ['model', () => model(config)],
+    ['ood detector', () => oodDetector(config)],
     ['history database', () => database(config)],
     ['disk', () => disk(config)],
     ['lamps', () => lamps(config)],
@@ -68,6 +69,24 @@ async function model(config: Config): Promise<Omit<Check, 'name'>> {
   const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
   await engine.close();
   return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.variant === 'default' ? '' : `${pkg.variant} variant, `}${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
+}
+
+/** Whether unfamiliar images can be told apart: a package without OOD statistics is unguarded. */
+async function oodDetector(config: Config): Promise<Omit<Check, 'name'>> {
+  const { manifest } = await loadModelPackage(path.resolve(config.model.dir, config.model.id), config.model.variant);
+  const { ood } = manifest;
+  if (!ood) {
+    return {
+      status: 'warn',
+      detail: `unguarded: ${manifest.id} has no OOD statistics, so an image unlike its training data (a photo, another body part) can still be GREEN; make them with: cspine-edge model ood-calibrate (docs/safety.md)`,
+    };
+  }
+  const images = ood.provenance?.images;
+  const search = config.triage.orientationSearch ? 'orientation search on' : 'orientation search off (unfamiliar = AMBER)';
+  return {
+    status: 'ok',
+    detail: `guarded: ${ood.method}, ${ood.components} components of ${ood.featureDim} features${images === undefined ? '' : `, calibrated on ${String(images)} images`} at the ${ood.inDistributionPercentile}th percentile; statistics verified; ${search}`,
+  };
 }
 
 function lamps(config: Config): Omit<Check, 'name'> {

@@ -6,6 +6,7 @@ import { CspineError, ErrorCode, ModelError } from '../errors.js';
 import { measureLatency, type Latency } from '../model/bench.js';
 import { compareRuns, comparisonMarkdown, writeComparison, type EvaluationRun } from '../model/compare.js';
 import { evaluate, writeReport } from '../model/evaluate.js';
+import { evaluateOod, oodSummaryLines, writeOodReport } from '../model/evaluate-ood.js';
 import { isArm } from '../model/inference.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from '../model/manifest.js';
 import { loadModelPackage, readManifest } from '../model/model-package.js';
@@ -60,17 +61,52 @@ async function evaluateVariant(config: Config, modelDir: string, variant: string
 }
 
 /**
- * `cspine-edge model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2]`.
+ * The `--ood` part of `model evaluate`: every image of the sets' ood.csv through the real
+ * pipeline; ood.{json,md,png} in `outDir`. A failing check is printed, not an exit status:
+ * this is a report.
+ */
+async function evaluateOodSets(config: Config, modelDir: string, variant: string | undefined, setDirs: readonly string[], outDir: string): Promise<void> {
+  const classifier = await openClassifier(config, modelDir, variant);
+  try {
+    let progress: ProgressBar | undefined;
+    const report = await evaluateOod(classifier, setDirs, {
+      limits: config.imaging,
+      onProgress: (_done, total, file) => {
+        progress ??= new ProgressBar(total);
+        progress.tick(file);
+      },
+    });
+    const files = await writeOodReport(report, outDir);
+    out([...oodSummaryLines(report), `wrote ${files.join(', ')}`]);
+  } finally {
+    await classifier.engine.close();
+  }
+}
+
+/**
+ * `cspine-edge model evaluate MODEL_DIR [--data DIR] [--ood DIR ...] [--out DIR] [--variant V] [--compare V2]`.
+ * --ood (repeatable): the OOD sets' report (ood.{json,md,png}) in --out, default MODEL_DIR/evaluation/ood/.
  * With --compare, both variants run on the same images and comparison.{json,md} says what
  * changed (top-1 agreement, accuracy and per-class sensitivity deltas, largest probability change).
  */
 export async function modelEvaluateCommand(
   config: Config,
-  options: { modelDir: string; dataDir: string; outDir?: string | undefined; variant?: string | undefined; compare?: string | undefined; record?: boolean },
+  options: {
+    modelDir: string;
+    dataDir?: string | undefined;
+    oodDirs?: readonly string[] | undefined;
+    outDir?: string | undefined;
+    variant?: string | undefined;
+    compare?: string | undefined;
+    record?: boolean;
+  },
 ): Promise<number> {
   const modelDir = path.resolve(options.modelDir);
   const outDir = options.outDir ?? path.join(options.modelDir, 'evaluation');
   const variant = options.variant ?? config.model.variant;
+  if (options.dataDir === undefined && !options.oodDirs?.length) throw new Error('model evaluate needs --data DIR or --ood DIR');
+  if (options.oodDirs?.length) await evaluateOodSets(config, modelDir, variant, options.oodDirs, options.outDir ?? path.join(options.modelDir, 'evaluation', 'ood'));
+  if (options.dataDir === undefined) return 0;
   const candidate = await evaluateVariant(config, modelDir, variant, options.dataDir, outDir);
   if (options.compare === undefined) return 0;
   const reference = await evaluateVariant(config, modelDir, options.compare, options.dataDir, path.join(outDir, options.compare));

@@ -62,6 +62,38 @@ export const configSchema = z.strictObject({
       heatmapDir: z.string().default('./data/heatmaps'),
     })
     .prefault({}),
+  /**
+   * The image-quality gate between decode and the model (src/imaging/quality.ts): frames that
+   * must not be judged are rejected with E_QUALITY_* and an AMBER "retake". Levels and shares
+   * are 0..1 of full scale (255 or 65535). Each default was set from measurements on phantoms
+   * and their acquisition shifts (pass) against blank, noise, saturated, low-contrast, colour
+   * and tiny frames (refuse): docs/safety.md#image-quality-gate, scripts/quality-thresholds.ts.
+   */
+  quality: z
+    .strictObject({
+      /** Off only for test images that are not radiographs: without the gate a blank or colour frame gets the model's answer, even GREEN. */
+      enabled: z.boolean().default(true),
+      /**
+       * Short side under this is too small for a radiograph. Low-resolution exports (phantoms
+       * downsampled 3×, 85 px) still classify correctly, so only thumbnails and icons are refused.
+       */
+      minSidePx: z.int().min(1).default(64),
+      /** The non-black region's bounding box must cover this share of the frame: 20%-per-side collimation still covers 0.35, a 25% thumbnail in a black frame 0.06. */
+      minFieldShare: probability.default(0.15),
+      /** p99 − p1 under this is a blank frame (one value, or nearly: 5 grey levels of 255). */
+      blankMaxRange: probability.default(0.02),
+      /** Block-mean spread over sample spread under this is pure noise (0.11–0.14 at any amplitude); phantoms and their shifts measure 0.62 or more. */
+      minStructureShare: probability.default(0.3),
+      /** More of the frame than this at white is saturated; brighter-exposure (×1.3) phantoms reach 0.24. */
+      maxClippedHigh: probability.default(0.3),
+      /** More of the frame than this at black is burnt out; phantoms collimated by 20% a side reach 0.68. */
+      maxClippedLow: probability.default(0.75),
+      /** p99 − p1 under this is too little contrast (also 12-bit data in a 16-bit file); darker-exposure phantoms keep 0.32, squeezed ones reach 0.15. */
+      minDynamicRange: probability.default(0.2),
+      /** Mean chroma over this is a colour photograph; gray saved as RGB measures 0, a warm-tinted scan up to 0.075, a blue duotone from 0.10. */
+      maxColourfulness: probability.default(0.09),
+    })
+    .prefault({}),
   dicom: z
     .strictObject({
       /** The DICOM C-STORE receiver (Storage SCP); see docs/dicom-receiver.md. */
@@ -117,6 +149,19 @@ export const configSchema = z.strictObject({
       greenMinNormal: probability.optional(),
       /** Overrides the model manifest's threshold; built-in default 0.60. */
       redMinAbnormal: probability.optional(),
+      /**
+       * When the OOD detector finds an image unfamiliar, also look at it turned 90/180/270° and
+       * inverted, and classify the most familiar reading (never GREEN: a normal read only after
+       * a correction is AMBER); a GREEN candidate is also checked upside down. Costs up to 7
+       * extra inferences for unfamiliar images and 1 for GREEN ones; off = unfamiliar is AMBER.
+       */
+      orientationSearch: z.boolean().default(true),
+      /**
+       * A turned or inverted reading is used only when its OOD score is at most this (1 is the
+       * detector's own threshold): other anatomy and documents turned upside down can score just
+       * under 1. 0.8 was chosen on the validation sets (synth-ood seed 11), see docs/safety.md.
+       */
+      orientationMaxScore: z.number().gt(0).max(1).default(0.8),
     })
     .prefault({}),
   store: z

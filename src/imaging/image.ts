@@ -9,6 +9,12 @@ export interface DecodedImage {
   pixels: Uint8Array | Uint16Array;
   /** For DICOM input: what the header says about the acquisition (see DicomFacts). */
   dicom?: DicomFacts;
+  /**
+   * Raster files: mean chroma (max − min of R, G, B, as a share of full scale) measured on a
+   * small copy before the gray conversion; 0 for files with one gray channel. The quality gate
+   * refuses colour photographs by it (src/imaging/quality.ts). Absent for DICOM (colour refused there).
+   */
+  colourfulness?: number;
 }
 
 /**

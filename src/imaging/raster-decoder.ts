@@ -1,4 +1,4 @@
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ErrorCode, ImageRejectedError } from '../errors.js';
 import { uint16Samples, type DecodedImage, type DecodeLimits, type ImageDecoder } from './image.js';
 import { sniffFormat } from './sniff.js';
@@ -38,14 +38,20 @@ export const rasterDecoder: ImageDecoder = {
     }
 
     let raw: { data: Buffer; info: OutputInfo };
+    let colourfulness: number;
     try {
       let pipeline = open().autoOrient();
       if (metadata.hasAlpha) pipeline = pipeline.flatten({ background: '#000000' });
-      raw = await pipeline
-        .toColourspace(sixteenBit ? 'grey16' : 'b-w')
-        .extractChannel(0)
-        .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
-        .toBuffer({ resolveWithObject: true });
+      // The chroma must be measured before the gray conversion throws it away; files with
+      // colour channels only (a gray PNG saved as RGB measures 0 and passes).
+      [raw, colourfulness] = await Promise.all([
+        pipeline
+          .toColourspace(sixteenBit ? 'grey16' : 'b-w')
+          .extractChannel(0)
+          .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
+          .toBuffer({ resolveWithObject: true }),
+        (metadata.channels ?? 1) >= 3 ? measureColourfulness(open(), metadata.hasAlpha === true) : Promise.resolve(0),
+      ]);
     } catch (error) {
       throw corrupt(format, error);
     }
@@ -56,9 +62,40 @@ export const rasterDecoder: ImageDecoder = {
       height: info.height,
       bitsPerSample: sixteenBit ? 16 : 8,
       pixels: sixteenBit ? uint16Samples(data) : new Uint8Array(data.buffer, data.byteOffset, data.length),
+      colourfulness,
     };
   },
 };
+
+/** Side of the small copy the chroma is measured on: colour areas survive the averaging. */
+const CHROMA_SIDE = 128;
+
+/**
+ * Mean chroma, max(R, G, B) − min(R, G, B), over a copy at most 128 px a side, as a share of
+ * full scale: 0 for gray in RGB, a few % for a tinted scan, tens of % for a colour photograph.
+ * JPEGs shrink on load, so this costs a few ms even for a large file.
+ */
+async function measureColourfulness(image: Sharp, hasAlpha: boolean): Promise<number> {
+  let pipeline = image;
+  if (hasAlpha) pipeline = pipeline.flatten({ background: '#000000' });
+  const { data, info } = await pipeline
+    .resize(CHROMA_SIDE, CHROMA_SIDE, { fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const channels = info.channels;
+  if (channels < 3) return 0;
+  let total = 0;
+  const count = info.width * info.height;
+  for (let i = 0; i < count * channels; i += channels) {
+    const r = data[i]!;
+    const g = data[i + 1]!;
+    const b = data[i + 2]!;
+    total += Math.max(r, g, b) - Math.min(r, g, b);
+  }
+  return count === 0 ? 0 : total / count / 255;
+}
 
 function corrupt(format: string, error: unknown): ImageRejectedError {
   const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);

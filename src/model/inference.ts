@@ -17,6 +17,8 @@ export interface InferenceOutput {
   probabilities: number[];
   /** The class-activation map for the predicted class, when the model has a `cam` output. */
   cam?: ActivationMap;
+  /** The penultimate features, when the model has a `features` output (for the OOD detector). */
+  features?: Float32Array;
 }
 
 export interface InferenceOptions {
@@ -68,7 +70,7 @@ export class InferenceEngine {
     const { input, outputs } = model.manifest;
     const missing = [
       ...(session.inputNames.includes(input.name) ? [] : [`input "${input.name}" (model has ${session.inputNames.join(', ')})`]),
-      ...[outputs.logits, outputs.cam]
+      ...[outputs.logits, outputs.cam, outputs.features]
         .filter((name): name is string => name !== undefined && !session.outputNames.includes(name))
         .map((name) => `output "${name}" (model has ${session.outputNames.join(', ')})`),
     ];
@@ -92,7 +94,7 @@ export class InferenceEngine {
     const { input, outputs, labels, calibration } = this.model.manifest;
     let result: ort.InferenceSession.ReturnType;
     try {
-      const fetches = outputs.cam ? [outputs.logits, outputs.cam] : [outputs.logits];
+      const fetches = [outputs.logits, outputs.cam, outputs.features].filter((name): name is string => name !== undefined);
       result = await this.session.run({ [input.name]: new ort.Tensor('float32', tensor, this.dims) }, fetches);
     } catch (error) {
       throw new ModelError(ErrorCode.INFERENCE_FAILED, `inference failed: ${(error as Error).message}`, { cause: error });
@@ -106,7 +108,8 @@ export class InferenceEngine {
     }
     const probabilities = softmax(logits, calibration.temperature);
     const cam = outputs.cam ? activationMap(result[outputs.cam]!, outputs.cam) : undefined;
-    return cam ? { logits, probabilities, cam } : { logits, probabilities };
+    const features = outputs.features ? featureVector(result[outputs.features]!, outputs.features) : undefined;
+    return { logits, probabilities, ...(cam ? { cam } : {}), ...(features ? { features } : {}) };
   }
 
   async close(): Promise<void> {
@@ -122,6 +125,13 @@ function activationMap(tensor: ort.Tensor, name: string): ActivationMap {
     throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `output "${name}" should be a float32 [1, H, W] map, got ${tensor.type} [${tensor.dims.join(', ')}]`);
   }
   return { height: dims[0]!, width: dims[1]!, data: tensor.data as Float32Array };
+}
+
+function featureVector(tensor: ort.Tensor, name: string): Float32Array {
+  if (tensor.type !== 'float32' || tensor.dims[0] !== 1) {
+    throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `output "${name}" should be float32 [1, D] features, got ${tensor.type} [${tensor.dims.join(', ')}]`);
+  }
+  return tensor.data as Float32Array;
 }
 
 export function softmax(logits: number[], temperature = 1): number[] {

@@ -20,6 +20,27 @@ export type ModelVariant = z.infer<typeof variantSchema>;
 export const VARIANT_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /**
+ * How "familiar" an image is to the model. `msp+pca-residual`: the larger of two ratios, each a
+ * score over its threshold calibrated on training images: the confidence deficit −log(max
+ * softmax) from the logits, and the distance of the features from their principal subspace
+ * (what the training images never varied in). Above 1 the image is outside the model's world.
+ */
+export const oodSchema = z.object({
+  method: z.literal('msp+pca-residual'),
+  /** Little-endian float32: the feature mean [featureDim], then `components` rows of [featureDim]. */
+  statsFile: z.string().regex(/^[A-Za-z0-9._-]+\.bin$/, 'a plain file name ending in .bin, inside the package folder'),
+  statsSha256: sha256Hex,
+  featureDim: positiveInt,
+  components: positiveInt,
+  thresholds: z.object({ confidence: z.number().positive(), residual: z.number().positive() }),
+  /** Share (percent) of calibration images inside: each part at this percentile, then both scaled so their maximum is too. */
+  inDistributionPercentile: z.number().gt(50).max(100),
+  /** Where the statistics come from and what they were checked on (free-form, for people). */
+  provenance: z.record(z.string(), z.unknown()).optional(),
+});
+export type OodSpec = z.infer<typeof oodSchema>;
+
+/**
  * `models/<id>/manifest.json`: everything the runtime needs to feed and read the model.
  * Preprocessing lives here and nowhere else, so a retrained model cannot be fed wrongly.
  */
@@ -57,6 +78,8 @@ export const manifestSchema = z
     outputs: z.object({
       logits: z.string().min(1),
       cam: z.string().min(1).optional(),
+      /** Penultimate features (float32 [1, D]) for the out-of-distribution detector; added by `model ood-calibrate`. */
+      features: z.string().min(1).optional(),
     }),
     calibration: z.object({ temperature: z.number().positive() }).prefault({ temperature: 1 }),
     triage: z
@@ -65,6 +88,8 @@ export const manifestSchema = z
         redMinAbnormal: z.number().min(0).max(1).optional(),
       })
       .optional(),
+    /** The out-of-distribution detector's statistics and thresholds (`model ood-calibrate`, docs/safety.md). */
+    ood: oodSchema.optional(),
     quantization: z.record(z.string(), z.unknown()).optional(),
     provenance: z.record(z.string(), z.unknown()).optional(),
     evaluation: z.record(z.string(), z.unknown()).optional(),
@@ -73,6 +98,9 @@ export const manifestSchema = z
     const variants = Object.entries(manifest.variants ?? {});
     if (variants.length > 0 && !variants.some(([, v]) => v.file === manifest.file && v.sha256 === manifest.sha256)) {
       ctx.addIssue({ code: 'custom', path: ['variants'], message: `no variant is the default file ${manifest.file} with its sha256` });
+    }
+    if (manifest.ood && !manifest.outputs.features) {
+      ctx.addIssue({ code: 'custom', path: ['outputs', 'features'], message: 'the ood statistics need a features output' });
     }
     const channels = inputGeometry(manifest.input).channels;
     for (const key of ['mean', 'std'] as const) {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, ModelError } from '../errors.js';
 import { sha256File } from '../hash.js';
+import { loadOodStatistics, type OodStatistics } from './ood.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 
 export interface ModelPackage {
@@ -11,6 +12,8 @@ export interface ModelPackage {
   onnxPath: string;
   /** The variant loaded ('default' for a manifest without variants). */
   variant: string;
+  /** The OOD detector's statistics, checked against the manifest; absent for an unguarded package. */
+  oodStatistics?: OodStatistics;
 }
 
 const HOW_TO_GET_ONE =
@@ -80,5 +83,6 @@ export async function loadModelPackage(dir: string, variant?: string): Promise<M
       `model file ${onnxPath} has SHA-256 ${actual} but its manifest says ${manifest.sha256}: the file is corrupt or was replaced; refusing to run it`,
     );
   }
-  return { dir, manifest, onnxPath, variant: chosen };
+  const oodStatistics = manifest.ood ? await loadOodStatistics(dir, manifest.ood) : undefined;
+  return { dir, manifest, onnxPath, variant: chosen, ...(oodStatistics ? { oodStatistics } : {}) };
 }

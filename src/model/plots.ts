@@ -1,7 +1,17 @@
 import sharp from 'sharp';
 
-const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Text for SVG: the three characters that would end it. */
+export const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const COLOURS = ['#2f7f3f', '#d08a00', '#c02020', '#3050c0', '#803090'];
+/** The lamps as the plots and figures draw them; `rejected` (an AMBER "retake" on the device) paler. */
+export const LAMP_COLOURS = { GREEN: '#2f9e44', AMBER: '#e8a200', RED: '#c92a2a', rejected: '#f6d98b' } as const;
+/** The font every plot is set in (fonts-dejavu, found by librsvg through fontconfig). */
+export const FONT_FAMILY = 'DejaVu Sans, sans-serif';
+
+/** An SVG document rendered by sharp (librsvg) as a PNG. */
+export function svgPng(svg: string): Promise<Buffer> {
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
 
 /** Counts on a white→blue scale; rows are the truth, columns the prediction. */
 export async function confusionMatrixPng(matrix: number[][], labels: readonly string[], title: string): Promise<Buffer> {
@@ -22,7 +32,7 @@ export async function confusionMatrixPng(matrix: number[][], labels: readonly st
   );
   const columnLabels = labels.map((label, c) => `<text x="${left + c * cell + cell / 2}" y="${top - 12}" text-anchor="middle">${escape(label)}</text>`);
   const rowLabels = labels.map((label, r) => `<text x="${left - 12}" y="${top + r * cell + cell / 2 + 6}" text-anchor="end">${escape(label)}</text>`);
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + size + 40}" height="${top + size + 40}" font-family="DejaVu Sans, sans-serif" font-size="16">
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + size + 40}" height="${top + size + 40}" font-family="${FONT_FAMILY}" font-size="16">
   <rect width="100%" height="100%" fill="#fff"/>
   <text x="20" y="32" font-size="20" font-weight="bold">${escape(title)}</text>
   <text x="${left + size / 2}" y="${top - 40}" text-anchor="middle" font-style="italic">predicted</text>
@@ -31,7 +41,7 @@ export async function confusionMatrixPng(matrix: number[][], labels: readonly st
   ${columnLabels.join('\n  ')}
   ${rowLabels.join('\n  ')}
 </svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
+  return svgPng(svg);
 }
 
 /** One-vs-rest ROC curves, one colour per class, AUC in the legend. */
@@ -52,7 +62,7 @@ export async function rocPng(curves: Array<{ label: string; auc: number; points:
   const ticks = [0, 0.25, 0.5, 0.75, 1].map(
     (v) => `<text x="${x(v)}" y="${top + side + 22}" text-anchor="middle" font-size="13">${v}</text><text x="${left - 8}" y="${y(v) + 5}" text-anchor="end" font-size="13">${v}</text>`,
   );
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + side + 260}" height="${top + side + 60}" font-family="DejaVu Sans, sans-serif" font-size="15">
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + side + 260}" height="${top + side + 60}" font-family="${FONT_FAMILY}" font-size="15">
   <rect width="100%" height="100%" fill="#fff"/>
   <text x="20" y="32" font-size="20" font-weight="bold">${escape(title)}</text>
   <rect x="${left}" y="${top}" width="${side}" height="${side}" fill="none" stroke="#444"/>
@@ -63,5 +73,74 @@ export async function rocPng(curves: Array<{ label: string; auc: number; points:
   ${lines.join('\n  ')}
   ${legend.join('\n  ')}
 </svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
+  return svgPng(svg);
+}
+
+export interface StackedBarRow {
+  label: string;
+  /** Rows with the same group are drawn together under its name, in the order first seen. */
+  group: string;
+  /** One count per series, in `series` order. */
+  counts: readonly number[];
+  /** Right of the bar, e.g. a rate that matters for this row. */
+  note?: string;
+  /** Draw the note in bold red: this row fails what it is measured against. */
+  alert?: boolean;
+}
+
+/**
+ * One horizontal bar per row, its series' shares stacked left to right and labelled when wide
+ * enough, rows grouped under their group's heading; a legend below.
+ */
+export async function stackedBarsPng(rows: readonly StackedBarRow[], series: ReadonlyArray<{ name: string; colour: string; text?: string }>, title: string): Promise<Buffer> {
+  const left = 220;
+  const barWidth = 520;
+  const barHeight = 22;
+  const rowStep = 30;
+  const headingStep = 34;
+  const noteWidth = 280;
+  const parts: string[] = [];
+  let y = 64;
+  let currentGroup: string | undefined;
+  for (const row of rows) {
+    if (row.group !== currentGroup) {
+      currentGroup = row.group;
+      y += currentGroup === rows[0]!.group ? 6 : 14;
+      parts.push(`<text x="20" y="${y + 16}" font-size="17" font-weight="bold">${escape(row.group)}</text>`);
+      y += headingStep;
+    }
+    const total = row.counts.reduce((a, b) => a + b, 0);
+    parts.push(`<text x="${left - 10}" y="${y + barHeight / 2 + 5}" text-anchor="end">${escape(row.label)}</text>`);
+    let x = left;
+    for (const [i, count] of row.counts.entries()) {
+      if (count === 0 || total === 0) continue;
+      const width = (count / total) * barWidth;
+      const { colour, text = '#ffffff' } = series[i]!;
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${width.toFixed(1)}" height="${barHeight}" fill="${colour}"/>`);
+      const share = `${Math.round((count / total) * 100)}%`;
+      if (width >= share.length * 8 + 6) parts.push(`<text x="${(x + width / 2).toFixed(1)}" y="${y + barHeight / 2 + 5}" text-anchor="middle" font-size="13" fill="${text}">${share}</text>`);
+      x += width;
+    }
+    if (total === 0) parts.push(`<rect x="${left}" y="${y}" width="${barWidth}" height="${barHeight}" fill="none" stroke="#aaa" stroke-dasharray="4 4"/>`);
+    if (row.note) {
+      const style = row.alert ? 'fill="#c92a2a" font-weight="bold"' : 'fill="#333"';
+      parts.push(`<text x="${left + barWidth + 10}" y="${y + barHeight / 2 + 5}" font-size="13" ${style}>${escape(row.note)}</text>`);
+    }
+    y += rowStep;
+  }
+  y += 14;
+  let legendX = left;
+  for (const { name, colour } of series) {
+    parts.push(`<rect x="${legendX}" y="${y}" width="18" height="14" fill="${colour}" stroke="#666" stroke-width="0.5"/><text x="${legendX + 24}" y="${y + 12}" font-size="14">${escape(name)}</text>`);
+    legendX += 24 + name.length * 8.5 + 24;
+  }
+  const width = Math.max(left + barWidth + noteWidth, legendX + 20);
+  const height = y + 34;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${Math.ceil(width)}" height="${height}" font-family="${FONT_FAMILY}" font-size="15">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="20" y="34" font-size="20" font-weight="bold">${escape(title)}</text>
+  ${[0, 0.25, 0.5, 0.75, 1].map((v) => `<line x1="${left + v * barWidth}" y1="56" x2="${left + v * barWidth}" y2="${y - 14}" stroke="#e4e4e4"/>`).join('\n  ')}
+  ${parts.join('\n  ')}
+</svg>`;
+  return svgPng(svg);
 }

@@ -9,5 +9,5 @@ import { Classifier } from './classifier.js';
 export async function openClassifier(config: Config, modelDir = path.resolve(config.model.dir, config.model.id), variant = config.model.variant): Promise<Classifier> {
   const model = await loadModelPackage(modelDir, variant);
   const engine = await InferenceEngine.open(model, { threads: config.model.threads });
-  return new Classifier(engine, { limits: config.imaging, thresholds: resolveThresholds(config.triage, model.manifest.triage) });
+  return new Classifier(engine, { limits: config.imaging, thresholds: resolveThresholds(config.triage, model.manifest.triage), quality: config.quality, orientationSearch: config.triage.orientationSearch, orientationMaxScore: config.triage.orientationMaxScore });
 }

@@ -1,4 +1,6 @@
 import { ErrorCode, StoreError } from '../errors.js';
+import type { QualityMeasures } from '../imaging/quality.js';
+import type { OodVerdict, OrientationCorrection } from '../model/ood-verdict.js';
 import { rejectionTriage, type Triage } from '../triage/policy.js';
 import type { Db } from './database.js';
 import type { Outbox } from './outbox.js';
@@ -37,6 +39,11 @@ export interface ClassificationFacts {
   probabilities: Record<string, number>;
   triage: Triage;
   timingsMs: Record<string, number>;
+  /** The quality gate's measures (it passed); absent when the gate was off. */
+  quality?: QualityMeasures | undefined;
+  /** The OOD detector's verdict; absent for a package without OOD statistics. */
+  ood?: OodVerdict | undefined;
+  orientation?: OrientationCorrection | undefined;
 }
 
 export interface RejectionFacts {
@@ -69,6 +76,12 @@ export interface HistoryEntry {
   delivery: { messageId: string; deliveredAt: string | null } | null;
   /** DICOM input: pseudonymised study/instance and non-identifying attributes; null otherwise. */
   dicom: DicomRecord | null;
+  /** Classified images: the quality gate's measures; null when rejected or the gate was off. */
+  quality: QualityMeasures | null;
+  /** Classified images: the OOD detector's verdict; null when rejected or the package was unguarded. */
+  ood: OodVerdict | null;
+  /** Set when the image was classified turned or inverted (docs/safety.md). */
+  orientation: OrientationCorrection | null;
 }
 
 interface EntryRow {
@@ -88,6 +101,9 @@ interface EntryRow {
   triage_level: Triage['level'] | null;
   triage_reason: string | null;
   timings_ms: string | null;
+  quality: string | null;
+  ood: string | null;
+  orientation: string | null;
   code: string | null;
   message: string | null;
   message_id: string | null;
@@ -103,7 +119,7 @@ interface EntryRow {
 const ENTRY_SELECT = `
   SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
          i.study_ref, i.instance_ref, i.modality, i.body_part, i.view_position, i.acquired_at,
-         r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms,
+         r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms, r.quality, r.ood, r.orientation,
          j.code, j.message, o.message_id, o.delivered_at
   FROM images i
   LEFT JOIN results r ON r.image_id = i.id
@@ -136,8 +152,8 @@ export class History {
       VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome,
               @studyRef, @instanceRef, @modality, @bodyPart, @viewPosition, @acquiredAt)`);
     this.insertResult = db.prepare(`
-      INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms)
-      VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs)`);
+      INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms, quality, ood, orientation)
+      VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs, @quality, @ood, @orientation)`);
     this.insertRejection = db.prepare(`INSERT INTO rejections (image_id, code, message) VALUES (@imageId, @code, @message)`);
     this.selectBySha = db.prepare(`${ENTRY_SELECT} WHERE i.sha256 = ?`);
     this.selectById = db.prepare(`${ENTRY_SELECT} WHERE i.id = ?`);
@@ -201,6 +217,9 @@ export class History {
         triageLevel: result.triage.level,
         triageReason: result.triage.reason,
         timingsMs: JSON.stringify(result.timingsMs),
+        quality: json(result.quality),
+        ood: json(result.ood),
+        orientation: json(result.orientation),
       }),
     );
   }
@@ -250,6 +269,9 @@ export class History {
   }
 }
 
+const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
+const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+
 function toEntry(row: EntryRow): HistoryEntry {
   const classified = row.outcome === 'classified';
   return {
@@ -280,5 +302,8 @@ function toEntry(row: EntryRow): HistoryEntry {
             viewPosition: row.view_position,
             acquiredAt: row.acquired_at,
           },
+    quality: parse<QualityMeasures>(row.quality),
+    ood: parse<OodVerdict>(row.ood),
+    orientation: parse<OrientationCorrection>(row.orientation),
   };
 }

@@ -74,4 +74,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE images ADD COLUMN view_position TEXT;
   ALTER TABLE images ADD COLUMN acquired_at TEXT;
   `,
+  `
+  -- What the quality gate measured and what the OOD detector said (JSON), and the orientation
+  -- the image was read in when it was corrected; NULL when the gate was off, the model package
+  -- had no OOD statistics, or the image was read as it arrived.
+  ALTER TABLE results ADD COLUMN quality TEXT;
+  ALTER TABLE results ADD COLUMN ood TEXT;
+  ALTER TABLE results ADD COLUMN orientation TEXT;
+  `,
 ];

@@ -10,7 +10,8 @@ import type { Pseudonymizer } from './privacy.js';
  */
 /** The history record as sent: its outcome fields as they are, the file name pseudonymised. */
 export interface ResultPayload
-  extends Pick<HistoryEntry, 'receivedAt' | 'processedAt' | 'outcome' | 'triage' | 'label' | 'probabilities' | 'model' | 'timingsMs' | 'error'> {
+  extends Pick<HistoryEntry, 'receivedAt' | 'processedAt' | 'outcome' | 'triage' | 'label' | 'probabilities' | 'model' | 'timingsMs' | 'error'>,
+    Partial<Pick<HistoryEntry, 'quality' | 'ood' | 'orientation'>> {
   schema: 'cspine.result.v1';
   id: string;
   deviceId: string;
@@ -92,6 +93,10 @@ export function resultPayload(entry: HistoryEntry, messageId: string, context: P
     model: entry.model,
     timingsMs: entry.timingsMs,
     error: entry.error,
+    // Added compatibly within v1: present only when the device had something to say.
+    ...(entry.quality ? { quality: entry.quality } : {}),
+    ...(entry.ood ? { ood: entry.ood } : {}),
+    ...(entry.orientation ? { orientation: entry.orientation } : {}),
   };
 }
 

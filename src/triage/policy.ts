@@ -1,3 +1,5 @@
+import { describeOrientation, type OodVerdict, type OrientationCorrection } from '../model/ood-verdict.js';
+
 export type TriageLevel = 'GREEN' | 'AMBER' | 'RED' | 'FAULT';
 
 export interface Triage {
@@ -46,17 +48,34 @@ export function examinationMismatch(exam: Examination | undefined): string | und
   return problems.length === 0 ? undefined : `not a cervical-spine lateral (${problems.join(', ')})`;
 }
 
+/** What the OOD detector said, and the orientation the image was read in when it was corrected. */
+export interface Familiarity {
+  ood?: OodVerdict | undefined;
+  orientation?: OrientationCorrection | undefined;
+}
+
 /**
  * Probabilities → a lamp. Fail-safe by construction: GREEN is reachable only through one
  * explicit test on a valid distribution; every other path, including malformed input,
  * ends AMBER or RED. An image whose header says it is not a cervical-spine lateral is AMBER
- * whatever the model says: the model was not made for it.
+ * whatever the model says: the model was not made for it. So is an image the OOD detector
+ * finds outside the model's world, and a normal read only after turning or inverting the
+ * image (how it arrived is itself a doubt).
  */
-export function triage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds, exam?: Examination): Triage {
+export function triage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds, exam?: Examination, familiarity: Familiarity = {}): Triage {
   const model = modelTriage(labels, probabilities, thresholds);
+  const { ood, orientation } = familiarity;
+  if (ood && !ood.inDistribution) {
+    return { level: 'AMBER', reason: `outside what the model was trained on — review (OOD score ${ood.score.toFixed(2)} > ${ood.threshold}; it said: ${model.level} ${model.reason})` };
+  }
   const mismatch = examinationMismatch(exam);
-  if (mismatch === undefined) return model;
-  return { level: 'AMBER', reason: `${mismatch} — review; the model is for c-spine laterals (it said: ${model.level} ${model.reason})` };
+  if (mismatch !== undefined) {
+    return { level: 'AMBER', reason: `${mismatch} — review; the model is for c-spine laterals (it said: ${model.level} ${model.reason})` };
+  }
+  if (!orientation) return model;
+  const how = describeOrientation(orientation);
+  if (model.level === 'GREEN') return { level: 'AMBER', reason: `normal only once ${how} — check how the image was exported; review` };
+  return { level: model.level, reason: `${model.reason}; read ${how}` };
 }
 
 function modelTriage(labels: readonly string[], probabilities: readonly number[], thresholds: TriageThresholds): Triage {
@@ -82,8 +101,19 @@ function modelTriage(labels: readonly string[], probabilities: readonly number[]
 
 const PROCESSING_ERROR_CODES = /^E_(MODEL_|INFERENCE_|INTERNAL)/;
 
+/** The quality gate's refusals (src/imaging/quality.ts): the image decoded but must not be judged. */
+const QUALITY_REASONS: Record<string, string> = {
+  E_QUALITY_BLANK: 'retake — blank or uniform frame',
+  E_QUALITY_SATURATED: 'retake — saturated / over-exposed',
+  E_QUALITY_LOW_CONTRAST: 'retake — too little contrast',
+  E_QUALITY_COLOUR: 'retake — colour photograph, not a radiograph',
+  E_QUALITY_TOO_SMALL: 'retake — image too small',
+};
+
 /** The lamp for an image that got no classification: never GREEN, and says whether to retake. */
 export function rejectionTriage(code: string): Triage {
+  const quality = QUALITY_REASONS[code];
+  if (quality !== undefined) return { level: 'AMBER', reason: quality };
   return PROCESSING_ERROR_CODES.test(code)
     ? { level: 'AMBER', reason: `processing error (${code}) — review` }
     : { level: 'AMBER', reason: 'unreadable image — retake' };

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
+import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
@@ -17,8 +18,10 @@ export function tempDir(t: ExecutionContext, prefix = 'cspine-test-'): string {
 }
 
 export const MODEL_ID = 'brightness-test';
+/** The reference model package shipped in the repository (models/cspine-alexnet-demo), as a `model` config override. */
+export const SHIPPED_MODEL = { dir: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models'), id: 'cspine-alexnet-demo' };
 
-/** A workspace with capture/, data/ and a brightness model package, and its config. */
+/** A workspace with capture/, data/ and a brightness model package, and its config (quality gate off unless overridden). */
 export function workspace(t: ExecutionContext, overrides: ConfigInput = {}): { root: string; config: Config } {
   const root = tempDir(t);
   writeModelPackage(path.join(root, 'models'), { id: MODEL_ID, onnx: brightnessModel(), size: 16 });
@@ -34,6 +37,9 @@ export function workspace(t: ExecutionContext, overrides: ConfigInput = {}): { r
     model: { dir: path.join(root, 'models'), id: MODEL_ID, threads: 1, ...overrides.model },
     store: { path: path.join(root, 'data/cspine.db'), ...overrides.store },
     imaging: { heatmapDir: path.join(root, 'data/heatmaps'), ...overrides.imaging },
+    // The brightness model's inputs are near-uniform 64×48 frames, which the image-quality gate
+    // rightly refuses; tests of the gate itself pass `quality: { enabled: true }`.
+    quality: { enabled: false, ...overrides.quality },
     indicators: { backend: 'simulated', render: false, lampTestAtStart: false },
     log: { level: 'debug' },
   });
@@ -52,6 +58,7 @@ export function configEnv(config: Config): NodeJS.ProcessEnv {
     CSPINE_MODEL__THREADS: String(config.model.threads),
     CSPINE_STORE__PATH: config.store.path,
     CSPINE_IMAGING__HEATMAP_DIR: config.imaging.heatmapDir,
+    CSPINE_QUALITY__ENABLED: String(config.quality.enabled),
     CSPINE_INDICATORS__RENDER: 'false',
     CSPINE_INDICATORS__BACKEND: 'simulated',
     CSPINE_INDICATORS__LAMP_TEST_AT_START: 'false',

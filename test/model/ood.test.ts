@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { configSchema } from '../../src/config/schema.js';
+import { ModelError } from '../../src/errors.js';
+import { InferenceEngine } from '../../src/model/inference.js';
+import { loadModelPackage } from '../../src/model/model-package.js';
+import { confidenceDeficit, encodeOodStatistics, OodDetector, subspaceResidual } from '../../src/model/ood.js';
+import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, percentileOf, principalSubspace } from '../../src/model/ood-calibrate.js';
+import { decodeOnnx, encodeOnnx } from '../../src/model/onnx-io.js';
+import { sha256Hex } from '../../src/hash.js';
+import { openClassifier } from '../../src/pipeline/open-classifier.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { smallCnnModel, writeModelPackage } from '../helpers/onnx-models.js';
+
+/** Deterministic pseudo-random numbers in [-0.5, 0.5). */
+function randoms(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+}
+
+test('confidence deficit keeps the tiny values of confident images instead of rounding them to 0', (t) => {
+  t.is(confidenceDeficit([30, 0, 0]), Math.log1p(2 * Math.exp(-30)));
+  t.true(confidenceDeficit([30, 0, 0]) > 0);
+  t.is(confidenceDeficit([1, 1, 1]), Math.log(3));
+  t.true(Math.abs(confidenceDeficit([4, 0, 0], 2) - Math.log1p(2 * Math.exp(-2))) < 1e-15);
+});
+
+test('the residual is the distance from the principal subspace through the mean', (t) => {
+  const mean = Float32Array.of(1, 1, 1);
+  const components = Float32Array.of(1, 0, 0, 0, 1, 0); // the x–y plane through (1,1,1)
+  t.is(subspaceResidual(Float32Array.of(5, -3, 1), { mean, components }), 0);
+  t.true(Math.abs(subspaceResidual(Float32Array.of(5, -3, 4), { mean, components }) - 3) < 1e-6);
+});
+
+test('principal subspace iteration recovers the directions the data varies in', (t) => {
+  const random = randoms(7);
+  const dim = 40;
+  const axes = [3, 11, 27];
+  const rows = Array.from({ length: 300 }, () => {
+    const row = Float32Array.from({ length: dim }, () => random() * 0.01);
+    axes.forEach((axis, k) => (row[axis] = random() * (10 - 3 * k)));
+    return row;
+  });
+  const components = principalSubspace(rows, 3, { iterations: 4 });
+  for (const axis of axes) {
+    // Each true axis lies (almost) entirely in the span of the three components found.
+    let inSpan = 0;
+    for (let k = 0; k < 3; k++) inSpan += components[k * dim + axis]! ** 2;
+    t.true(inSpan > 0.999, `axis ${axis}: ${inSpan}`);
+  }
+});
+
+test('calibration keeps the chosen share of its images inside the combined score', (t) => {
+  const random = randoms(3);
+  const samples = Array.from({ length: 400 }, () => ({
+    logits: [8 + random() * 4, random(), random()],
+    features: Float32Array.from({ length: 16 }, (_, j) => (j < 4 ? random() * 5 : random() * 0.2)),
+  }));
+  const calibration = calibrateOod(samples, { components: 4, percentile: 95, temperature: 1 });
+  const detector = new OodDetector(
+    { method: 'msp+pca-residual', statsFile: 'ood.bin', statsSha256: '0'.repeat(64), featureDim: 16, components: 4, thresholds: calibration.thresholds, inDistributionPercentile: 95 },
+    calibration.statistics,
+    1,
+  );
+  const inside = samples.filter((sample) => detector.score(sample.logits, sample.features).inDistribution).length / samples.length;
+  t.true(Math.abs(inside - 0.95) <= 0.01, `inside ${inside}`);
+  t.is(calibration.insideShare, inside);
+  // Far from every calibration image in the directions they never varied in: outside.
+  const far = detector.score([10, 0, 0], Float32Array.from({ length: 16 }, () => 3));
+  t.false(far.inDistribution);
+  t.true(far.parts.residual > 1);
+  t.is(percentileOf([1, 2, 3, 4, 5], 50), 3);
+});
+
+test('a NaN feature is never read as familiar', (t) => {
+  const stats = { mean: new Float32Array(2), components: Float32Array.of(1, 0) };
+  const detector = new OodDetector(
+    { method: 'msp+pca-residual', statsFile: 'ood.bin', statsSha256: '0'.repeat(64), featureDim: 2, components: 1, thresholds: { confidence: 1, residual: 1 }, inDistributionPercentile: 99 },
+    stats,
+    1,
+  );
+  t.false(detector.score([5, 0, 0], Float32Array.of(0, Number.NaN)).inDistribution);
+});
+
+/** A package of the small CNN with the features output added. */
+function guardedPackage(root: string): string {
+  const model = decodeOnnx(smallCnnModel());
+  featureSource = addFeaturesOutput(model);
+  return writeModelPackage(root, { id: 'small-guarded', onnx: encodeOnnx(model), size: 32, overrides: { outputs: { logits: 'logits', features: FEATURES_OUTPUT } } });
+}
+let featureSource = '';
+
+test('the features output added to a graph is the classifier head input, read in a real ORT session', async (t) => {
+  const root = tempDir(t);
+  const dir = guardedPackage(root);
+  const model = decodeOnnx(fs.readFileSync(path.join(dir, 'model.onnx')));
+  t.true(model.graph.output.some((output) => output.name === FEATURES_OUTPUT));
+  t.is(featureSource, 'flat');
+  t.throws(() => addFeaturesOutput(model), { message: /already has an output/ });
+  const engine = await InferenceEngine.open(await loadModelPackage(dir), { threads: 1 });
+  t.teardown(() => engine.close());
+  const random = randoms(5);
+  const output = await engine.infer(Float32Array.from({ length: 3 * 32 * 32 }, random));
+  t.is(output.features?.length, 1024); // 16 channels × 8 × 8 after two poolings: the first Gemm's input
+  t.true(output.features!.some((value) => value > 0));
+  t.true(output.features!.every((value) => value >= 0)); // after ReLU and max-pooling
+});
+
+test('tampered OOD statistics stop the package from loading', async (t) => {
+  const root = tempDir(t);
+  const dir = guardedPackage(root);
+  const stats = encodeOodStatistics({ mean: new Float32Array(1024), components: new Float32Array(2 * 1024) });
+  fs.writeFileSync(path.join(dir, 'ood.bin'), stats);
+  const manifestPath = path.join(dir, 'manifest.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+  manifest.ood = {
+    method: 'msp+pca-residual',
+    statsFile: 'ood.bin',
+    statsSha256: sha256Hex(stats),
+    featureDim: 1024,
+    components: 2,
+    thresholds: { confidence: 0.01, residual: 1 },
+    inDistributionPercentile: 99,
+  };
+  fs.writeFileSync(manifestPath, JSON.stringify(manifest));
+  const loaded = await loadModelPackage(dir);
+  t.is(loaded.oodStatistics?.components.length, 2 * 1024);
+
+  stats[100] = stats[100]! ^ 0xff;
+  fs.writeFileSync(path.join(dir, 'ood.bin'), stats);
+  const error = await t.throwsAsync(loadModelPackage(dir), { instanceOf: ModelError });
+  t.is(error?.code, 'E_MODEL_HASH_MISMATCH');
+  fs.rmSync(path.join(dir, 'ood.bin'));
+  const missing = await t.throwsAsync(loadModelPackage(dir), { instanceOf: ModelError });
+  t.is(missing?.code, 'E_MODEL_FILE_MISSING');
+  t.regex(missing?.message ?? '', /ood-calibrate/);
+});
+
+test('the shipped package is guarded: its OOD statistics load and verify', async (t) => {
+  const config = configSchema.parse({ model: { dir: path.resolve('models') } });
+  const classifier = await openClassifier(config);
+  t.teardown(() => classifier.engine.close());
+  t.truthy(classifier.detector);
+  t.is(classifier.detector?.spec.featureDim, 9216);
+});
