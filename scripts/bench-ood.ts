@@ -34,7 +34,7 @@ function unguardedCopy(root: string): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '40' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
   const runs = Number(values.runs);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-bench-ood-'));
   try {

@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/quality-thresholds.ts [--phantoms DIR[:N]]...`: the measurements behind the
+ * `npx tsx scripts/quality-thresholds.ts [--phantoms DIR[:N]]... [--only TEXT]`: the measurements behind the
  * image-quality gate's defaults (config `quality`, docs/safety.md).
  *
  * For every phantom (the PNG files under each DIR as `cspine-edge synth` writes them, in case
@@ -8,6 +8,7 @@
  * frame that must be refused (test/helpers/quality-images.ts) as a real file, decodes it with the
  * real decoders, and measures it. Prints each measure's range per category, what the default
  * thresholds answer, and the gate's cost on a 1024×1280 16-bit frame (median of 200 calls).
+ * `--only` keeps the categories whose name contains TEXT (repeatable).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -56,7 +57,8 @@ function range(values: number[], measure: Measure): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { phantoms: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({ options: { phantoms: { type: 'string', multiple: true }, only: { type: 'string', multiple: true } } });
+  const variants = [...PASS_VARIANTS, ...FAIL_VARIANTS].filter((variant) => !values.only || values.only.some((text) => variant.name.includes(text)));
   const sources = (values.phantoms ?? (await defaultPhantoms())).map((spec) => {
     const match = /^(.*):(\d+)$/.exec(spec);
     return match ? { dir: match[1]!, limit: Number(match[2]) } : { dir: spec, limit: Infinity };
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${dir}: ${files.length} phantoms\n`);
     for (const [index, file] of files.entries()) {
       const phantom: Gray = await loadGray(fs.readFileSync(file));
-      for (const variant of [...PASS_VARIANTS, ...FAIL_VARIANTS]) {
+      for (const variant of variants) {
         if (variant.bits !== undefined && variant.bits !== phantom.bits) continue;
         const bytes = await variant.make(phantom, index * 7919 + phantom.bits);
         const image = await decodeImage(bytes, LIMITS);

@@ -15,9 +15,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
 import { toCspineError } from '../src/errors.js';
 import { OOD_GROUPS, readOodSet, type OodSetImage } from '../src/model/evaluate-ood.js';
-import type { OodVerdict, OrientationCorrection } from '../src/model/ood-verdict.js';
 import { LAMP_COLOURS } from '../src/model/plots.js';
-import type { Classification } from '../src/pipeline/classifier.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
 import { composeMontage, type MontageTile } from '../src/synth/ood/montage.js';
 
@@ -81,7 +79,7 @@ try {
     let lamp: 'GREEN' | 'AMBER' | 'RED';
     let what: string;
     try {
-      const result = (await classifier.classify(fs.readFileSync(image.path))) as Classification & { ood?: OodVerdict; orientation?: OrientationCorrection };
+      const result = await classifier.classify(fs.readFileSync(image.path));
       lamp = result.triage.level === 'FAULT' ? 'AMBER' : result.triage.level;
       // phantom-derived: the truth, which the lamp must not contradict; otherwise what the model said
       what = result.ood?.inDistribution === false ? 'OOD flagged' : image.label === null ? `said ${result.label}` : `true ${image.label}`;

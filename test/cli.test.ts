@@ -59,6 +59,9 @@ test('classify: an all-black 1024×1280 PNG (a failed exposure) is refused by th
   t.regex(String((refused!.error as { message: string }).message), /^blank or uniform frame: .*quality\.blankMaxRange/);
   t.like(classified, { file: reference, ok: true, model: { id: 'cspine-alexnet-demo' } });
   t.true(typeof (classified!.timingsMs as { quality: number }).quality === 'number');
+  // The gate's measures and the detector's verdict travel with every classified line.
+  t.like(classified, { quality: { ok: true }, ood: { method: 'msp+pca-residual', threshold: 1 } });
+  t.is(typeof (classified!.ood as { inDistribution: boolean }).inDistribution, 'boolean');
 });
 
 test('classify prints readable lines without --json and names missing files', async (t) => {

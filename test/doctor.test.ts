@@ -2,7 +2,7 @@ import path from 'node:path';
 import test from 'ava';
 import { brokerKinds, startBroker, type BrokerKind } from './helpers/brokers.js';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { configEnv, workspace } from './helpers/fixtures.js';
+import { configEnv, SHIPPED_MODEL, workspace } from './helpers/fixtures.js';
 
 const [kind] = brokerKinds() as [BrokerKind];
 
@@ -19,12 +19,23 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver']);
+  // The test package has no OOD statistics: a warning, not a failure.
+  t.like(checks['ood detector'], { status: 'warn' });
+  t.regex(String(checks['ood detector']!.detail), /^unguarded: .*model ood-calibrate/);
   t.like(checks['dicom receiver'], { status: 'ok', detail: 'off (dicom.receiver.enabled: false)' });
   t.like(checks.model, { status: 'ok' });
   t.regex(String(checks.model!.detail), /verified, loads and runs/);
   t.like(checks.mqtt, { status: 'ok' });
   t.like(checks['history database'], { status: 'warn' }, 'not created until the service first runs');
+});
+
+test('doctor reports the shipped package as guarded by its verified OOD statistics', async (t) => {
+  const { config } = workspace(t, { model: SHIPPED_MODEL });
+  const run = await runCli(['doctor', '--json'], configEnv(config));
+  const check = jsonLines(run.stdout).find((line) => line.name === 'ood detector');
+  t.like(check, { status: 'ok' });
+  t.regex(String(check!.detail), /^guarded: msp\+pca-residual, 128 components of 9216 features, calibrated on 3000 images .*statistics verified; orientation search on/);
 });
 
 test('doctor names what is broken and exits 1', async (t) => {

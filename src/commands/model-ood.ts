@@ -3,13 +3,14 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { decodeImage } from '../imaging/decode.js';
 import { preprocessImage } from '../imaging/preprocess.js';
-import { sha256File } from '../hash.js';
+import { sha256File, sha256Hex } from '../hash.js';
 import { InferenceEngine } from '../model/inference.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest, type OodSpec } from '../model/manifest.js';
 import { loadModelPackage } from '../model/model-package.js';
 import { encodeOodStatistics } from '../model/ood.js';
 import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, type CalibrationSample } from '../model/ood-calibrate.js';
-import { readOnnx, writeOnnx } from '../model/onnx-io.js';
+import { encodeOnnx, readOnnx, writeOnnx } from '../model/onnx-io.js';
+import { dequantizeModel } from '../model/quantize/dequantize.js';
 import { listImages, sampleEvenly } from '../model/quantize/quantize.js';
 import { ProgressBar } from '../ui/progress.js';
 import { VERSION } from '../version.js';
@@ -36,7 +37,8 @@ function writeManifest(manifestPath: string, json: unknown): ModelManifest {
 
 /**
  * Every variant file on disk gets the `features` output (same name in each), and the manifest
- * their new hashes. Variants not on disk keep their entries: rebuild them after this.
+ * their new hashes; so does the fp32 rebuild of the int8 file. Other variants not on disk keep
+ * their entries: make them again, then run this again.
  */
 async function addFeaturesToPackage(modelDir: string, manifest: ModelManifest): Promise<{ manifest: ModelManifest; source: string; missing: string[] }> {
   const files = new Set([manifest.file, ...Object.values(manifest.variants ?? {}).map((variant) => variant.file)]);
@@ -57,6 +59,14 @@ async function addFeaturesToPackage(modelDir: string, manifest: ModelManifest): 
   }
   const main = hashes.get(manifest.file);
   if (!main) throw new Error(`${path.join(modelDir, manifest.file)} (the package's default model file) is missing`);
+  // The fp32 variant is rebuilt from the int8 file by `model dequantize`, deterministically:
+  // its new hash is known without writing 230 MB that is not kept in git.
+  const fp32 = manifest.variants?.fp32;
+  if (fp32 && missing.includes(fp32.file) && fp32.rebuild?.includes('model dequantize')) {
+    const bytes = encodeOnnx(dequantizeModel(readOnnx(path.join(modelDir, manifest.variants?.int8?.file ?? manifest.file))));
+    hashes.set(fp32.file, { sha256: sha256Hex(Buffer.from(bytes)), bytes: bytes.length });
+    missing.splice(missing.indexOf(fp32.file), 1);
+  }
   const variants = manifest.variants
     ? Object.fromEntries(Object.entries(manifest.variants).map(([name, variant]) => [name, { ...variant, ...(hashes.get(variant.file) ?? {}) }]))
     : undefined;

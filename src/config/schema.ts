@@ -150,10 +150,10 @@ export const configSchema = z.strictObject({
       /** Overrides the model manifest's threshold; built-in default 0.60. */
       redMinAbnormal: probability.optional(),
       /**
-       * When the OOD detector finds an image unfamiliar, also look at it turned 90/180/270° and
+       * When the OOD detector finds an image unfamiliar, also look at it turned 90/180/270° or
        * inverted, and classify the most familiar reading (never GREEN: a normal read only after
-       * a correction is AMBER); a GREEN candidate is also checked upside down. Costs up to 7
-       * extra inferences for unfamiliar images and 1 for GREEN ones; off = unfamiliar is AMBER.
+       * a correction is AMBER); a GREEN candidate is also checked upside down. Costs 4 extra
+       * inferences for unfamiliar images and 1 for GREEN ones; off = unfamiliar is AMBER.
        */
       orientationSearch: z.boolean().default(true),
       /**

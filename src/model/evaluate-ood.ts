@@ -11,10 +11,9 @@ import { toCspineError } from '../errors.js';
 import { decodeImage } from '../imaging/decode.js';
 import type { DecodeLimits } from '../imaging/image.js';
 import { preprocessImage } from '../imaging/preprocess.js';
-import type { Classification, Classifier } from '../pipeline/classifier.js';
+import type { Classifier } from '../pipeline/classifier.js';
 import type { OodGroup } from '../synth/ood/item.js';
 import { rocAuc } from './metrics.js';
-import type { OodVerdict, OrientationCorrection } from './ood-verdict.js';
 import { LAMP_COLOURS, stackedBarsPng } from './plots.js';
 
 export const OOD_GROUPS: readonly OodGroup[] = ['far-ood', 'near-ood', 'in-distribution'];
@@ -65,9 +64,6 @@ export function readOodSet(dir: string, set = 0): OodSetImage[] {
 type Lamp = 'GREEN' | 'AMBER' | 'RED';
 /** The lamp the device shows, or `rejected` (an AMBER "retake"/"review" on the device) with its code. */
 export type OodOutcome = Lamp | 'rejected';
-
-/** A classification with what the safety pipeline adds; both optional so that older pipelines fit. */
-type GuardedClassification = Classification & { ood?: OodVerdict; orientation?: OrientationCorrection };
 
 export interface OodImageResult {
   set: number;
@@ -193,10 +189,9 @@ export async function evaluateOod(classifier: Classifier, setDirs: readonly stri
   let method: string | null = null;
   for (const [index, image] of images.entries()) {
     const base = { set: image.set, file: image.file, category: image.category, group: image.group, label: image.label };
-    let bytes: Buffer | undefined;
     try {
-      bytes = await fs.promises.readFile(image.path);
-      const result = (await classifier.classify(bytes)) as GuardedClassification;
+      const bytes = await fs.promises.readFile(image.path);
+      const result = await classifier.classify(bytes);
       const entry: OodImageResult = { ...base, outcome: result.triage.level === 'FAULT' ? 'AMBER' : result.triage.level, predicted: result.label };
       if (result.ood) {
         method ??= result.ood.method;

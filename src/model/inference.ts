@@ -3,6 +3,7 @@ import ort from 'onnxruntime-node';
 import { ErrorCode, ModelError } from '../errors.js';
 import { inputGeometry } from './manifest.js';
 import type { ModelPackage } from './model-package.js';
+import { residualModel } from './ood.js';
 
 export interface ActivationMap {
   width: number;
@@ -19,6 +20,8 @@ export interface InferenceOutput {
   cam?: ActivationMap;
   /** The penultimate features, when the model has a `features` output (for the OOD detector). */
   features?: Float32Array;
+  /** Their distance from the package's principal subspace, when it has OOD statistics. */
+  residual?: number;
 }
 
 export interface InferenceOptions {
@@ -58,6 +61,8 @@ export class InferenceEngine {
     readonly model: ModelPackage,
     private readonly session: ort.InferenceSession,
     private readonly dims: number[],
+    /** The OOD statistics' projection (src/model/ood.ts), when the package has them. */
+    private readonly residualSession: ort.InferenceSession | undefined,
   ) {}
 
   static async open(model: ModelPackage, options: InferenceOptions): Promise<InferenceEngine> {
@@ -78,7 +83,16 @@ export class InferenceEngine {
       await session.release();
       throw new ModelError(ErrorCode.MODEL_INTERFACE_MISMATCH, `${model.onnxPath} does not match its manifest: no ${missing.join('; no ')}`);
     }
-    const engine = new InferenceEngine(model, session, [...input.shape]);
+    let residualSession: ort.InferenceSession | undefined;
+    if (model.oodStatistics) {
+      try {
+        residualSession = await ort.InferenceSession.create(residualModel(model.oodStatistics), sessionOptions(1));
+      } catch (error) {
+        await session.release();
+        throw new ModelError(ErrorCode.MODEL_LOAD_FAILED, `ONNX Runtime cannot load the OOD statistics of ${model.dir}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const engine = new InferenceEngine(model, session, [...input.shape], residualSession);
     const { channels, height, width } = inputGeometry(input);
     await engine.infer(new Float32Array(channels * height * width));
     return engine;
@@ -109,12 +123,27 @@ export class InferenceEngine {
     const probabilities = softmax(logits, calibration.temperature);
     const cam = outputs.cam ? activationMap(result[outputs.cam]!, outputs.cam) : undefined;
     const features = outputs.features ? featureVector(result[outputs.features]!, outputs.features) : undefined;
-    return { logits, probabilities, ...(cam ? { cam } : {}), ...(features ? { features } : {}) };
+    const residual = features && this.residualSession ? await this.residualOf(features) : undefined;
+    return { logits, probabilities, ...(cam ? { cam } : {}), ...(features ? { features } : {}), ...(residual !== undefined ? { residual } : {}) };
+  }
+
+  private async residualOf(features: Float32Array): Promise<number> {
+    const dim = this.model.oodStatistics!.mean.length;
+    if (features.length !== dim) {
+      throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `features output has ${features.length} values, the OOD statistics expect ${dim}`);
+    }
+    try {
+      const result = await this.residualSession!.run({ features: new ort.Tensor('float32', features, [1, dim]) });
+      return Math.sqrt(Math.max(0, (result.squared_residual!.data as Float32Array)[0]!));
+    } catch (error) {
+      throw new ModelError(ErrorCode.INFERENCE_FAILED, `OOD residual failed: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   async close(): Promise<void> {
     await this.tail;
     await this.session.release();
+    await this.residualSession?.release();
   }
 }
 

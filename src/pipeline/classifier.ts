@@ -3,7 +3,8 @@ import { decodeImage, DEFAULT_DECODERS } from '../imaging/decode.js';
 import type { DecodedImage, DecodeLimits, DicomAttributes, ImageDecoder } from '../imaging/image.js';
 import { preprocessImage } from '../imaging/preprocess.js';
 import { requireQuality, type QualityMeasures, type QualityThresholds } from '../imaging/quality.js';
-import { ORIENTATION_SEARCH, reorient, type Orientation } from '../imaging/orientation.js';
+import { ORIENTATION_SEARCH, reorient, turnTensor, type Orientation } from '../imaging/orientation.js';
+import { inputGeometry } from '../model/manifest.js';
 import type { ActivationMap, InferenceEngine } from '../model/inference.js';
 import { OodDetector } from '../model/ood.js';
 import type { OodVerdict, OrientationCorrection } from '../model/ood-verdict.js';
@@ -34,6 +35,7 @@ export interface Classification {
 /** One look at one orientation of the image. */
 interface Reading {
   image: DecodedImage;
+  tensor: Float32Array;
   probabilities: number[];
   cam?: ActivationMap | undefined;
   ood?: OodVerdict | undefined;
@@ -66,7 +68,7 @@ export class Classifier {
     private readonly options: ClassifierOptions,
   ) {
     const { manifest, oodStatistics } = engine.model;
-    this.detector = manifest.ood && oodStatistics ? new OodDetector(manifest.ood, oodStatistics, manifest.calibration.temperature) : undefined;
+    this.detector = manifest.ood && oodStatistics ? new OodDetector(manifest.ood, manifest.calibration.temperature) : undefined;
   }
 
   get thresholds(): TriageThresholds {
@@ -92,7 +94,7 @@ export class Classifier {
     const tq = performance.now();
     const asReceived = await this.read(image);
     const t2 = performance.now();
-    const { reading, orientation } = await this.orient(asReceived);
+    const { reading, orientation, searched } = await this.orient(asReceived);
     const t3 = performance.now();
 
     const { probabilities, cam, ood } = reading;
@@ -108,7 +110,7 @@ export class Classifier {
         decode: round(t1 - t0),
         ...(measures ? { quality: round(tq - t1) } : {}),
         ...asReceived.timings,
-        ...(t3 - t2 > 0.01 ? { orientation: round(t3 - t2) } : {}),
+        ...(searched ? { orientation: round(t3 - t2) } : {}),
         total: round(t3 - t0),
       },
       ...(measures ? { quality: { ok: true as const, measures } } : {}),
@@ -123,31 +125,52 @@ export class Classifier {
     const started = performance.now();
     const tensor = await preprocessImage(image, this.engine.model.manifest);
     const preprocessed = performance.now();
-    const { logits, probabilities, cam, features } = await this.engine.infer(tensor);
-    const ood = this.detector && features ? this.detector.score(logits, features) : undefined;
-    return { image, probabilities, cam, ood, timings: { preprocess: round(preprocessed - started), infer: round(performance.now() - preprocessed) } };
+    const reading = await this.look(image, tensor);
+    return { ...reading, timings: { preprocess: round(preprocessed - started), infer: round(performance.now() - preprocessed) } };
+  }
+
+  private async look(image: DecodedImage, tensor: Float32Array): Promise<Reading> {
+    const { logits, probabilities, cam, residual } = await this.engine.infer(tensor);
+    const ood = this.detector && residual !== undefined ? this.detector.score(logits, residual) : undefined;
+    return { image, tensor, probabilities, cam, ood };
   }
 
   /**
-   * An unfamiliar image is looked at in the other seven orientations and polarities; a GREEN
+   * An unfamiliar image is looked at turned and inverted (ORIENTATION_SEARCH); a GREEN
    * candidate also upside down, the one turn the detector alone misses now and then. The most
    * familiar reading wins only if it is clearly inside the model's world (score at most
    * `orientationMaxScore`) and more familiar than the image as it arrived; otherwise the image
    * stays as it arrived (and AMBER if unfamiliar).
    */
-  private async orient(asReceived: Reading): Promise<{ reading: Reading; orientation?: OrientationCorrection }> {
+  private async orient(asReceived: Reading): Promise<{ reading: Reading; orientation?: OrientationCorrection; searched: boolean }> {
     const verdict = asReceived.ood;
-    if (!this.options.orientationSearch || !verdict) return { reading: asReceived };
+    if (!this.options.orientationSearch || !verdict) return { reading: asReceived, searched: false };
     const { labels } = this.engine.model.manifest;
     const looksGreen = verdict.inDistribution && triage(labels, asReceived.probabilities, this.options.thresholds).level === 'GREEN';
     const candidates: readonly Orientation[] = !verdict.inDistribution ? ORIENTATION_SEARCH : looksGreen ? ORIENTATION_SEARCH.slice(0, 1) : [];
     let best: { reading: Reading; orientation: Orientation } | undefined;
     for (const orientation of candidates) {
-      const reading = await this.read(reorient(asReceived.image, orientation));
+      const reading = await this.lookTurned(asReceived, orientation);
       if (reading.ood && (!best || reading.ood.score < best.reading.ood!.score)) best = { reading, orientation };
     }
     const corrected = best?.reading.ood;
-    if (!best || !corrected || corrected.score > this.options.orientationMaxScore || corrected.score >= verdict.score) return { reading: asReceived };
-    return { reading: best.reading, orientation: { ...best.orientation, asReceived: verdict } };
+    const searched = candidates.length > 0;
+    if (!best || !corrected || corrected.score > this.options.orientationMaxScore || corrected.score >= verdict.score) return { reading: asReceived, searched };
+    const image = best.reading.image === asReceived.image ? reorient(asReceived.image, best.orientation) : best.reading.image;
+    return { reading: { ...best.reading, image }, orientation: { ...best.orientation, asReceived: verdict }, searched };
+  }
+
+  /**
+   * Turns are made on the model input itself when it is square (cheap: no full-size work; the
+   * image is turned only if the reading wins); inversion, whose letterbox padding must stay
+   * black, goes through the full pipeline.
+   */
+  private async lookTurned(asReceived: Reading, orientation: Orientation): Promise<Reading> {
+    const { input } = this.engine.model.manifest;
+    const { channels, height, width } = inputGeometry(input);
+    if (!orientation.inverted && height === width) {
+      return this.look(asReceived.image, turnTensor(asReceived.tensor, width, channels, input.layout, orientation.rotated));
+    }
+    return this.read(reorient(asReceived.image, orientation));
   }
 }

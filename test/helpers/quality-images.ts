@@ -164,6 +164,7 @@ export const PASS_VARIANTS: Variant[] = [
   { name: 'gamma 1.4', expect: 'pass', make: (g) => png(mapLevels(g, (v) => v ** 1.4)) },
   { name: 'JPEG q25', expect: 'pass', make: (g) => jpeg(g, 25) },
   { name: 'downsampled to 50%', expect: 'pass', make: async (g) => png(await viaSharp(g, (image) => image.resize(Math.round(g.width / 2), Math.round(g.height / 2)))) },
+  { name: 'downsampled to a third', expect: 'pass', make: async (g) => png(await viaSharp(g, (image) => image.resize(Math.round(g.width / 3), Math.round(g.height / 3)))) },
   { name: 'rotated +10°, black fill', expect: 'pass', make: async (g) => png(await viaSharp(g, (image) => image.rotate(10, { background: '#000000' }))) },
   { name: 'rotated −10°, black fill', expect: 'pass', make: async (g) => png(await viaSharp(g, (image) => image.rotate(-10, { background: '#000000' }))) },
   { name: 'collimated, 10% black each side', expect: 'pass', make: (g) => png(collimate(g, 0.1)) },
@@ -261,6 +262,6 @@ export const FAIL_VARIANTS: Variant[] = [
       }, 'jpeg');
     },
   },
-  { name: 'downscaled to 100 px wide', expect: 'E_QUALITY_TOO_SMALL', make: async (g) => png(await viaSharp(g, (image) => image.resize(100))) },
+  { name: 'thumbnail icon, 48 px wide', expect: 'E_QUALITY_TOO_SMALL', make: async (g) => png(await viaSharp(g, (image) => image.resize(48))) },
   { name: 'thumbnail (25%) in a black frame', expect: 'E_QUALITY_TOO_SMALL', make: async (g) => png(await thumbnail(g, 0.25)) },
 ];

@@ -10,7 +10,7 @@ import { assessQuality, requireQuality } from '../../src/imaging/quality.js';
 import { generatePhantoms } from '../../src/synth/generate.js';
 import { rejectionTriage } from '../../src/triage/policy.js';
 import { dicomFile } from '../helpers/dicom.js';
-import { FAIL_VARIANTS, loadGray, mapLevels, PASS_VARIANTS, png, rgbFile, type Gray } from '../helpers/quality-images.js';
+import { FAIL_VARIANTS, loadGray, mapLevels, PASS_VARIANTS, png, rgbFile, viaSharp, type Gray } from '../helpers/quality-images.js';
 
 const LIMITS = { maxPixels: 64_000_000 };
 /** The shipped defaults: what a device with no config file runs. */
@@ -95,8 +95,9 @@ test('requireQuality throws ImageRejectedError naming the measure and its thresh
   t.regex(error?.message ?? '', /blank or uniform frame: .*span 0\.0% .*quality\.blankMaxRange/);
   t.like(error?.details, { quality: { width: 1024, height: 1280, dynamicRange: 0, clippedLow: 1 } });
 
-  const tiny = await decodeImage(await png({ width: 100, height: 125, bits: 8, pixels: Uint8Array.from({ length: 100 * 125 }, (_, i) => (i * 37) % 251) }), LIMITS);
-  t.throws(() => requireQuality(tiny, THRESHOLDS), { instanceOf: ImageRejectedError, message: /100×125 px.*at least 128 px.*quality\.minSidePx/ });
+  const [phantom] = await phantoms();
+  const tiny = await decodeImage(await png(await viaSharp(phantom!, (image) => image.resize(40, 50))), LIMITS);
+  t.throws(() => requireQuality(tiny, THRESHOLDS), { instanceOf: ImageRejectedError, message: new RegExp(`40×50 px.*at least ${THRESHOLDS.minSidePx} px.*quality\\.minSidePx`) });
 
   const reference = await decodeImage(await referenceImage(), LIMITS);
   const measures = requireQuality(reference, THRESHOLDS);

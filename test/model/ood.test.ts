@@ -5,7 +5,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { ModelError } from '../../src/errors.js';
 import { InferenceEngine } from '../../src/model/inference.js';
 import { loadModelPackage } from '../../src/model/model-package.js';
-import { confidenceDeficit, encodeOodStatistics, OodDetector, subspaceResidual } from '../../src/model/ood.js';
+import ort from 'onnxruntime-node';
+import { confidenceDeficit, encodeOodStatistics, OodDetector, residualModel, subspaceResidual } from '../../src/model/ood.js';
 import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, percentileOf, principalSubspace } from '../../src/model/ood-calibrate.js';
 import { decodeOnnx, encodeOnnx } from '../../src/model/onnx-io.js';
 import { sha256Hex } from '../../src/hash.js';
@@ -63,27 +64,41 @@ test('calibration keeps the chosen share of its images inside the combined score
   const calibration = calibrateOod(samples, { components: 4, percentile: 95, temperature: 1 });
   const detector = new OodDetector(
     { method: 'msp+pca-residual', statsFile: 'ood.bin', statsSha256: '0'.repeat(64), featureDim: 16, components: 4, thresholds: calibration.thresholds, inDistributionPercentile: 95 },
-    calibration.statistics,
     1,
   );
-  const inside = samples.filter((sample) => detector.score(sample.logits, sample.features).inDistribution).length / samples.length;
+  const residual = (features: Float32Array) => subspaceResidual(features, calibration.statistics);
+  const inside = samples.filter((sample) => detector.score(sample.logits, residual(sample.features)).inDistribution).length / samples.length;
   t.true(Math.abs(inside - 0.95) <= 0.01, `inside ${inside}`);
   t.is(calibration.insideShare, inside);
   // Far from every calibration image in the directions they never varied in: outside.
-  const far = detector.score([10, 0, 0], Float32Array.from({ length: 16 }, () => 3));
+  const far = detector.score([10, 0, 0], residual(Float32Array.from({ length: 16 }, () => 3)));
   t.false(far.inDistribution);
   t.true(far.parts.residual > 1);
   t.is(percentileOf([1, 2, 3, 4, 5], 50), 3);
 });
 
-test('a NaN feature is never read as familiar', (t) => {
-  const stats = { mean: new Float32Array(2), components: Float32Array.of(1, 0) };
+test('a NaN residual is never read as familiar', (t) => {
   const detector = new OodDetector(
     { method: 'msp+pca-residual', statsFile: 'ood.bin', statsSha256: '0'.repeat(64), featureDim: 2, components: 1, thresholds: { confidence: 1, residual: 1 }, inDistributionPercentile: 99 },
-    stats,
     1,
   );
-  t.false(detector.score([5, 0, 0], Float32Array.of(0, Number.NaN)).inDistribution);
+  t.false(detector.score([5, 0, 0], Number.NaN).inDistribution);
+  t.true(detector.score([5, 0, 0], 0.5).inDistribution);
+});
+
+test('the residual graph run by ONNX Runtime agrees with the reference computation', async (t) => {
+  const random = randoms(11);
+  const dim = 300;
+  const rows = Array.from({ length: 80 }, () => Float32Array.from({ length: dim }, (_, j) => random() * (j < 10 ? 4 : 0.3)));
+  const { statistics } = calibrateOod(rows.map((features) => ({ logits: [5, 0, 0], features })), { components: 12, percentile: 99, temperature: 1 });
+  const session = await ort.InferenceSession.create(residualModel(statistics));
+  t.teardown(() => session.release());
+  for (const features of [rows[0]!, Float32Array.from({ length: dim }, () => random() * 3)]) {
+    const result = await session.run({ features: new ort.Tensor('float32', features, [1, dim]) });
+    const fromOrt = Math.sqrt((result.squared_residual!.data as Float32Array)[0]!);
+    const reference = subspaceResidual(features, statistics);
+    t.true(Math.abs(fromOrt - reference) <= 1e-3 * Math.max(1, reference), `${fromOrt} vs ${reference}`);
+  }
 });
 
 /** A package of the small CNN with the features output added. */

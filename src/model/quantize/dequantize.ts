@@ -68,6 +68,7 @@ export function dequantizeModel(model: ModelProto): onnx.IModelProto {
     for (const input of node.input) consumers.set(input, [...(consumers.get(input) ?? []), node]);
   }
   const rename = new Map<string, string>();
+  const graphOutputs = new Set(graph.output.map((output) => output.name));
   const resolve = (name: string): string => {
     let current = name;
     for (let guard = 0; rename.has(current) && guard < 10_000; guard++) current = rename.get(current)!;
@@ -112,6 +113,9 @@ export function dequantizeModel(model: ModelProto): onnx.IModelProto {
         skip.add(dq);
         if (relu) {
           out.push(makeNode('Relu', [source], [dq.output[0]!], `${dq.output[0]}_Relu`));
+        } else if (graphOutputs.has(dq.output[0]!)) {
+          // A graph output (the OOD detector's `features`) keeps its name.
+          out.push(makeNode('Identity', [source], [dq.output[0]!], `${dq.output[0]}_Identity`));
         } else rename.set(dq.output[0]!, source);
       }
       continue;

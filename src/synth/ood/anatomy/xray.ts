@@ -10,6 +10,7 @@ import { bounds, compose, rotationAbout, transform, translation, type Affine, ty
 import { drawMarker } from '../../marker.js';
 import type { Rng } from '../../prng.js';
 import type { Shape } from '../../shape.js';
+import type { Imaging } from '../../params.js';
 
 export interface XrayScene {
   /** Outlines whose union is the body; overlaps count once, unlike shapes. */
@@ -26,20 +27,8 @@ export interface XrayScene {
   extent?: { x: number; y: number; w: number; h: number };
 }
 
-/** Settings of one exposure: drawn per image so no two films look alike. */
-export interface Exposure {
-  attenuation: number;
-  black: number;
-  white: number;
-  gamma: number;
-  photons: number;
-  electronic: number;
-  /** Pixels. */
-  blur: number;
-  texture: number;
-  /** Pixels. */
-  textureCell: number;
-}
+/** Settings of one exposure, the same knobs the c-spine films have: drawn per image so no two films look alike. */
+export type Exposure = Pick<Imaging, 'attenuation' | 'black' | 'white' | 'gamma' | 'photons' | 'electronic' | 'blur' | 'texture' | 'textureCell'>;
 
 export function sampleExposure(rng: Rng, width: number): Exposure {
   const px = width / 256;
