@@ -14,6 +14,10 @@ import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { MANIFEST_FILE, type ModelManifest } from '../src/model/manifest.js';
 import { quantile } from '../src/model/bench.js';
+import ort from 'onnxruntime-node';
+import { sessionOptions } from '../src/model/inference.js';
+import { loadModelPackage } from '../src/model/model-package.js';
+import { confidenceDeficit, residualModel } from '../src/model/ood.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
 import { generatePhantoms } from '../src/synth/generate.js';
 import { generateOodSets } from '../src/synth/ood/generate.js';
@@ -80,6 +84,23 @@ async function main(): Promise<void> {
     }
     await Promise.all(classifiers.map((classifier) => classifier.engine.close()));
 
+    // The detector's own work, alone: steadier than the difference of two noisy pipelines.
+    const pkg = await loadModelPackage(MODEL);
+    const residual = await ort.InferenceSession.create(residualModel(pkg.oodStatistics!), sessionOptions(1));
+    const features = Float32Array.from({ length: pkg.manifest.ood!.featureDim }, (_, i) => (i % 7) * 0.1);
+    const residualTimes: number[] = [];
+    const deficitTimes: number[] = [];
+    for (let run = 0; run < 1000; run++) {
+      let started = performance.now();
+      await residual.run({ features: new ort.Tensor('float32', features, [1, features.length]) });
+      residualTimes.push(performance.now() - started);
+      started = performance.now();
+      confidenceDeficit([12.5, -3.1, -4.2]);
+      deficitTimes.push(performance.now() - started);
+    }
+    await residual.release();
+    const inferenceBefore = Math.min(...[...baseline.values()]);
+
     const table = [
       '| image | pipeline | lamp | model p50 ms | model p95 ms | whole classify p50 ms | model time vs before |',
       '| --- | --- | --- | ---: | ---: | ---: | ---: |',
@@ -96,6 +117,10 @@ async function main(): Promise<void> {
       '- "model" = inference, the OOD score and, when it runs, the orientation search (`timingsMs.infer + timingsMs.orientation`); "whole classify" adds decode, quality gate and preprocess.',
       '',
       ...table,
+      '',
+      `The detector's own work, timed alone (1000 runs): the residual graph (features − mean, a 9216 × 128 GEMV, two sums of squares; ONNX Runtime, one thread) p50 **${quantile(residualTimes, 0.5).toFixed(3)} ms** (p95 ${quantile(residualTimes, 0.95).toFixed(3)} ms); the confidence deficit from the logits ${quantile(deficitTimes, 0.5).toFixed(4)} ms. Against the fastest "before" inference above (${inferenceBefore.toFixed(1)} ms) that is ${((100 * (quantile(residualTimes, 0.5) + quantile(deficitTimes, 0.5))) / inferenceBefore).toFixed(1)}%; the extra \`features\` output of the graph (a DequantizeLinear of 9216 values) is inside the model time.`,
+      '',
+      'Reading the table: the orientation search costs one extra inference for a GREEN candidate (the model input turned 180°) and four for an unfamiliar image (three turns of the model input, and the inverted image through the whole preprocessing); injured or low-confidence familiar images cost nothing extra. Differences of a few tenths of a millisecond between rows are noise on this shared 2-core machine (the RED rows with and without the search do the same work).',
       '',
     ].join('\n');
     console.log(markdown);
