@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { toCspineError } from '../errors.js';
 import { diskFreeBytes, diskUsedShare } from '../jobs/health.js';
 import { InferenceEngine } from '../model/inference.js';
-import { loadModelPackage } from '../model/model-package.js';
+import { loadModelPackage, type ModelPackage } from '../model/model-package.js';
 import { planIndicators } from '../indicators/select.js';
 import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
@@ -28,10 +28,13 @@ type Probe = () => Promise<Omit<Check, 'name'>> | Omit<Check, 'name'>;
 
 /** What works on this box and what does not, each with the reason; exit 1 on any failure. */
 export async function doctorCommand(config: Config, options: { json: boolean }): Promise<number> {
+  // Loaded (and its files hashed) once for the two checks that read it.
+  let loading: Promise<ModelPackage> | undefined;
+  const modelPackage = () => (loading ??= loadModelPackage(path.resolve(config.model.dir, config.model.id), config.model.variant));
   const probes: Array<[string, Probe]> = [
     ['capture folder', () => captureFolder(config)],
-    ['model', () => model(config)],
-    ['ood detector', () => oodDetector(config)],
+    ['model', () => model(config, modelPackage)],
+    ['ood detector', () => oodDetector(config, modelPackage)],
     ['history database', () => database(config)],
     ['disk', () => disk(config)],
     ['lamps', () => lamps(config)],
@@ -64,16 +67,16 @@ function captureFolder(config: Config): Omit<Check, 'name'> {
   return { status: 'ok', detail: `${dir} is writable; ${waiting} file(s) waiting` };
 }
 
-async function model(config: Config): Promise<Omit<Check, 'name'>> {
-  const pkg = await loadModelPackage(path.resolve(config.model.dir, config.model.id), config.model.variant);
+async function model(config: Config, modelPackage: () => Promise<ModelPackage>): Promise<Omit<Check, 'name'>> {
+  const pkg = await modelPackage();
   const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
   await engine.close();
   return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.variant === 'default' ? '' : `${pkg.variant} variant, `}${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
 }
 
 /** Whether unfamiliar images can be told apart: a package without OOD statistics is unguarded. */
-async function oodDetector(config: Config): Promise<Omit<Check, 'name'>> {
-  const { manifest } = await loadModelPackage(path.resolve(config.model.dir, config.model.id), config.model.variant);
+async function oodDetector(config: Config, modelPackage: () => Promise<ModelPackage>): Promise<Omit<Check, 'name'>> {
+  const { manifest } = await modelPackage();
   const { ood } = manifest;
   if (!ood) {
     return {

@@ -6,11 +6,11 @@ import { preprocessImage } from '../imaging/preprocess.js';
 import { sha256File, sha256Hex } from '../hash.js';
 import { InferenceEngine } from '../model/inference.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest, type OodSpec } from '../model/manifest.js';
-import { loadModelPackage } from '../model/model-package.js';
+import { loadModelPackage, writeManifest } from '../model/model-package.js';
 import { encodeOodStatistics } from '../model/ood.js';
 import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, type CalibrationSample } from '../model/ood-calibrate.js';
-import { encodeOnnx, readOnnx, writeOnnx } from '../model/onnx-io.js';
-import { dequantizeModel } from '../model/quantize/dequantize.js';
+import { readOnnx, writeOnnx } from '../model/onnx-io.js';
+import { fp32Bytes } from '../model/quantize/package.js';
 import { listImages, sampleEvenly } from '../model/quantize/quantize.js';
 import { ProgressBar } from '../ui/progress.js';
 import { VERSION } from '../version.js';
@@ -26,14 +26,6 @@ export interface OodCalibrateOptions {
 }
 
 const STATS_FILE = 'ood.bin';
-
-function writeManifest(manifestPath: string, json: unknown): ModelManifest {
-  const manifest = manifestSchema.parse(json);
-  const tmp = `${manifestPath}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
-  fs.renameSync(tmp, manifestPath);
-  return manifest;
-}
 
 /**
  * Every variant file on disk gets the `features` output (same name in each), and the manifest
@@ -63,7 +55,7 @@ async function addFeaturesToPackage(modelDir: string, manifest: ModelManifest): 
   // its new hash is known without writing 230 MB that is not kept in git.
   const fp32 = manifest.variants?.fp32;
   if (fp32 && missing.includes(fp32.file) && fp32.rebuild?.includes('model dequantize')) {
-    const bytes = encodeOnnx(dequantizeModel(readOnnx(path.join(modelDir, manifest.variants?.int8?.file ?? manifest.file))));
+    const bytes = fp32Bytes(fs.readFileSync(path.join(modelDir, manifest.variants?.int8?.file ?? manifest.file)));
     hashes.set(fp32.file, { sha256: sha256Hex(Buffer.from(bytes)), bytes: bytes.length });
     missing.splice(missing.indexOf(fp32.file), 1);
   }
@@ -86,7 +78,7 @@ export async function modelOodCalibrateCommand(config: Config, options: OodCalib
     json = { ...added.manifest };
     featureSource = added.source;
     delete json.ood;
-    writeManifest(manifestPath, json);
+    writeManifest(modelDir, json);
     process.stdout.write(`added the "${FEATURES_OUTPUT}" output (${featureSource}) to ${json.file}${added.missing.length ? `; not on disk, make again and re-run: ${added.missing.join(', ')}` : ''}\n`);
   }
 
@@ -146,7 +138,7 @@ export async function modelOodCalibrateCommand(config: Config, options: OodCalib
       calibrationInsideShare: Math.round(calibration.insideShare * 1e4) / 1e4,
     },
   };
-  writeManifest(manifestPath, { ...json, ood });
+  writeManifest(modelDir, { ...json, ood });
   process.stdout.write(
     [
       `OOD statistics for ${json.id} from ${samples.length} images (${skipped.length} skipped) in ${((Date.now() - started) / 1000).toFixed(0)} s:`,

@@ -9,7 +9,7 @@ import { evaluate, writeReport } from '../model/evaluate.js';
 import { evaluateOod, oodSummaryLines, writeOodReport } from '../model/evaluate-ood.js';
 import { isArm } from '../model/inference.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from '../model/manifest.js';
-import { loadModelPackage, readManifest } from '../model/model-package.js';
+import { loadModelPackage, readManifest, writeManifest } from '../model/model-package.js';
 import { defaultOpset, readOnnx } from '../model/onnx-io.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../model/quantize/calibrate.js';
 import { rebuildFp32, writeQuantizedPackage } from '../model/quantize/package.js';
@@ -146,7 +146,7 @@ export async function modelEvaluateCommand(
         report: path.relative(modelDir, path.resolve(outDir)) || '.',
       },
     };
-    fs.writeFileSync(manifestPath, `${JSON.stringify(manifestSchema.parse(json), null, 2)}\n`);
+    writeManifest(modelDir, json);
     out([`recorded the comparison in ${manifestPath} (evaluation.heldOut)`]);
   }
   return 0;

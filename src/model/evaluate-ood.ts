@@ -236,7 +236,7 @@ export async function evaluateOod(classifier: Classifier, setDirs: readonly stri
     model: { id: manifest.id, sha256: manifest.sha256, variant: model.variant },
     sets,
     date: new Date().toISOString(),
-    detector: { guarded, method, manifestHasOod: (manifest as { ood?: unknown }).ood !== undefined },
+    detector: { guarded, method, manifestHasOod: manifest.ood !== undefined },
     categories,
     groups,
     detection,

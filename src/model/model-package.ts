@@ -47,6 +47,19 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
 }
 
 /**
+ * Validates `manifest` and writes it as `<dir>/manifest.json`, through a temporary file and a
+ * rename, so that a crash never leaves half a manifest. Returns it as parsed (defaults filled).
+ */
+export function writeManifest(dir: string, manifest: unknown): ModelManifest {
+  const checked = manifestSchema.parse(manifest);
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  const tmp = `${manifestPath}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`);
+  fs.renameSync(tmp, manifestPath);
+  return checked;
+}
+
+/**
  * Reads and validates `<dir>/manifest.json`, picks the variant (`variant`, else the manifest's
  * default `file`), then checks that ONNX file's SHA-256 against the manifest.
  */

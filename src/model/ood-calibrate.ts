@@ -5,6 +5,7 @@
  * subspace and the thresholds that hold a chosen share of them inside (docs/safety.md).
  * Offline tool: the runtime never imports it.
  */
+import { quantile } from './bench.js';
 import { DataType, makeNode, type ModelProto, type NodeProto } from './onnx-io.js';
 import { confidenceDeficit, subspaceResidual, type OodStatistics } from './ood.js';
 
@@ -33,15 +34,6 @@ export function addFeaturesOutput(model: ModelProto): string {
   graph.node.push(node);
   graph.output.push({ name: FEATURES_OUTPUT, type: { tensorType: { elemType: DataType.FLOAT } } });
   return source;
-}
-
-/** Value at `percentile` (0–100) of `values`, linear between ranks. */
-export function percentileOf(values: readonly number[], percentile: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = (percentile / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.min(sorted.length - 1, low + 1);
-  return sorted[low]! + (sorted[high]! - sorted[low]!) * (rank - low);
 }
 
 function orthonormalise(columns: Float64Array[]): void {
@@ -198,12 +190,12 @@ export function calibrateOod(
   const statistics: OodStatistics = { mean, components };
   const confidences = samples.map((sample) => confidenceDeficit(sample.logits, options.temperature));
   const residuals = samples.map((sample) => subspaceResidual(sample.features, statistics));
-  const partThresholds = { confidence: Math.max(percentileOf(confidences, options.percentile), 1e-12), residual: percentileOf(residuals, options.percentile) };
+  const partThresholds = { confidence: Math.max(quantile(confidences, options.percentile / 100), 1e-12), residual: quantile(residuals, options.percentile / 100) };
   // Each part alone keeps `percentile` inside; their maximum would keep fewer. Scaling both by
   // the maximum's own percentile keeps `percentile` of the images inside the combined score.
   // (The floor keeps the ratio finite for a model that fits its calibration images exactly.)
   const combined = samples.map((_, i) => Math.max(confidences[i]! / partThresholds.confidence, residuals[i]! / partThresholds.residual));
-  const scale = percentileOf(combined, options.percentile);
+  const scale = quantile(combined, options.percentile / 100);
   const thresholds = { confidence: partThresholds.confidence * scale, residual: partThresholds.residual * scale };
   const inside = samples.filter((_, i) => confidences[i]! <= thresholds.confidence && residuals[i]! <= thresholds.residual).length;
   return { statistics, thresholds, insideShare: inside / samples.length };

@@ -7,10 +7,13 @@ import { InferenceEngine } from '../../src/model/inference.js';
 import { loadModelPackage } from '../../src/model/model-package.js';
 import ort from 'onnxruntime-node';
 import { confidenceDeficit, encodeOodStatistics, OodDetector, residualModel, subspaceResidual } from '../../src/model/ood.js';
-import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, percentileOf, principalSubspace } from '../../src/model/ood-calibrate.js';
+import { quantile } from '../../src/model/bench.js';
+import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, principalSubspace } from '../../src/model/ood-calibrate.js';
 import { decodeOnnx, encodeOnnx } from '../../src/model/onnx-io.js';
 import { sha256Hex } from '../../src/hash.js';
+import { modelOodCalibrateCommand } from '../../src/commands/model-ood.js';
 import { openClassifier } from '../../src/pipeline/open-classifier.js';
+import { generatePhantoms } from '../../src/synth/generate.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { smallCnnModel, writeModelPackage } from '../helpers/onnx-models.js';
 
@@ -74,7 +77,7 @@ test('calibration keeps the chosen share of its images inside the combined score
   const far = detector.score([10, 0, 0], residual(Float32Array.from({ length: 16 }, () => 3)));
   t.false(far.inDistribution);
   t.true(far.parts.residual > 1);
-  t.is(percentileOf([1, 2, 3, 4, 5], 50), 3);
+  t.is(quantile([1, 2, 3, 4, 5], 0.5), 3);
 });
 
 test('a NaN residual is never read as familiar', (t) => {
@@ -161,4 +164,21 @@ test('the shipped package is guarded: its OOD statistics load and verify', async
   t.teardown(() => classifier.engine.close());
   t.truthy(classifier.detector);
   t.is(classifier.detector?.spec.featureDim, 9216);
+});
+
+test('model ood-calibrate gives a package its features output and verified statistics', async (t) => {
+  const root = tempDir(t);
+  const dir = writeModelPackage(root, { id: 'small', onnx: smallCnnModel(), size: 32 });
+  const images = path.join(root, 'phantoms');
+  await generatePhantoms({ outDir: images, count: 24, seed: 777_005, width: 64, height: 80 });
+  const config = configSchema.parse({ model: { dir: root, id: 'small', threads: 1 } });
+  t.is(await modelOodCalibrateCommand(config, { modelDir: dir, dataDirs: [images], count: 24, components: 4, percentile: 95 }), 0);
+
+  const pkg = await loadModelPackage(dir); // hashes of the rewritten ONNX file and of ood.bin verified
+  t.is(pkg.manifest.outputs.features, FEATURES_OUTPUT);
+  t.like(pkg.manifest.ood, { method: 'msp+pca-residual', featureDim: 1024, components: 4, inDistributionPercentile: 95, provenance: { images: 24, featureSource: 'flat' } });
+  t.is(pkg.oodStatistics?.components.length, 4 * 1024);
+  const classifier = await openClassifier(config);
+  t.teardown(() => classifier.engine.close());
+  t.truthy(classifier.detector);
 });

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { ErrorCode, ModelError } from '../../errors.js';
 import { sha256File, sha256Hex } from '../../hash.js';
 import { VERSION } from '../../version.js';
-import { MANIFEST_FILE, manifestSchema, type ModelManifest, type ModelVariant } from '../manifest.js';
-import { readManifest } from '../model-package.js';
+import { MANIFEST_FILE, type ModelManifest, type ModelVariant } from '../manifest.js';
+import { readManifest, writeManifest } from '../model-package.js';
 import { decodeOnnx, encodeOnnx, readOnnx } from '../onnx-io.js';
 import { dequantizeModel, isQuantizedByUs } from './dequantize.js';
 import type { QuantizeResult } from './quantize.js';
@@ -108,10 +108,7 @@ export async function writeQuantizedPackage(options: WriteOptions): Promise<{ ma
       ortOptimizedOps: options.ortOptimizedOps,
     },
   };
-  const checked = manifestSchema.parse(manifest);
-  const manifestPath = path.join(outDir, MANIFEST_FILE);
-  fs.writeFileSync(manifestPath, `${JSON.stringify(checked, null, 2)}\n`);
-  return { manifest: checked, files: [int8Path, manifestPath] };
+  return { manifest: writeManifest(outDir, manifest), files: [int8Path, path.join(outDir, MANIFEST_FILE)] };
 }
 
 /** `model dequantize DIR`: writes the fp32 variant next to the int8 one and checks its sha256. */
@@ -133,7 +130,7 @@ export async function rebuildFp32(dir: string): Promise<{ file: string; sha256: 
   fs.renameSync(`${file}.tmp-${process.pid}`, file);
   if (!target) {
     const updated = { ...manifest, variants: { ...(manifest.variants ?? {}), fp32: { file: FP32_FILE, sha256, bytes: bytes.length, precision: 'fp32' as const, rebuild: dequantizeCommandFor(dir) } } };
-    fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(manifestSchema.parse(updated), null, 2)}\n`);
+    writeManifest(dir, updated);
   }
   return { file, sha256, matches: target ? target.sha256 === sha256 : null, bytes: bytes.length };
 }
