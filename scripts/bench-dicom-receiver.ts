@@ -11,7 +11,7 @@ import path from 'node:path';
 import { configSchema } from '../src/config/schema.js';
 import { DicomReceiver } from '../src/capture/dicom-receiver/receiver.js';
 import { createLogger } from '../src/logger.js';
-import { Pseudonymizer } from '../src/sync/privacy.js';
+import { Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 
 const runs = Number(process.argv[2] ?? 20);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-bench-rx-'));
@@ -19,7 +19,8 @@ const capture = path.join(root, 'capture');
 const config = configSchema.parse({ capture: { dir: capture }, store: { path: path.join(root, 'data/db') }, dicom: { receiver: { enabled: true, aeTitle: 'BENCH' } } });
 config.dicom.receiver.port = 0;
 const receiver = new DicomReceiver(config, createLogger('warn'), new Pseudonymizer(crypto.randomBytes(32)));
-const state = await receiver.start();
+await receiver.start();
+const { state } = receiver;
 if (state.state !== 'listening') throw new Error(JSON.stringify(state));
 
 // 1600 × 1600 × 16 bit = 5.12 MB of pixel data, made by dcmtk's dump2dcm.

@@ -17,7 +17,7 @@ import { createLogger } from '../src/logger.js';
 import { openDatabase, type Db } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { Outbox } from '../src/store/outbox.js';
-import { loadSiteSecret, Pseudonymizer } from '../src/sync/privacy.js';
+import { loadSiteSecret, Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 import { MqttPublisher } from '../src/sync/publisher.js';
 import { recordResults } from '../test/helpers/device.js';
 
@@ -68,7 +68,7 @@ async function startMosquitto(dir: string): Promise<{ url: string; child: ChildP
 }
 
 async function drain(db: Db, url: string, secretFile: string, window: number): Promise<DrainRun> {
-  const config = configSchema.parse({ deviceId: DEVICE_ID, sync: { siteSecretFile: secretFile, mqtt: { enabled: true, url, inflightWindow: window } } });
+  const config = configSchema.parse({ deviceId: DEVICE_ID, privacy: { siteSecretFile: secretFile }, sync: { mqtt: { enabled: true, url, inflightWindow: window } } });
   const outbox = new Outbox(db);
   const history = new History(db, outbox);
   db.prepare('UPDATE outbox SET delivered_at = NULL').run();

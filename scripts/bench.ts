@@ -18,7 +18,8 @@ import { createLogger } from '../src/logger.js';
 import type { ModelManifest } from '../src/model/manifest.js';
 import type { Classifier } from '../src/pipeline/classifier.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
-import { Service, type CommitEvent } from '../src/service.js';
+import type { CommitEvent } from '../src/runtime/events.js';
+import { Service } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../test/helpers/fixtures.js';
@@ -125,27 +126,25 @@ async function timeClassify(classifier: Classifier, label: string, bytes: Buffer
 /** Resolves at the service's commit of `file`, with the time taken inside the listener itself. */
 function nextCommit(service: Service, file: string, timeoutMs: number): Promise<{ event: CommitEvent; at: number }> {
   return new Promise((resolve, reject) => {
-    const onCommit = (event: CommitEvent) => {
-      const at = performance.now();
-      if (event.file !== file) return;
-      cleanup();
-      resolve({ event, at });
-    };
-    const onFault = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
+    const owner = {};
     const timer = setTimeout(() => {
       cleanup();
       reject(new Error(`no commit of ${file} within ${timeoutMs} ms`));
     }, timeoutMs);
     const cleanup = () => {
       clearTimeout(timer);
-      service.off('committed', onCommit);
-      service.off('fault', onFault);
+      service.bus.off(owner);
     };
-    service.on('committed', onCommit);
-    service.on('fault', onFault);
+    service.bus.on('resultCommitted', owner, (event) => {
+      const at = performance.now();
+      if (event.file !== file) return;
+      cleanup();
+      resolve({ event, at });
+    });
+    service.bus.on('faultRaised', owner, (fault) => {
+      cleanup();
+      reject(new Error(`${fault.code}: ${fault.message}`));
+    });
   });
 }
 
@@ -160,17 +159,18 @@ async function timeCapture(root: string, modelsDir: string, stableWindowMs: numb
     capture: { dir: path.join(dir, 'capture'), processedDir: path.join(dir, 'processed'), rejectedDir: path.join(dir, 'rejected'), stableWindowMs },
     model: { dir: modelsDir, id: MODEL_ID },
     store: { path: path.join(dir, 'cspine.db') },
+    privacy: { siteSecretFile: path.join(dir, 'site-secret') },
     indicators: { render: false },
   });
   const service = new Service(config, createLogger('silent'), new SimulatedIndicators());
-  const faults: Error[] = [];
-  service.on('fault', (error) => faults.push(error));
+  const faults: string[] = [];
+  service.bus.on('faultRaised', faults, (fault) => faults.push(`${fault.code}: ${fault.message}`));
   await service.start();
   const latency: number[] = [];
   const commits: CommitEvent[] = [];
   try {
     // start() resolves even when the model fails to load (the service then waits at FAULT).
-    if (faults.length > 0) throw faults[0];
+    if (faults.length > 0) throw new Error(faults[0]);
     for (const [i, image] of images.entries()) {
       progress(`capture, window ${stableWindowMs} ms ${i < CAPTURE_WARMUP ? 'warm-up' : `${i + 1 - CAPTURE_WARMUP}/${images.length - CAPTURE_WARMUP}`}`);
       const name = `xray-${String(i).padStart(3, '0')}.jpg`;

@@ -7,6 +7,7 @@ export const ErrorCode = {
   // configuration
   CONFIG_INVALID: 'E_CONFIG_INVALID',
   CONFIG_FILE_UNREADABLE: 'E_CONFIG_FILE_UNREADABLE',
+  SITE_SECRET_INVALID: 'E_SITE_SECRET_INVALID',
   // input images: the image is rejected, the service goes on
   FILE_EMPTY: 'E_FILE_EMPTY',
   FILE_TOO_LARGE: 'E_FILE_TOO_LARGE',
@@ -68,6 +69,8 @@ export const ErrorCode = {
   // history database
   STORE_FAILED: 'E_STORE_FAILED',
   STORE_NEWER_SCHEMA: 'E_STORE_NEWER_SCHEMA',
+  // start-up: a capability could not start; what had started is stopped again
+  START_FAILED: 'E_START_FAILED',
   // anything we did not foresee
   INTERNAL: 'E_INTERNAL',
 } as const;

@@ -92,7 +92,7 @@ test('history shows what the service recorded, newest first', async (t) => {
   const { config } = workspace(t);
   const service = new Service(config, capturedLogger().logger, new SimulatedIndicators());
   let committed = 0;
-  service.on('committed', () => committed++);
+  service.bus.on('resultCommitted', service, () => committed++);
   await service.start();
   fs.writeFileSync(path.join(config.capture.dir, 'first.png'), await grayImage(230));
   await waitFor(() => committed === 1, 5000, 'first');
@@ -134,6 +134,42 @@ test('unknown commands and options print usage and exit 64', async (t) => {
   t.is(run.code, 64);
   t.regex(run.stderr, /unknown command "frobnicate"/);
   t.regex(run.stderr, /usage: cspine-edge/);
+});
+
+test('each command parses its own options: --help prints its usage, another command\'s option is a usage error', async (t) => {
+  const help = await runCli(['classify', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /^usage: cspine-edge classify FILE\|DIR\.\.\. /);
+  t.regex(help.stdout, /--files-from LIST\|-/);
+  t.regex(help.stdout, /--config FILE/);
+
+  const foreign = await runCli(['history', '--heatmap', 'x']);
+  t.is(foreign.code, 64);
+  t.regex(foreign.stderr, /Unknown option '--heatmap'/);
+  t.regex(foreign.stderr, /usage: cspine-edge history \[--json\] \[--limit N\]/);
+
+  const limit = await runCli(['history', '--limit', '0']);
+  t.is(limit.code, 64);
+  t.regex(limit.stderr, /--limit must be a positive whole number, not "0"/);
+
+  const overview = await runCli(['--help']);
+  t.is(overview.code, 0);
+  t.regex(overview.stdout, /^ {2}model ood-calibrate +out-of-distribution detector/m);
+});
+
+test('--config FILE before or after the command; only the commands that use the configuration read it', async (t) => {
+  const { root } = workspace(t);
+  const file = path.join(root, 'cspine.json');
+  fs.writeFileSync(file, JSON.stringify({ deviceId: 'from-the-file' }));
+  for (const args of [['config', '--config', file], ['--config', file, 'config']]) {
+    const run = await runCli(args);
+    t.is(run.code, 0, run.stderr);
+    t.is((JSON.parse(run.stdout) as { deviceId: string }).deviceId, 'from-the-file');
+  }
+  const broken = { CSPINE_LOG__LEVEL: 'loud' };
+  t.is((await runCli(['lamps-off'], broken)).code, 78);
+  const synth = await runCli(['synth', '--out', path.join(root, 'phantoms'), '--count', '1', '--seed', '1', '--size', '64x80'], broken);
+  t.is(synth.code, 0, synth.stderr);
 });
 
 test('synth writes class folders and labels.csv; bad options are usage errors', async (t) => {

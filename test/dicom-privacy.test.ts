@@ -11,7 +11,7 @@ import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { Service } from '../src/service.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
-import { loadSiteSecret, Pseudonymizer } from '../src/sync/privacy.js';
+import { loadSiteSecret, Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 import { brokerKinds, startBroker, subscriber, type BrokerKind } from './helpers/brokers.js';
 import { DEVICE_ID } from './helpers/device.js';
 import { dicomFile, pattern, SOP_CLASS } from './helpers/dicom.js';
@@ -31,7 +31,8 @@ for (const kind of brokerKinds() as BrokerKind[]) {
     const secretFile = path.join(tempDir(t), 'site-secret');
     const { config } = workspace(t, {
       deviceId: DEVICE_ID,
-      sync: { siteSecretFile: secretFile, mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 } },
+      privacy: { siteSecretFile: secretFile },
+      sync: { mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 } },
     });
     const log = capturedLogger();
     const service = new Service(config, log.logger, new SimulatedIndicators());

@@ -2,7 +2,9 @@ import path from 'node:path';
 import test from 'ava';
 import { brokerKinds, startBroker, type BrokerKind } from './helpers/brokers.js';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { configEnv, SHIPPED_MODEL, workspace } from './helpers/fixtures.js';
+import { openDatabase } from '../src/store/database.js';
+import { configEnv, MODEL_ID, SHIPPED_MODEL, workspace } from './helpers/fixtures.js';
+import { startService } from './helpers/service.js';
 
 const [kind] = brokerKinds() as [BrokerKind];
 
@@ -14,12 +16,14 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
     CSPINE_SYNC__MQTT__ENABLED: 'true',
     CSPINE_SYNC__MQTT__URL: broker.url,
     CSPINE_SYNC__MQTT__PROTOCOL_VERSION: String(broker.protocolVersion),
-    CSPINE_SYNC__SITE_SECRET_FILE: path.join(root, 'secret'),
+    CSPINE_PRIVACY__SITE_SECRET_FILE: path.join(root, 'secret'),
   };
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'service']);
+  t.like(checks.service, { status: 'warn' });
+  t.regex(String(checks.service!.detail), /^not running/);
   // The test package has no OOD statistics: a warning, not a failure.
   t.like(checks['ood detector'], { status: 'warn' });
   t.regex(String(checks['ood detector']!.detail), /^unguarded: .*model ood-calibrate/);
@@ -46,4 +50,27 @@ test('doctor names what is broken and exits 1', async (t) => {
   t.regex(run.stdout, /\[FAIL\] model\s+E_MODEL_NOT_FOUND/);
   t.regex(run.stdout, /\[FAIL\] mqtt\s+mqtt:\/\/127\.0\.0\.1:9/);
   t.regex(run.stdout, /\[ ok \] lamps\s+simulated/);
+});
+
+test('doctor reads the running service: its device state and capabilities, FAULT as a failure, and a clean stop', async (t) => {
+  const { config } = workspace(t);
+  const service = await startService(t, config);
+  const serviceLine = async () => jsonLines((await runCli(['doctor', '--json'], configEnv(config))).stdout).find((line) => line.name === 'service');
+  const ready = await serviceLine();
+  t.like(ready, { status: 'ok' });
+  t.regex(String(ready!.detail), new RegExp(`^pid ${process.pid} ready, model ${MODEL_ID} since .*; 8 capabilities, all well$`));
+
+  // The nightly self-test fails: FAULT, and doctor says so with the code.
+  const db = openDatabase(config.store.path);
+  db.prepare(`UPDATE self_test_baselines SET probabilities = json_set(probabilities, '$.normal', 0.01)`).run();
+  db.close();
+  await service.service.model.selfTest();
+  const fault = await serviceLine();
+  t.like(fault, { status: 'fail' });
+  t.regex(String(fault!.detail), /at FAULT: E_SELF_TEST_FAILED/);
+
+  await service.stop();
+  const stopped = await serviceLine();
+  t.like(stopped, { status: 'warn' });
+  t.regex(String(stopped!.detail), /^not running \(last seen /);
 });

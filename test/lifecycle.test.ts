@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { openDatabase } from '../src/store/database.js';
+import { freePort } from './helpers/brokers.js';
 import { collect, spawnCli } from './helpers/cli.js';
 import { configEnv, grayImage, listFiles, waitFor, workspace } from './helpers/fixtures.js';
 
@@ -75,4 +76,23 @@ test('SIGKILL with 50 images queued loses nothing: after restart each ends class
   t.true(processed.every((file) => file.startsWith(`${today}/`)));
   t.is(rejected.filter((file) => file.endsWith('.reason.json')).length, BAD.size);
   t.is(rejected.length, BAD.size * 2);
+});
+
+test('a failed start exits at once with the documented status and names the capability; nothing keeps it alive', async (t) => {
+  const { config } = workspace(t);
+  fs.mkdirSync(path.dirname(config.privacy.siteSecretFile), { recursive: true });
+  fs.writeFileSync(config.privacy.siteSecretFile, 'too short');
+  const env = {
+    ...configEnv(config),
+    CSPINE_DICOM__RECEIVER__ENABLED: 'true',
+    CSPINE_DICOM__RECEIVER__PORT: String(await freePort()),
+    CSPINE_DICOM__RECEIVER__HOST: '127.0.0.1',
+    CSPINE_JOBS__HEALTH_SCHEDULE: '* * * * * *',
+  };
+  const run = await collect(spawnCli(['run'], env));
+  t.is(run.code, 78, run.stderr);
+  t.true(run.wallMs < 10_000, `took ${run.wallMs} ms to exit`);
+  t.regex(run.stderr, /cannot start site secret: E_SITE_SECRET_INVALID: site secret .* fewer than 32/);
+  t.false(run.stdout.includes('"msg":"service started"'));
+  t.regex(run.stdout, /"capability":"site secret","code":"E_SITE_SECRET_INVALID".*stopping what had started/);
 });

@@ -1,14 +1,20 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import sharp from 'sharp';
 import type { Config } from '../src/config/schema.js';
 import type { TriageLevel } from '../src/triage/policy.js';
 import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { referenceImage } from '../src/jobs/self-test.js';
-import { grayImage, listFiles, MODEL_ID, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
+import { SimulatedIndicators } from '../src/indicators/simulated.js';
+import { StartupError } from '../src/runtime/lifecycle.js';
+import { Service } from '../src/service.js';
+import { capturedLogger, grayImage, listFiles, MODEL_ID, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
 import { png } from './helpers/quality-images.js';
 import { brightnessModel, writeModelPackage } from './helpers/onnx-models.js';
+import { freePort } from './helpers/brokers.js';
 import { startService } from './helpers/service.js';
 
 function readHistory(config: Config) {
@@ -186,7 +192,7 @@ test('a failed self-test suspends classification (FAULT, images wait) until the 
   // Corrupt the expectation the self-test compares against, then run the nightly job now.
   const db = openDatabase(config.store.path);
   db.prepare(`UPDATE self_test_baselines SET probabilities = json_set(probabilities, '$.normal', 0.01)`).run();
-  await service.selfTest();
+  await service.model.selfTest();
   t.is(lamps.current?.level, 'FAULT');
   t.regex(lamps.current?.reason ?? '', /E_SELF_TEST_FAILED/);
 
@@ -209,14 +215,14 @@ test('the acknowledge button: short press records the time and dims the lamp, lo
   await waitFor(() => commits.length === 1, 5000, 'result');
   t.like(lamps.current, { level: 'RED', label: 'dislocation' });
 
-  service.acknowledge();
+  service.frontPanel.acknowledge();
   t.is(lamps.current?.level, 'IDLE');
   const [entry] = readHistory(config);
   t.truthy(entry!.acknowledgedAt);
-  service.acknowledge(); // nothing showing: ignored, the first time stays
+  service.frontPanel.acknowledge(); // nothing showing: ignored, the first time stays
   t.is(readHistory(config)[0]!.acknowledgedAt, entry!.acknowledgedAt);
 
-  service.showLastResult();
+  service.frontPanel.showLastResult();
   t.like(lamps.current, { level: 'RED', label: 'dislocation' });
 });
 
@@ -227,4 +233,76 @@ test('with a CAM model, each result gets a heatmap overlay beside its history ro
   fs.writeFileSync(path.join(config.capture.dir, 'x.png'), await grayImage(230, { width: 120, height: 80 }));
   await waitFor(() => commits.length === 1, 5000, 'result');
   t.deepEqual(listFiles(config.imaging.heatmapDir), [`${commits[0]!.sha256}.png`]);
+});
+
+test('a self-test failure while an image is in flight: that image finishes, FAULT, no crash, and the next waits until the model passes', async (t) => {
+  const { config } = workspace(t, { model: { retryIntervalMs: 300 } });
+  const { service, lamps, commits } = await startService(t, config);
+  const db = openDatabase(config.store.path);
+  t.teardown(() => db.close());
+  db.prepare(`UPDATE self_test_baselines SET probabilities = json_set(probabilities, '$.normal', 0.01)`).run();
+  let selfTest: Promise<void> | undefined;
+  const show = lamps.show.bind(lamps);
+  lamps.show = (state) => {
+    show(state);
+    if (state.level === 'PROCESSING') selfTest ??= service.model.selfTest();
+  };
+  fs.writeFileSync(path.join(config.capture.dir, 'in-flight.png'), await grayImage(230, { width: 1024, height: 1024 }));
+  fs.writeFileSync(path.join(config.capture.dir, 'next.png'), await grayImage(115, { seed: 3 }));
+  await waitFor(() => selfTest, 5000, 'processing to start');
+  await selfTest;
+  await waitFor(() => commits.length === 1, 5000, 'the image in flight');
+  t.is(commits[0]!.file, 'in-flight.png');
+  t.is(lamps.current?.level, 'FAULT', 'the result does not hide the fault');
+  t.regex(lamps.current?.reason ?? '', /E_SELF_TEST_FAILED/);
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  t.deepEqual(listFiles(config.capture.dir), ['next.png'], 'the next image waits while the self-test fails');
+
+  db.prepare('DELETE FROM self_test_baselines').run();
+  await waitFor(() => commits.length === 2, 5000, 'recovery');
+  t.is(commits[1]!.file, 'next.png');
+  t.is(lamps.current?.level, 'RED');
+});
+
+test('with stableWindowMs 0, files still being copied in are classified once complete, never rejected as truncated', async (t) => {
+  const { config } = workspace(t, { capture: { stableWindowMs: 0 } });
+  const { commits, log } = await startService(t, config);
+  const count = 8;
+  for (let i = 0; i < count; i++) {
+    // Noise makes the PNG about 100 kB, so the copy takes a dozen writes.
+    const pixels = Buffer.from(crypto.randomBytes(320 * 320).map((byte) => 200 + (byte % 56)));
+    const bytes = await sharp(pixels, { raw: { width: 320, height: 320, channels: 1 } }).png().toBuffer();
+    const handle = fs.openSync(path.join(config.capture.dir, `copy${i}.png`), 'w');
+    // A slow copy: small writes with pauses, as `cp` from a USB stick or a network share does.
+    // The copy stalls once, half-way, for longer than any stability window would wait.
+    for (let at = 0; at < bytes.length; at += 8192) {
+      fs.writeSync(handle, bytes, at, Math.min(8192, bytes.length - at));
+      await new Promise((resolve) => setTimeout(resolve, at === 8192 * 4 ? 300 : 5));
+    }
+    fs.closeSync(handle);
+  }
+  await waitFor(() => commits.length === count, 20_000, 'every copy');
+  t.deepEqual(
+    commits.map((commit) => commit.kind),
+    Array.from({ length: count }, () => 'classified'),
+  );
+  t.deepEqual(listFiles(config.capture.rejectedDir), []);
+  t.true(log.lines.some((line) => String(line.msg).includes('perhaps still being copied in')), 'at least one file was caught mid-copy');
+});
+
+test('a failed start (a too-short site secret, receiver and jobs on) stops what had started and names the cause', async (t) => {
+  const { config } = workspace(t, { dicom: { receiver: { enabled: true, port: await freePort(), host: '127.0.0.1' } }, jobs: { healthSchedule: '* * * * * *' } });
+  fs.mkdirSync(path.dirname(config.privacy.siteSecretFile), { recursive: true });
+  fs.writeFileSync(config.privacy.siteSecretFile, 'short');
+  const log = capturedLogger();
+  const lamps = new SimulatedIndicators();
+  const service = new Service(config, log.logger, lamps);
+  const error = await t.throwsAsync(service.start(), { instanceOf: StartupError });
+  t.is(error?.capability, 'site secret');
+  t.is(error?.problem.code, 'E_SITE_SECRET_INVALID');
+  t.regex(error?.message ?? '', /privacy|site secret/);
+  t.is(lamps.current?.level, 'IDLE');
+  t.regex(lamps.current?.reason ?? '', /lamps off/);
+  t.is(service.dicomReceiver?.state.state, 'starting', 'the receiver was never started');
+  t.false(log.lines.some((line) => line.msg === 'service started'));
 });

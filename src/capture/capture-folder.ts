@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { CspineError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Capability, CapabilityHealth } from '../runtime/capability.js';
+import type { EventBus } from '../runtime/event-bus.js';
 
 export interface ReadyFile {
   name: string;
@@ -9,15 +12,39 @@ export interface ReadyFile {
   readyAt: Date;
 }
 
+/** A file handed out by the folder; it is not offered again until released. */
+export interface ClaimedFile extends ReadyFile {
+  /** Done with it (gone from the folder, or to be offered again by the next scan). */
+  release(): void;
+  /** Still being written after all: watch it again until it is steady. */
+  recheck(): void;
+}
+
+/** Where claimed files go (the image pipeline). */
+export interface IntakeSink {
+  offer(file: ClaimedFile): void;
+}
+
 export interface CaptureFolderOptions {
+  dir: string;
   stableWindowMs: number;
   rescanIntervalMs: number;
+  sink: IntakeSink;
+  bus: EventBus;
+  logger: Logger;
+  /** Whether a model takes images now; while none does, files wait untouched (`modelChanged` on the bus). */
+  modelReady: () => boolean;
 }
 
 /** Partial uploads and editor droppings: never treated as images. */
 export function isIgnoredName(name: string): boolean {
   return name.startsWith('.') || /\.(part|tmp|crdownload|partial|swp)$/i.test(name) || name.endsWith('~');
 }
+
+/** With `stableWindowMs: 0` a file found still changing is looked at again this soon, not at once. */
+const MIN_RECHECK_MS = 100;
+/** A file sent back by the pipeline must stay unchanged this long (or the window, if longer). */
+const RECHECK_STEADY_MS = 1000;
 
 /** A file under observation; `seen` is empty until its first stat comes back. */
 interface Pending {
@@ -26,32 +53,37 @@ interface Pending {
 }
 
 /**
- * Watches the top level of the capture folder with inotify (fs.watch) and reports each file
- * once it is completely written: its size and mtime unchanged over `stableWindowMs`, or its
- * mtime already that old when first seen (a finished file moved in, or the backlog at start).
- * A file handed out stays claimed until `release` — the consumer releases it once the file
- * is gone, or to have it looked at again by the next scan.
+ * Watches the top level of the capture folder with inotify (fs.watch) and hands each file to
+ * the sink once it is completely written: its size and mtime unchanged over `stableWindowMs`,
+ * or its mtime already that old when first seen (a finished file moved in, or the backlog at
+ * start). A file handed out stays claimed until released. While no model takes images the
+ * folder is still watched (and made again if it vanishes) but nothing is handed out.
+ * A folder that cannot be watched raises a `capture` fault on the bus, cleared when it can.
  */
-export class CaptureFolder {
+export class CaptureFolder implements Capability {
+  readonly name = 'capture folder';
+  readonly dir: string;
   private watcher: fs.FSWatcher | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<string, Pending>();
   private readonly claimed = new Set<string>();
-  private stopped = false;
+  private stopped = true;
+  private paused = true;
   private recovering = false;
+  private problem: Error | undefined;
 
-  /** `onError`: the folder cannot be watched (FAULT); `onRecovered`: it can again. */
-  constructor(
-    readonly dir: string,
-    private readonly options: CaptureFolderOptions,
-    private readonly onReady: (file: ReadyFile) => void,
-    private readonly onError: (error: Error) => void,
-    private readonly logger: Logger,
-    private readonly onRecovered: () => void = () => undefined,
-  ) {}
+  constructor(private readonly options: CaptureFolderOptions) {
+    this.dir = options.dir;
+    options.bus.on('modelChanged', this, (model) => {
+      if (model) this.resume();
+      else this.paused = true;
+    });
+  }
 
   async start(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true });
+    this.stopped = false;
+    this.paused = !this.options.modelReady();
     this.watch();
     if (this.options.rescanIntervalMs > 0) {
       this.rescanTimer = setInterval(() => this.scan(), this.options.rescanIntervalMs);
@@ -60,12 +92,39 @@ export class CaptureFolder {
     this.scan();
   }
 
+  health(): CapabilityHealth {
+    if (this.stopped) return { status: 'off', detail: 'not watching' };
+    if (this.problem) return { status: 'failed', detail: `${this.dir} cannot be watched: ${this.problem.message}` };
+    return { status: this.paused ? 'degraded' : 'ok', detail: `watching ${this.dir}${this.paused ? '; files wait until a model is ready' : ''}; ${this.claimed.size} in the pipeline` };
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.scan();
+  }
+
   private watch(): void {
     this.watcher = fs.watch(this.dir, { persistent: true }, (_event, name) => {
       if (name) this.consider(name.toString());
       else this.scan();
     });
-    this.watcher.on('error', (error) => this.onError(error));
+    this.watcher.on('error', (error) => this.failed(error));
+  }
+
+  private failed(error: Error): void {
+    this.problem = error;
+    this.options.bus.emit('faultRaised', {
+      kind: 'capture',
+      code: ErrorCode.CAPTURE_FOLDER_FAILED,
+      message: new CspineError(ErrorCode.CAPTURE_FOLDER_FAILED, `capture folder ${this.dir} cannot be watched: ${error.message}`).message,
+    });
+  }
+
+  private recovered(): void {
+    if (!this.problem) return;
+    this.problem = undefined;
+    this.options.bus.emit('faultCleared', 'capture');
   }
 
   /**
@@ -79,15 +138,16 @@ export class CaptureFolder {
     fs.mkdir(this.dir, { recursive: true }, (error) => {
       this.recovering = false;
       if (this.stopped) return;
-      if (error) return this.onError(error);
-      this.logger.warn({ dir: this.dir }, 'capture folder was gone; made it again and watching it');
+      if (error) return this.failed(error);
+      this.options.logger.warn({ dir: this.dir }, 'capture folder was gone; made it again and watching it');
       this.watch();
-      this.onRecovered();
+      this.recovered();
       this.scan();
     });
   }
 
-  stop(): void {
+  /** Files already handed out are the sink's to finish and release. */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.watcher?.close();
     clearInterval(this.rescanTimer);
@@ -95,22 +155,18 @@ export class CaptureFolder {
     this.pending.clear();
   }
 
-  release(name: string): void {
-    this.claimed.delete(name);
-  }
-
   /** Looks at every entry again: the backlog at start, and a safety net for lost events. */
   scan(): void {
     if (this.stopped) return;
     fs.readdir(this.dir, (error, names) => {
       if (error?.code === 'ENOENT') return this.recover();
-      if (error) return this.onError(error);
+      if (error) return this.failed(error);
       for (const name of names.sort()) this.consider(name);
     });
   }
 
   private consider(name: string): void {
-    if (this.stopped || isIgnoredName(name) || this.claimed.has(name) || this.pending.has(name)) return;
+    if (this.stopped || this.paused || isIgnoredName(name) || this.claimed.has(name) || this.pending.has(name)) return;
     // Marked before the stat returns: inotify sends several events per write.
     this.pending.set(name, {});
     this.check(name);
@@ -122,26 +178,43 @@ export class CaptureFolder {
     fs.lstat(full, (error, stats) => {
       const before = this.pending.get(name)?.seen;
       this.pending.delete(name);
-      if (this.stopped || this.claimed.has(name)) return;
+      if (this.stopped || this.paused || this.claimed.has(name)) return;
       if (error) {
-        if (error.code !== 'ENOENT') this.logger.warn({ file: name, err: error.message }, 'cannot stat file in capture folder');
+        if (error.code !== 'ENOENT') this.options.logger.warn({ file: name, err: error.message }, 'cannot stat file in capture folder');
         else if (!fs.existsSync(this.dir)) this.recover();
         return;
       }
       // Symlinks are handed on at once: intake checks where they lead before reading anything.
       if (!stats.isFile() && !stats.isSymbolicLink()) {
-        if (!stats.isDirectory()) this.logger.warn({ file: name }, 'ignoring capture entry that is not a regular file');
+        if (!stats.isDirectory()) this.options.logger.warn({ file: name }, 'ignoring capture entry that is not a regular file');
         return;
       }
       const quietFor = Date.now() - stats.mtimeMs;
       const unchanged = before !== undefined && before.size === stats.size && before.mtimeMs === stats.mtimeMs;
       if (stats.isSymbolicLink() || unchanged || (before === undefined && quietFor >= this.options.stableWindowMs)) {
         this.claimed.add(name);
-        this.onReady({ name, path: full, readyAt: new Date() });
+        this.recovered();
+        this.options.sink.offer({ name, path: full, readyAt: new Date(), release: () => this.claimed.delete(name), recheck: () => this.recheck(name) });
         return;
       }
-      const timer = setTimeout(() => this.check(name), this.options.stableWindowMs);
-      this.pending.set(name, { seen: { size: stats.size, mtimeMs: stats.mtimeMs }, timer });
+      this.watchUntilSteady(name, { size: stats.size, mtimeMs: stats.mtimeMs });
+    });
+  }
+
+  private watchUntilSteady(name: string, seen: NonNullable<Pending['seen']>, steadyMs = MIN_RECHECK_MS): void {
+    const timer = setTimeout(() => this.check(name), Math.max(this.options.stableWindowMs, steadyMs));
+    this.pending.set(name, { seen, timer });
+  }
+
+  /** Released and watched again: it is handed out once it has stopped changing. */
+  private recheck(name: string): void {
+    this.claimed.delete(name);
+    if (this.stopped || this.pending.has(name)) return;
+    this.pending.set(name, {});
+    fs.lstat(path.join(this.dir, name), (error, stats) => {
+      this.pending.delete(name);
+      if (error) return; // gone meanwhile: nothing to wait for
+      this.watchUntilSteady(name, { size: stats.size, mtimeMs: stats.mtimeMs }, RECHECK_STEADY_MS);
     });
   }
 }

@@ -4,10 +4,16 @@ import path from 'node:path';
 import { ErrorCode, ImageRejectedError } from '../errors.js';
 import { sha256File, sha256Hex } from '../hash.js';
 
+/** The file as it was when read: a later stat that differs means it was still being written. */
+export interface FileVersion {
+  size: number;
+  mtimeMs: number;
+}
+
 export type IntakeRead =
-  | { kind: 'bytes'; bytes: Buffer; sha256: string; size: number }
+  | { kind: 'bytes'; bytes: Buffer; sha256: string; size: number; version: FileVersion }
   /** Refused before decoding; the hash still identifies it so a restart does not redo it. */
-  | { kind: 'refused'; error: ImageRejectedError; sha256: string; size: number };
+  | { kind: 'refused'; error: ImageRejectedError; sha256: string; size: number; version: FileVersion };
 
 /**
  * Reads one captured file for classification. Never follows a symlink out of the capture
@@ -24,21 +30,45 @@ export async function readCapturedFile(captureDir: string, name: string, maxFile
         kind: 'refused',
         sha256: sha256Hex(Buffer.from(`symlink:${target}`)),
         size: 0,
+        version: { size: link.size, mtimeMs: link.mtimeMs },
         error: new ImageRejectedError(ErrorCode.SYMLINK_OUTSIDE_CAPTURE, `symbolic link to ${target} leads outside the capture folder; not followed`),
       };
     }
   }
-  const stats = await fs.promises.stat(full);
-  if (stats.size > maxFileBytes) {
-    return {
-      kind: 'refused',
-      sha256: await sha256File(full),
-      size: stats.size,
-      error: new ImageRejectedError(ErrorCode.FILE_TOO_LARGE, `file is ${stats.size} bytes, over the limit of ${maxFileBytes} (capture.maxFileBytes)`),
-    };
+  const handle = await fs.promises.open(full, 'r');
+  try {
+    const stats = await handle.stat();
+    const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+    if (stats.size > maxFileBytes) {
+      return {
+        kind: 'refused',
+        sha256: await sha256File(full),
+        size: stats.size,
+        version,
+        error: new ImageRejectedError(ErrorCode.FILE_TOO_LARGE, `file is ${stats.size} bytes, over the limit of ${maxFileBytes} (capture.maxFileBytes)`),
+      };
+    }
+    const bytes = await handle.readFile();
+    return { kind: 'bytes', bytes, sha256: sha256Hex(bytes), size: bytes.length, version };
+  } finally {
+    await handle.close();
   }
-  const bytes = await fs.promises.readFile(full);
-  return { kind: 'bytes', bytes, sha256: sha256Hex(bytes), size: bytes.length };
+}
+
+/**
+ * Whether the file still is what was read. A copy still in progress (possible with
+ * `capture.stableWindowMs: 0`, or a writer that pauses longer than the window) has grown or
+ * been touched since; its outcome must not be recorded.
+ */
+export async function unchangedSinceRead(file: string, read: IntakeRead): Promise<boolean> {
+  if (read.kind === 'bytes' && read.bytes.length !== read.version.size) return false;
+  const link = read.kind === 'refused' && read.error.code === ErrorCode.SYMLINK_OUTSIDE_CAPTURE;
+  try {
+    const now = link ? await fs.promises.lstat(file) : await fs.promises.stat(file);
+    return now.size === read.version.size && now.mtimeMs === read.version.mtimeMs;
+  } catch {
+    return true; // gone: nothing is still writing it
+  }
 }
 
 async function pointsOutside(captureDir: string, linkPath: string): Promise<boolean> {

@@ -1,96 +1,59 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import type { Config } from '../config/schema.js';
-import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
-import { decodeImage } from '../imaging/decode.js';
-import { heatmapOverlay } from '../imaging/heatmap.js';
-import type { Classification, Classifier } from '../pipeline/classifier.js';
-import { openClassifier } from '../pipeline/open-classifier.js';
-import { ProgressBar } from '../ui/progress.js';
+// No ONNX Runtime here, not even indirectly: this module decides whether the process may load
+// it (relaunch.ts); the classification itself is classify-files.ts, imported after that.
+import { expandInputs, formatFileList, readFileList } from './classify-inputs.js';
+import { commandConfig, CONFIG_OPTION, defineCommand, UsageError } from './options.js';
+import { commandLineBytes, ORT_SAFE_COMMAND_LINE_BYTES, rerunWithInput } from './relaunch.js';
 
-export interface ClassifyOptions {
-  files: string[];
-  json: boolean;
-  modelDir?: string | undefined;
-  /** Write `<name>.heatmap.png` overlays here, for models with a CAM output. */
-  heatmapDir?: string | undefined;
-}
-
-/** Exit codes: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usable model). */
-export async function classifyCommand(config: Config, options: ClassifyOptions): Promise<number> {
-  // Opened at the first image that decodes: unreadable files are answered without the model.
-  let classifier: Classifier | undefined;
-  const progress = options.files.length > 1 ? new ProgressBar(options.files.length) : undefined;
-  let rejected = 0;
-  for (const file of options.files) {
-    let line: Record<string, unknown>;
-    try {
-      const bytes = await readInput(file, config.capture.maxFileBytes);
-      const started = performance.now();
-      const image = await decodeImage(bytes, config.imaging);
-      const decodeMs = performance.now() - started;
-      if (!classifier) {
-        try {
-          classifier = await openClassifier(config, options.modelDir === undefined ? undefined : path.resolve(options.modelDir));
-        } catch (error) {
-          const problem = toCspineError(error);
-          process.stderr.write(`cspine-edge classify: ${problem.code}: ${problem.message}\n`);
-          return 1;
-        }
-      }
-      const result = await classifier.classifyDecoded(image, decodeMs);
-      line = { file, ok: true, label: result.label, probabilities: result.probabilities, triage: result.triage, model: result.model, timingsMs: result.timingsMs };
-      if (result.quality) line.quality = result.quality;
-      // Absent: the package has no OOD statistics (doctor says "unguarded").
-      if (result.ood) line.ood = result.ood;
-      if (result.orientation) line.orientation = result.orientation;
-      // DICOM: the header's non-identifying attributes (never names, IDs or UIDs).
-      if (result.dicom) line.dicom = result.dicom;
-      if (options.heatmapDir !== undefined) line.heatmap = await writeHeatmap(options.heatmapDir, file, result, classifier);
-    } catch (error) {
-      const problem = toCspineError(error);
-      if (problem.code === ErrorCode.INTERNAL) {
-        process.stderr.write(`cspine-edge classify: internal failure on ${file}: ${problem.message}\n`);
-        await classifier?.engine.close();
-        return 1;
-      }
-      rejected++;
-      line = { file, ok: false, error: problem.toJSON() };
+export const classify = defineCommand({
+  synopsis: 'classify FILE|DIR... [--files-from LIST|-] [--json] [--model DIR] [--heatmap DIR]',
+  about: `Classifies files without the service; one line per file, in order, on stdout. A DIR stands
+for the files below it (recursively, sorted by name, without hidden files and partial uploads).
+Exit status: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usable model).`,
+  operands: true,
+  options: {
+    'files-from': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    model: { type: 'string' },
+    heatmap: { type: 'string' },
+    ...CONFIG_OPTION,
+  },
+  optionHelp: `  --files-from LIST|-       more FILEs and DIRs, one per line, from the file LIST or stdin (-),
+                            after those on the command line; NUL-separated when the list holds
+                            a NUL (find -print0)
+  --json                    one JSON line per file (docs/errors.md has the codes)
+  --model DIR               this model package instead of the configured one
+  --heatmap DIR             write <name>.heatmap.png overlays here (models with a CAM output)`,
+  run: async ({ values, positionals }) => {
+    const listSource = values['files-from'];
+    if (positionals.length === 0 && listSource === undefined) throw new UsageError('classify needs at least one FILE (or a DIR, or --files-from LIST)');
+    const listed = listSource === undefined ? [] : await readList(listSource);
+    const files = await expandInputs([...positionals, ...listed]);
+    if (files.length === 0) {
+      process.stderr.write('cspine-edge classify: no files to classify\n');
+      return 0;
     }
-    progress?.tick(path.basename(file));
-    process.stdout.write(options.json ? `${JSON.stringify(line)}\n` : humanLine(line));
-  }
-  await classifier?.engine.close();
-  return rejected > 0 ? 2 : 0;
-}
+    // A long command line would crash ONNX Runtime (relaunch.ts): the work goes to a child
+    // process with a short one, the files on its stdin. Only operands make it long, and the
+    // child has none, so it never relaunches in turn.
+    if (positionals.length > 0 && commandLineBytes() > ORT_SAFE_COMMAND_LINE_BYTES) {
+      const options = [
+        ...(values.json ? ['--json'] : []),
+        ...(values.model === undefined ? [] : [`--model=${values.model}`]),
+        ...(values.heatmap === undefined ? [] : [`--heatmap=${values.heatmap}`]),
+        ...(values.config === undefined ? [] : [`--config=${values.config}`]),
+      ];
+      return rerunWithInput(['classify', '--files-from', '-', ...options], formatFileList(files));
+    }
+    const config = commandConfig(values);
+    const { classifyFiles } = await import('./classify-files.js');
+    return classifyFiles(config, { files, json: values.json, modelDir: values.model, heatmapDir: values.heatmap });
+  },
+});
 
-async function writeHeatmap(dir: string, file: string, result: Classification, classifier: Classifier): Promise<string | null> {
-  if (!result.cam) return null; // this model has no CAM output
-  await fs.promises.mkdir(dir, { recursive: true });
-  const target = path.join(dir, `${path.basename(file, path.extname(file))}.heatmap.png`);
-  await fs.promises.writeFile(target, await heatmapOverlay(result.decoded, result.cam, classifier.engine.model.manifest));
-  return target;
-}
-
-async function readInput(file: string, maxBytes: number): Promise<Buffer> {
-  let size: number;
+async function readList(source: string): Promise<string[]> {
   try {
-    size = (await fs.promises.stat(file)).size;
+    return await readFileList(source);
   } catch (error) {
-    throw new ImageRejectedError(ErrorCode.FILE_UNREADABLE, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(`cannot read --files-from ${source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  if (size > maxBytes) throw new ImageRejectedError(ErrorCode.FILE_TOO_LARGE, `file is ${size} bytes, over the limit of ${maxBytes} (capture.maxFileBytes)`);
-  return fs.promises.readFile(file);
-}
-
-function humanLine(line: Record<string, unknown>): string {
-  if (line.ok) {
-    const triage = line.triage as { level: string; reason: string };
-    const timings = line.timingsMs as { total: number };
-    const heatmap = typeof line.heatmap === 'string' ? `  heatmap ${line.heatmap}` : '';
-    return `${String(triage.level).padEnd(5)}  ${line.file}  ${triage.reason}  [${timings.total.toFixed(0)} ms]${heatmap}\n`;
-  }
-  const error = line.error as { code: string; message: string };
-  return `REJECTED  ${line.file}  ${error.code}: ${error.message}\n`;
 }

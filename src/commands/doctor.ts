@@ -14,7 +14,9 @@ import { planIndicators } from '../indicators/select.js';
 import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { Outbox } from '../store/outbox.js';
+import { processAlive, readRuntimeState, runtimeStateFile } from '../runtime/state-file.js';
 import { connectionOptions } from '../sync/connection.js';
+import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -40,6 +42,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
     ['lamps', () => lamps(config)],
     ['mqtt', () => broker(config)],
     ['dicom receiver', () => dicomReceiver(config)],
+    ['service', () => runningService(config)],
   ];
   const checks: Check[] = [];
   for (const [name, probe] of probes) {
@@ -172,7 +175,7 @@ async function dicomReceiver(config: Config): Promise<Omit<Check, 'name'>> {
       break;
   }
   const state = readReceiverState(config);
-  if (state?.state === 'failed' && alive(state.pid)) return { status: 'fail', detail: `failed to bind: ${state.code}: ${state.reason}` };
+  if (state?.state === 'failed' && processAlive(state.pid)) return { status: 'fail', detail: `failed to bind: ${state.code}: ${state.reason}` };
   const bind = await tryBind(settings.host, port);
   if (bind) return { status: 'fail', detail: `not listening (${echo.message}); ${bind.code}: ${bind.message}` };
   return { status: 'warn', detail: `not listening on port ${port} (the service is not running?); the port is free to bind` };
@@ -186,13 +189,20 @@ function readReceiverState(config: Config): ReceiverState | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * The running service as it last described itself (runtime.state.json beside the database):
+ * its device state and each capability's health. A FAULT is a failure; not running is a warning.
+ */
+function runningService(config: Config): Omit<Check, 'name'> {
+  const snapshot = readRuntimeState(config);
+  if (!snapshot) return { status: 'warn', detail: `not running (no ${runtimeStateFile(config)} yet)` };
+  if (!snapshot.running || !processAlive(snapshot.pid)) return { status: 'warn', detail: `not running (last seen ${snapshot.updatedAt}${snapshot.running ? ', it did not stop cleanly' : ''})` };
+  const unwell = snapshot.capabilities.filter((capability) => capability.status === 'failed' || capability.status === 'degraded');
+  const notes = unwell.map((capability) => `${capability.name} ${capability.status}: ${capability.detail}`).join('; ');
+  const device = snapshot.device;
+  if (device.state === 'fault') return { status: 'fail', detail: `pid ${snapshot.pid} at FAULT: ${device.fault.code}: ${device.fault.message}${notes ? `; ${notes}` : ''}` };
+  const state = device.state === 'ready' ? `ready, model ${device.model.id}` : device.state;
+  return { status: unwell.length > 0 ? 'warn' : 'ok', detail: `pid ${snapshot.pid} ${state} since ${snapshot.updatedAt}; ${snapshot.capabilities.length} capabilities${notes ? `; ${notes}` : ', all well'}` };
 }
 
 /** Whether the receiver could listen here now: undefined if so, else why not (with its code). */
@@ -206,3 +216,12 @@ function tryBind(host: string, port: number): Promise<{ code: string; message: s
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
 }
+
+// Command line (cspine-edge doctor): options, usage and help; the checks themselves are doctorCommand.
+export const doctor = defineCommand({
+  synopsis: 'doctor [--json]',
+  about: 'Checks the model, OOD detector, database, disk, lamps, broker, DICOM receiver and the running service (its device state and each capability), each with the reason; exit 1 on a failure.',
+  options: { json: { type: 'boolean', default: false }, ...CONFIG_OPTION },
+  optionHelp: '  --json                    one JSON line per check',
+  run: ({ values }) => doctorCommand(commandConfig(values), { json: values.json }),
+});

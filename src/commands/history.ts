@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { openDatabase } from '../store/database.js';
 import { History, type HistoryEntry } from '../store/history.js';
 import { Outbox } from '../store/outbox.js';
+import { commandConfig, CONFIG_OPTION, defineCommand, positiveInteger } from './options.js';
 
 export function historyCommand(config: Config, options: { json: boolean; limit: number }): number {
   if (!fs.existsSync(config.store.path)) {
@@ -42,3 +43,12 @@ function table(entries: HistoryEntry[]): string {
   const format = (row: string[]) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`;
   return format(header) + rows.map(format).join('');
 }
+
+export const history = defineCommand({
+  synopsis: 'history [--json] [--limit N]',
+  about: 'The latest results the service recorded, newest first, and what waits for MQTT delivery.',
+  options: { json: { type: 'boolean', default: false }, limit: { type: 'string', default: '20' }, ...CONFIG_OPTION },
+  optionHelp: `  --json                    one JSON line per result
+  --limit N                 how many (default 20)`,
+  run: ({ values }) => historyCommand(commandConfig(values), { json: values.json, limit: positiveInteger('limit', values.limit) }),
+});

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { installFailSafe } from '../indicators/fail-safe.js';
 import { selectIndicators } from '../indicators/select.js';
 import { createLogger } from '../logger.js';
+import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
 
 /** `cspine-edge lamp-test`: each lamp in turn (and the buzzer) on the configured backend. */
 export async function lampTestCommand(config: Config): Promise<number> {
@@ -27,3 +28,17 @@ export async function lampsOffCommand(config: Config): Promise<number> {
   process.stdout.write(`lamps off (${indicators.backend})\n`);
   return 0;
 }
+
+export const lampTest = defineCommand({
+  synopsis: 'lamp-test',
+  about: 'Lights each lamp in turn (and the buzzer) on the configured backend.',
+  options: CONFIG_OPTION,
+  run: ({ values }) => lampTestCommand(commandConfig(values)),
+});
+
+export const lampsOff = defineCommand({
+  synopsis: 'lamps-off',
+  about: "Turns every lamp off: systemd's ExecStopPost, after the service stopped or was killed.",
+  options: CONFIG_OPTION,
+  run: ({ values }) => lampsOffCommand(commandConfig(values)),
+});

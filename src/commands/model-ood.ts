@@ -14,6 +14,7 @@ import { fp32Bytes } from '../model/quantize/package.js';
 import { listImages, sampleEvenly } from '../model/quantize/quantize.js';
 import { ProgressBar } from '../ui/progress.js';
 import { VERSION } from '../version.js';
+import { commandConfig, CONFIG_OPTION, defineCommand, numberInRange, UsageError } from './options.js';
 
 export interface OodCalibrateOptions {
   modelDir: string;
@@ -150,3 +151,32 @@ export async function modelOodCalibrateCommand(config: Config, options: OodCalib
   );
   return 0;
 }
+
+const OOD_CALIBRATE_SYNOPSIS = 'model ood-calibrate MODEL_DIR --data DIR[,DIR...] [--count 3000] [--components 128] [--in-distribution 99.5]';
+
+export const modelOodCalibrate = defineCommand({
+  synopsis: OOD_CALIBRATE_SYNOPSIS,
+  about: 'An out-of-distribution detector from training images: adds the features output, writes ood.bin and the manifest\'s ood (docs/safety.md).',
+  operands: true,
+  options: {
+    data: { type: 'string' },
+    count: { type: 'string', default: '3000' },
+    components: { type: 'string', default: '128' },
+    'in-distribution': { type: 'string', default: '99.5' },
+    ...CONFIG_OPTION,
+  },
+  optionHelp: `  --data DIR[,DIR...]       in-distribution images: the training data (labels.csv or class folders)
+  --count N                 images to calibrate on (default 3000)
+  --components K            principal components of the features (default 128)
+  --in-distribution P       percent of calibration images each threshold keeps inside (default 99.5)`,
+  run: ({ values, positionals: [modelDir] }) => {
+    if (modelDir === undefined || values.data === undefined) throw new UsageError(`usage: ${OOD_CALIBRATE_SYNOPSIS}`);
+    return modelOodCalibrateCommand(commandConfig(values), {
+      modelDir,
+      dataDirs: values.data.split(',').filter(Boolean),
+      count: numberInRange('count', values.count, 1, 1_000_000),
+      components: numberInRange('components', values.components, 1, 4096),
+      percentile: numberInRange('in-distribution', values['in-distribution'], 50.01, 100),
+    });
+  },
+});

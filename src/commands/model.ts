@@ -18,6 +18,7 @@ import type { ActivationType } from '../model/quantize/qdq.js';
 import { listImages, optimizedOps, quantizeModel, sampleEvenly } from '../model/quantize/quantize.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
+import { commandConfig, CONFIG_OPTION, defineCommand, numberInRange, UsageError } from './options.js';
 
 const out = (lines: string[]) => process.stdout.write(`${lines.join('\n')}\n`);
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
@@ -299,3 +300,133 @@ export async function modelBenchCommand(config: Config, options: { modelDir?: st
   ]);
   return 0;
 }
+
+export const modelEvaluate = defineCommand({
+  synopsis: `model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
+       cspine-edge model evaluate MODEL_DIR --ood DIR [--ood DIR2 ...] [--data DIR] [--out DIR] [--variant V]`,
+  about: `--data: accuracy, sensitivity, specificity, ROC AUC, calibration and CAM localisation on
+labelled images; JSON + Markdown + PNG plots in --out (default MODEL_DIR/evaluation/).
+--ood: synth-ood sets (ood.csv): lamp per category, OOD detector AUROC and FPR at 95% TPR beside
+the max-softmax baseline, must-hold checks; ood.json/md/png in --out (default
+MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL).`,
+  operands: true,
+  options: {
+    data: { type: 'string' },
+    ood: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    variant: { type: 'string' },
+    compare: { type: 'string' },
+    record: { type: 'boolean', default: false },
+    ...CONFIG_OPTION,
+  },
+  optionHelp: `  --data DIR                labelled images (labels.csv or class folders)
+  --ood DIR                 a synth-ood set (ood.csv); repeatable
+  --out DIR                 where the report goes
+  --variant V               the package variant to evaluate (default: model.variant)
+  --compare V2              a second variant side by side on --data (agreement, deltas)
+  --record                  that comparison into manifest.json (evaluation.heldOut)`,
+  run: ({ values, positionals: [modelDir] }) => {
+    if (modelDir === undefined || (values.data === undefined && values.ood === undefined)) {
+      throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2] | --ood DIR [--ood DIR2 ...] [--out DIR]');
+    }
+    if (values.compare !== undefined && values.data === undefined) throw new UsageError('--compare compares variants on --data DIR; give --data too');
+    return modelEvaluateCommand(commandConfig(values), {
+      modelDir,
+      dataDir: values.data,
+      oodDirs: values.ood,
+      outDir: values.out,
+      variant: values.variant,
+      compare: values.compare,
+      record: values.record,
+    });
+  },
+});
+
+const CALIBRATION_METHOD_CHOICES = ['auto', ...CALIBRATION_METHODS] as const;
+
+export const modelQuantize = defineCommand({
+  synopsis: `model quantize IN.onnx --calibrate DIR --out OUT_DIR [--manifest FILE] [--count 300]
+                     [--check DIR] [--check-count 300] [--method auto|minmax|percentile|entropy]
+                     [--percentile 99.999] [--min-agreement 0.99] [--keep-float NODE,...]
+                     [--cam int8|float] [--activations uint8|int8]`,
+  about: `A static INT8 (QDQ) model package from an fp32 ONNX model, calibrated on images; refuses
+under the agreement floor, writing nothing (docs/quantization.md).`,
+  operands: true,
+  options: {
+    calibrate: { type: 'string' },
+    out: { type: 'string' },
+    manifest: { type: 'string' },
+    count: { type: 'string', default: '300' },
+    check: { type: 'string' },
+    'check-count': { type: 'string', default: '300' },
+    method: { type: 'string', default: 'auto' },
+    percentile: { type: 'string', default: '99.999' },
+    'min-agreement': { type: 'string', default: '0.99' },
+    'keep-float': { type: 'string', default: '' },
+    cam: { type: 'string', default: 'int8' },
+    activations: { type: 'string', default: 'uint8' },
+    ...CONFIG_OPTION,
+  },
+  optionHelp: `  --calibrate DIR           calibration images
+  --out OUT_DIR             where the package goes
+  --manifest FILE           the fp32 model's manifest (default: manifest.json beside IN.onnx)
+  --count N                 calibration images, spread evenly over the sorted list (default 300)
+  --check DIR               images to compare with fp32 on (default: the calibration images)
+  --check-count N           check images to use (default 300)
+  --method M                minmax, percentile, entropy, or auto: all three, keeping the best
+                            agreement with fp32 (default auto)
+  --percentile P            for percentile: share of each activation's values inside its range
+                            (default 99.999)
+  --min-agreement A         top-1 agreement with fp32 below which nothing is written (default 0.99)
+  --keep-float NODE,...     nodes (by name or output tensor) left in float
+  --cam int8|float          the Grad-CAM gradient products: dynamic int8, or float (default int8)
+  --activations uint8|int8  activation type (default uint8)`,
+  run: ({ values, positionals: [input] }) => {
+    if (input === undefined || values.calibrate === undefined || values.out === undefined) throw new UsageError('usage: model quantize IN.onnx --calibrate DIR --out OUT_DIR [options]');
+    const method = values.method;
+    if (!isOneOf(method, CALIBRATION_METHOD_CHOICES)) throw new UsageError(`--method must be auto, minmax, percentile or entropy, not "${method}"`);
+    if (values.cam !== 'int8' && values.cam !== 'float') throw new UsageError(`--cam must be int8 or float, not "${values.cam}"`);
+    if (values.activations !== 'uint8' && values.activations !== 'int8') throw new UsageError(`--activations must be uint8 or int8, not "${values.activations}"`);
+    return modelQuantizeCommand(commandConfig(values), {
+      input,
+      calibrate: values.calibrate,
+      outDir: values.out,
+      manifest: values.manifest,
+      count: numberInRange('count', values.count, 1, 100_000),
+      check: values.check,
+      checkCount: numberInRange('check-count', values['check-count'], 1, 100_000),
+      method,
+      percentile: numberInRange('percentile', values.percentile, 50, 100),
+      minAgreement: numberInRange('min-agreement', values['min-agreement'], 0, 1),
+      keepFloat: values['keep-float'].split(',').filter(Boolean),
+      cam: values.cam === 'float' ? 'float' : 'int8-dynamic',
+      activations: values.activations,
+    });
+  },
+});
+
+function isOneOf<T extends string>(value: string, choices: readonly T[]): value is T {
+  return (choices as readonly string[]).includes(value);
+}
+
+const DEQUANTIZE_SYNOPSIS = 'model dequantize MODEL_DIR';
+
+export const modelDequantize = defineCommand({
+  synopsis: DEQUANTIZE_SYNOPSIS,
+  about: "Rebuilds the package's fp32 variant from its int8 file, byte for byte the one the manifest names.",
+  operands: true,
+  options: {},
+  run: ({ positionals: [modelDir] }) => {
+    if (modelDir === undefined) throw new UsageError(`usage: ${DEQUANTIZE_SYNOPSIS}`);
+    return modelDequantizeCommand({ modelDir });
+  },
+});
+
+export const modelBench = defineCommand({
+  synopsis: 'model bench [MODEL_DIR] [--runs 50]',
+  about: "INT8 vs fp32 latency on this board, and which variant to run (default MODEL_DIR: the configured model's package).",
+  operands: true,
+  options: { runs: { type: 'string', default: '50' }, ...CONFIG_OPTION },
+  optionHelp: '  --runs N                  timed runs per variant after 5 warm-up (default 50)',
+  run: ({ values, positionals: [modelDir] }) => modelBenchCommand(commandConfig(values), { modelDir, runs: numberInRange('runs', values.runs, 1, 100_000) }),
+});

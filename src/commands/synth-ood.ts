@@ -1,5 +1,6 @@
 import { generateOodSets, OOD_CATEGORIES } from '../synth/ood/generate.js';
 import { ProgressBar } from '../ui/progress.js';
+import { defineCommand, rangeErrorsAsUsage, UsageError } from './options.js';
 
 export interface SynthOodCommandOptions {
   out: string;
@@ -37,3 +38,25 @@ export async function synthOodCommand(options: SynthOodCommandOptions): Promise<
   );
   return 0;
 }
+
+export const synthOod = defineCommand({
+  synopsis: 'synth-ood --out DIR --seed S [--count N] [--categories a,b,...] [--size WxH]',
+  about: 'Out-of-distribution and acquisition-shift test sets with ood.csv, N images per category (docs/phantoms.md).',
+  options: {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    count: { type: 'string', default: '50' },
+    categories: { type: 'string' },
+    size: { type: 'string', default: '256x320' },
+  },
+  optionHelp: `  --out DIR                 where the sets go
+  --seed S                  the same seed draws the same sets
+  --count N                 images per category (default 50)
+  --categories a,b,...      only these categories (default all)
+  --size WxH                image size (default 256x320)`,
+  run: ({ values }) => {
+    if (values.out === undefined || values.seed === undefined) throw new UsageError('synth-ood needs --out DIR and --seed S');
+    const options = { out: values.out, seed: Number(values.seed), count: Number(values.count), size: values.size, categories: values.categories };
+    return rangeErrorsAsUsage(() => synthOodCommand(options));
+  },
+});

@@ -1,5 +1,6 @@
 import { generatePhantoms } from '../synth/generate.js';
 import { ProgressBar } from '../ui/progress.js';
+import { defineCommand, rangeErrorsAsUsage, UsageError } from './options.js';
 
 export interface SynthCommandOptions {
   out: string;
@@ -28,3 +29,25 @@ export async function synthCommand(options: SynthCommandOptions): Promise<number
   process.stdout.write(`wrote ${files} phantoms and ${labelsCsv} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return 0;
 }
+
+export const synth = defineCommand({
+  synopsis: 'synth --out DIR --count N --seed S [--size WxH] [--bits 8|16]',
+  about: 'Synthetic lateral c-spine phantoms in class folders, with labels.csv (docs/phantoms.md).',
+  options: {
+    out: { type: 'string' },
+    count: { type: 'string' },
+    seed: { type: 'string' },
+    size: { type: 'string', default: '256x320' },
+    bits: { type: 'string', default: '8' },
+  },
+  optionHelp: `  --out DIR                 where the phantoms go
+  --count N                 how many
+  --seed S                  the same seed draws the same phantoms
+  --size WxH                image size (default 256x320)
+  --bits 8|16               grey-level depth of the PNGs (default 8)`,
+  run: ({ values }) => {
+    if (values.out === undefined || values.count === undefined || values.seed === undefined) throw new UsageError('synth needs --out DIR, --count N and --seed S');
+    const options = { out: values.out, count: Number(values.count), seed: Number(values.seed), size: values.size, bits: Number(values.bits) };
+    return rangeErrorsAsUsage(() => synthCommand(options));
+  },
+});

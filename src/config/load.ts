@@ -23,7 +23,7 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
   const file = options.file ?? env[CONFIG_FILE_ENV];
-  const merged = mergeDeep(file ? readConfigFile(file) : {}, environmentOverrides(env));
+  const merged = moveRenamedKeys(mergeDeep(file ? readConfigFile(file) : {}, environmentOverrides(env)));
   const parsed = configSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
@@ -59,6 +59,23 @@ function readConfigFile(file: string): Tree {
     throw new ConfigError(ErrorCode.CONFIG_INVALID, `config file ${file} must hold a mapping of settings`, ['(top level): expected a mapping']);
   }
   return value;
+}
+
+/** Settings that moved, old path → new path: old config files keep working, with a warning. */
+const RENAMED_KEYS: Array<[from: string[], to: string[]]> = [[['sync', 'siteSecretFile'], ['privacy', 'siteSecretFile']]];
+
+function moveRenamedKeys(tree: Tree): Tree {
+  for (const [from, to] of RENAMED_KEYS) {
+    const parent = from.slice(0, -1).reduce<unknown>((node, key) => (isTree(node) ? node[key] : undefined), tree);
+    const key = from[from.length - 1]!;
+    if (!isTree(parent) || !(key in parent)) continue;
+    const value = parent[key];
+    delete parent[key];
+    const target = to.slice(0, -1).reduce<Tree>((node, step) => (isTree(node[step]) ? (node[step] as Tree) : (node[step] = {})), tree);
+    target[to[to.length - 1]!] ??= value;
+    process.emitWarning(`${from.join('.')} is now ${to.join('.')}; please rename it in your configuration`, { code: 'CSPINE_CONFIG_RENAMED' });
+  }
+  return tree;
 }
 
 /** `CSPINE_A_B__C_D=v` → `{aB: {cD: v}}`; values are JSON when they parse as JSON, text otherwise. */

@@ -116,7 +116,18 @@ export const configSchema = z.strictObject({
           maxPduBytes: z.int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
           /** Associations open at once; more are refused as "local limit exceeded" (transient). */
           maxAssociations: z.int().min(1).max(64).default(4),
-          /** For the A-ASSOCIATE-RQ after connecting, and for the peer to close after a release. */
+          /**
+           * Connections open at once from one address, associated or not; more are closed at accept.
+           * 4, as maxAssociations: one modality may use every association, while a broken or hostile
+           * sender holds no more sockets than that.
+           */
+          maxConnectionsPerPeer: z.int().min(1).max(64).default(4),
+          /**
+           * For the A-ASSOCIATE-RQ after connecting, however it trickles in. 5 s: a modality sends it at
+           * once; a silent connection (scanner, flood) gives its socket back soon.
+           */
+          requestTimeoutMs: z.int().min(100).default(5_000),
+          /** For the peer to close after a release or a refusal. */
           associationTimeoutMs: z.int().min(100).default(30_000),
           /** An open association silent this long is aborted. */
           idleTimeoutMs: z.int().min(100).default(60_000),
@@ -229,7 +240,14 @@ export const configSchema = z.strictObject({
       outboxWarnAt: z.int().min(1).default(10_000),
       /** Send file names in clear instead of pseudonyms. DICOM study/SOP instance UIDs are never stored or sent in clear. */
       sendIdentifiers: z.boolean().default(false),
-      /** Key for pseudonyms: made on first start, kept outside the database. */
+    })
+    .prefault({}),
+  privacy: z
+    .strictObject({
+      /**
+       * Key for pseudonyms (DICOM file names and UIDs in history, file names on MQTT): made on
+       * first start, mode 0600, kept outside the database. Used whether or not sync is on.
+       */
       siteSecretFile: z.string().min(1).default('./data/site-secret'),
     })
     .prefault({}),

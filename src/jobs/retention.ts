@@ -1,5 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { History } from '../store/history.js';
+import type { Sync } from '../sync/sync.js';
 import { diskUsedShare } from './health.js';
 
 const DAY_FOLDER = /^\d{4}-\d{2}-\d{2}$/;
@@ -37,4 +41,23 @@ export async function pruneProcessedImages(processedDir: string, options: Proces
     removed.push(day);
   }
   return removed;
+}
+
+export interface RetentionDeps {
+  config: Config;
+  history: History;
+  /** Undefined while sync is off: then there are no delivered events to prune. */
+  sync: Pick<Sync, 'pruneEvents'> | undefined;
+  logger: Logger;
+}
+
+/** The nightly housekeeping: old history, delivered events and processed images. */
+export async function applyRetention({ config, history, sync, logger }: RetentionDeps): Promise<{ historyDeleted: number; eventsDeleted: number; foldersDeleted: string[] }> {
+  const { historyDays, processedDays, maxDiskShare } = config.jobs;
+  const day = 86_400_000;
+  const historyDeleted = history.pruneBefore(new Date(Date.now() - historyDays * day));
+  const eventsDeleted = sync?.pruneEvents(new Date(Date.now() - historyDays * day)) ?? 0;
+  const foldersDeleted = await pruneProcessedImages(path.resolve(config.capture.processedDir), { olderThan: new Date(Date.now() - processedDays * day), maxDiskShare });
+  logger.info({ historyDeleted, eventsDeleted, foldersDeleted }, 'retention applied');
+  return { historyDeleted, eventsDeleted, foldersDeleted };
 }

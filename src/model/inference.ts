@@ -5,6 +5,11 @@ import { inputGeometry } from './manifest.js';
 import type { ModelPackage } from './model-package.js';
 import { residualModel } from './ood.js';
 
+// ONNX Runtime's telemetry reads /etc/machine-id and this process's command line (which may hold
+// patient file names) and keeps a database under ~/.cache: not on a clinical device. It is read
+// at the first session, so this covers every session made here; an operator may still set it to 0.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 export interface ActivationMap {
   width: number;
   height: number;

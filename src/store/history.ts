@@ -22,7 +22,7 @@ export interface ImageFacts {
 
 /** A DICOM image as history keeps it (and MQTT sends it): nothing that names the patient. */
 export interface DicomRecord {
-  /** `study-<hmac>` of the Study Instance UID with the site secret (src/sync/privacy.ts). */
+  /** `study-<hmac>` of the Study Instance UID with the site secret (src/privacy/pseudonymizer.ts). */
   studyRef: string | null;
   /** `sop-<hmac>` of the SOP Instance UID (the same pseudonym the C-STORE receiver names its files by). */
   instanceRef: string | null;

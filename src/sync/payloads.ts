@@ -1,7 +1,7 @@
 import type { HistoryEntry } from '../store/history.js';
 import type { OutboxBacklog } from '../store/outbox.js';
 import { VERSION } from '../version.js';
-import type { Pseudonymizer } from './privacy.js';
+import type { Pseudonyms } from '../privacy/pseudonymizer.js';
 
 /**
  * MQTT payloads, version 1. JSON Schemas for each live in schemas/ and docs/mqtt.md shows
@@ -33,6 +33,16 @@ export interface StatusPayload {
   /** For `offline` sent as last will: the time the connection that died was opened. */
   at: string;
   version: string;
+  /** While online: what the device is doing, from its device state (absent in the last will). */
+  device?: DeviceCondition;
+}
+
+/** The device state as the dashboard needs it: working, starting, or at FAULT and why. */
+export interface DeviceCondition {
+  state: 'starting' | 'ready' | 'fault';
+  /** The fault's error code (docs/errors.md); only with `fault`. */
+  code?: string;
+  since: string;
 }
 
 export interface HealthSnapshot {
@@ -66,7 +76,7 @@ export interface EventPayload {
 
 export interface PayloadContext {
   deviceId: string;
-  pseudonymizer: Pseudonymizer;
+  pseudonymizer: Pseudonyms;
   sendIdentifiers: boolean;
 }
 
@@ -100,8 +110,8 @@ export function resultPayload(entry: HistoryEntry, messageId: string, context: P
   };
 }
 
-export function statusPayload(deviceId: string, state: StatusPayload['state'], at = new Date()): StatusPayload {
-  return { schema: 'cspine.status.v1', deviceId, state, at: at.toISOString(), version: VERSION };
+export function statusPayload(deviceId: string, state: StatusPayload['state'], device?: DeviceCondition, at = new Date()): StatusPayload {
+  return { schema: 'cspine.status.v1', deviceId, state, at: at.toISOString(), version: VERSION, ...(device ? { device } : {}) };
 }
 
 export function healthPayload(deviceId: string, id: string, snapshot: HealthSnapshot, at = new Date()): HealthPayload {

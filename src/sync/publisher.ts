@@ -6,7 +6,7 @@ import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { History } from '../store/history.js';
 import type { Outbox, OutboxRow } from '../store/outbox.js';
-import { resultPayload, statusPayload, type PayloadContext } from './payloads.js';
+import { resultPayload, statusPayload, type DeviceCondition, type PayloadContext } from './payloads.js';
 import { topic } from './topics.js';
 
 type MqttSettings = Config['sync']['mqtt'];
@@ -23,6 +23,8 @@ export interface PublisherEvents {
 /** CONNACK return codes (3.1.1) and reason codes (5) that mean "your credentials are wrong". */
 const REFUSED_CODES = new Set([4, 5, 0x86, 0x87, 0x8c]);
 const ACK_FLUSH_MS = 50;
+/** How long a clean stop waits for the broker to take `offline` and the DISCONNECT. */
+const STOP_GRACE_MS = 2000;
 
 /**
  * Drains the SQLite outbox to MQTT with QoS 1, in order, at most `inflightWindow` unacknowledged
@@ -42,6 +44,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   private acked: number[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly settings: MqttSettings;
+  private condition: DeviceCondition | undefined;
 
   constructor(
     private readonly config: Config,
@@ -74,24 +77,39 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     return true;
   }
 
-  /** Says offline (retained) when connected, records the acknowledgements received, closes. */
+  /** The device's condition changed: the retained status says so (now, or at the next connect). */
+  setCondition(condition: DeviceCondition): void {
+    this.condition = condition;
+    if (this.connected) this.publishOnline();
+  }
+
+  /**
+   * Says offline (retained) when connected, records the acknowledgements received, and closes
+   * with a DISCONNECT, so the broker drops the last will: subscribers see one `offline`, ours,
+   * stamped now. Only a broker that does not answer within STOP_GRACE_MS gets a dropped socket.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     const client = this.client;
-    if (client && this.connected) {
-      await new Promise<void>((resolve) => {
-        const done = setTimeout(resolve, 2000);
-        client.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'offline')), { qos: 1, retain: true }, () => {
-          clearTimeout(done);
-          resolve();
-        });
-      });
+    const wasConnected = this.connected;
+    if (client && wasConnected) {
+      await withinGrace(
+        new Promise<void>((resolve) => {
+          client.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'offline')), { qos: 1, retain: true }, () => resolve());
+        }),
+      );
     }
     this.flushAcks();
     this.connected = false;
     this.client = undefined;
-    await client?.endAsync(true).catch(() => undefined);
+    if (!client) return;
+    const clean = wasConnected && (await withinGrace(client.endAsync(false).then(() => true, () => false)));
+    if (!clean) await client.endAsync(true).catch(() => undefined);
+  }
+
+  private publishOnline(): void {
+    this.client?.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'online', this.condition)), { qos: 1, retain: true });
   }
 
   private topicOf(name: 'status' | 'result' | 'event'): string {
@@ -131,7 +149,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       this.flushAcks();
       this.logger.info({ broker: settings.url, clientId: options.clientId }, 'MQTT connected');
       // Re-published on every connect: brokers without persistence forget retained messages.
-      client.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'online')), { qos: 1, retain: true });
+      this.publishOnline();
       this.emit('connected');
       this.drain();
     });
@@ -233,5 +251,17 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       // Not recorded: these are sent again later, which receivers de-duplicate by id.
       this.logger.error({ err: (error as Error).message, count: ids.length }, 'could not record deliveries');
     }
+  }
+}
+
+/** True when `work` settled within the grace period (with its own value when it is a boolean). */
+async function withinGrace(work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_GRACE_MS)));
+  try {
+    const value = await Promise.race([work.then((result) => (typeof result === 'boolean' ? result : true)), late]);
+    return value;
+  } finally {
+    clearTimeout(timer);
   }
 }

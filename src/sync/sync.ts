@@ -1,60 +1,107 @@
 import type { Config } from '../config/schema.js';
+import { CspineError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { History } from '../store/history.js';
-import type { Outbox } from '../store/outbox.js';
-import { eventPayload, type EventPayload } from './payloads.js';
-import { loadSiteSecret, Pseudonymizer } from './privacy.js';
+import type { Pseudonyms } from '../privacy/pseudonymizer.js';
+import type { Capability, CapabilityHealth } from '../runtime/capability.js';
+import type { DeviceState } from '../runtime/events.js';
+import type { EventBus } from '../runtime/event-bus.js';
+import type { OutboxBacklog } from '../store/outbox.js';
+import type { HistoryStore } from '../store/store.js';
+import { eventPayload, type DeviceCondition, type EventPayload } from './payloads.js';
 import { MqttPublisher } from './publisher.js';
 
+/** A warning, not an error: listed with the errors in docs/errors.md. */
+const OUTBOX_BACKLOG = 'W_OUTBOX_BACKLOG';
+
+export type Backlog = OutboxBacklog & { warnAt: number; overLimit: boolean };
+
 /**
- * Everything MQTT for the service: the publisher, events into the outbox, and the warning
- * when the backlog passes `sync.outboxWarnAt` (said once per crossing; nothing is dropped).
+ * Everything MQTT for the device, as one capability: the publisher, results and faults from
+ * the event bus into the outbox, the device's condition into the retained status, and the
+ * warning when the backlog passes `sync.outboxWarnAt` (said once per crossing; nothing is
+ * dropped). Started after the history database, whose outbox it drains.
  */
-export class Sync {
-  readonly publisher: MqttPublisher;
+export class Sync implements Capability {
+  readonly name = 'mqtt sync';
+  /** Exists while started. */
+  private publisher: MqttPublisher | undefined;
   private overLimit = false;
+  private condition: DeviceCondition | undefined;
 
   constructor(
     private readonly config: Config,
-    private readonly outbox: Outbox,
-    history: History,
+    private readonly store: HistoryStore,
+    private readonly pseudonymizer: Pseudonyms,
+    private readonly bus: EventBus,
     private readonly logger: Logger,
-  ) {
-    const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.sync.siteSecretFile));
-    this.publisher = new MqttPublisher(config, outbox, history, { deviceId: config.deviceId, pseudonymizer, sendIdentifiers: config.sync.sendIdentifiers }, logger);
-  }
+  ) {}
 
-  start(): void {
+  async start(): Promise<void> {
+    const { outbox, history } = this.store;
+    if (!outbox) throw new CspineError(ErrorCode.INTERNAL, 'the history database was opened without an outbox');
+    const { config } = this;
+    this.publisher = new MqttPublisher(config, outbox, history, { deviceId: config.deviceId, pseudonymizer: this.pseudonymizer, sendIdentifiers: config.sync.sendIdentifiers }, this.logger);
+    if (this.condition) this.publisher.setCondition(this.condition);
+    this.bus.on('resultCommitted', this, () => this.resultQueued());
+    // History and the outbox live in the same database: a store fault cannot be queued there.
+    this.bus.on('faultRaised', this, (fault) => {
+      if (!fault.code.startsWith('E_STORE_')) this.event('error', fault.code, fault.message);
+    });
+    this.bus.on('receiverStateChanged', this, (state) => {
+      if (state.state === 'failed') this.event('error', state.code, `DICOM receiver: ${state.reason}`);
+    });
+    this.bus.on('deviceStateChanged', this, (state) => this.deviceStateChanged(state));
     this.publisher.start();
   }
 
   async stop(): Promise<void> {
-    await this.publisher.stop();
+    this.bus.off(this);
+    await this.publisher?.stop();
+    this.publisher = undefined;
   }
 
-  /** A result was committed (its outbox row with it). */
-  resultQueued(): void {
+  health(): CapabilityHealth {
+    if (!this.publisher) return { status: 'off', detail: 'not started' };
+    const backlog = this.backlog();
+    const connection = this.publisher.isConnected ? `connected to ${this.config.sync.mqtt.url}` : `not connected to ${this.config.sync.mqtt.url}; results wait in the outbox`;
+    return { status: this.publisher.isConnected && !backlog.overLimit ? 'ok' : 'degraded', detail: `${connection}; ${backlog.pending} undelivered` };
+  }
+
+  /** Heartbeats are QoS 0 and never queued: a stale one replayed later would mislead. */
+  publishHealth(payload: object): void {
+    this.publisher?.publishNow('health', payload);
+  }
+
+  pruneEvents(olderThan: Date): number {
+    return this.store.outbox?.pruneDeliveredEvents(olderThan) ?? 0;
+  }
+
+  backlog(): Backlog {
+    const backlog = this.store.outbox?.backlog() ?? { pending: 0, oldestPendingAt: null };
+    return { ...backlog, warnAt: this.config.sync.outboxWarnAt, overLimit: backlog.pending > this.config.sync.outboxWarnAt };
+  }
+
+  private resultQueued(): void {
     this.checkBacklog();
-    this.publisher.poke();
+    this.publisher?.poke();
   }
 
   /** Faults and warnings travel through the outbox too, so those made offline arrive later. */
-  event(severity: EventPayload['severity'], code: string, message: string): void {
+  private event(severity: EventPayload['severity'], code: string, message: string): void {
     try {
-      this.outbox.addEvent(eventPayload(this.config.deviceId, severity, code, message));
-      this.publisher.poke();
+      this.store.outbox?.addEvent(eventPayload(this.config.deviceId, severity, code, message));
+      this.publisher?.poke();
     } catch (error) {
       this.logger.error({ err: (error as Error).message, code }, 'could not queue event');
     }
   }
 
-  pruneEvents(olderThan: Date): number {
-    return this.outbox.pruneDeliveredEvents(olderThan);
-  }
-
-  backlog(): { pending: number; oldestPendingAt: string | null; warnAt: number; overLimit: boolean } {
-    const backlog = this.outbox.backlog();
-    return { ...backlog, warnAt: this.config.sync.outboxWarnAt, overLimit: backlog.pending > this.config.sync.outboxWarnAt };
+  /** Only changes of condition reach the broker, not every image. */
+  private deviceStateChanged(state: DeviceState): void {
+    const next = conditionOf(state);
+    if (!next || (this.condition?.state === next.state && this.condition.code === next.code)) return;
+    this.condition = next;
+    this.publisher?.setCondition(next);
   }
 
   private checkBacklog(): void {
@@ -63,10 +110,24 @@ export class Sync {
     this.overLimit = backlog.overLimit;
     if (backlog.overLimit) {
       const message = `outbox holds ${backlog.pending} undelivered messages (over sync.outboxWarnAt ${backlog.warnAt}, oldest ${backlog.oldestPendingAt}); all are kept and will be sent when the broker is reachable`;
-      this.logger.warn({ code: 'W_OUTBOX_BACKLOG', pending: backlog.pending }, message);
-      this.event('warning', 'W_OUTBOX_BACKLOG', message);
+      this.logger.warn({ code: OUTBOX_BACKLOG, pending: backlog.pending }, message);
+      this.event('warning', OUTBOX_BACKLOG, message);
     } else {
       this.logger.info({ pending: backlog.pending }, 'outbox backlog back under its limit');
     }
+  }
+}
+
+function conditionOf(state: DeviceState): DeviceCondition | undefined {
+  const since = new Date().toISOString();
+  switch (state.state) {
+    case 'starting':
+      return { state: 'starting', since };
+    case 'fault':
+      return { state: 'fault', code: state.fault.code, since };
+    case 'stopping':
+      return undefined; // `offline` follows
+    default:
+      return { state: 'ready', since };
   }
 }

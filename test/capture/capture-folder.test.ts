@@ -1,23 +1,36 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { CaptureFolder, isIgnoredName, type ReadyFile } from '../../src/capture/capture-folder.js';
+import { CaptureFolder, isIgnoredName, type ClaimedFile } from '../../src/capture/capture-folder.js';
+import { EventBus } from '../../src/runtime/event-bus.js';
+import type { Fault, FaultKind } from '../../src/runtime/events.js';
 import { capturedLogger, tempDir, waitFor } from '../helpers/fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function startFolder(t: import('ava').ExecutionContext, dir: string, stableWindowMs = 150) {
-  const ready: Array<ReadyFile & { size: number }> = [];
-  const errors: Error[] = [];
-  const folder = new CaptureFolder(
+function startFolder(t: import('ava').ExecutionContext, dir: string, stableWindowMs = 150, rescanIntervalMs = 0) {
+  const ready: Array<ClaimedFile & { size: number }> = [];
+  const faults: Array<Fault | FaultKind> = [];
+  const logger = capturedLogger().logger;
+  const bus = new EventBus(logger);
+  bus.on('faultRaised', faults, (fault) => faults.push(fault));
+  bus.on('faultCleared', faults, (kind) => faults.push(kind));
+  let modelReady = true;
+  const folder = new CaptureFolder({
     dir,
-    { stableWindowMs, rescanIntervalMs: 0 },
-    (file) => ready.push({ ...file, size: fs.statSync(file.path).size }),
-    (error) => errors.push(error),
-    capturedLogger().logger,
-  );
+    stableWindowMs,
+    rescanIntervalMs,
+    sink: { offer: (file) => ready.push({ ...file, size: fs.statSync(file.path).size }) },
+    bus,
+    logger,
+    modelReady: () => modelReady,
+  });
   t.teardown(() => folder.stop());
-  return { folder, ready, errors };
+  const setModel = (ready: boolean) => {
+    modelReady = ready;
+    bus.emit('modelChanged', ready ? { id: 'm', sha256: 'a'.repeat(64) } : undefined);
+  };
+  return { folder, ready, faults, setModel };
 }
 
 test('partial uploads and hidden files are never picked up', (t) => {
@@ -81,7 +94,7 @@ test('a claimed file is not offered again until released and rescanned', async (
   fs.appendFileSync(path.join(dir, 'a.png'), 'y');
   await sleep(300);
   t.is(ready.length, 1);
-  folder.release('a.png');
+  ready[0]!.release();
   folder.scan();
   await waitFor(() => ready.length === 2, 3000, 'second offer after release');
   t.pass();
@@ -89,14 +102,41 @@ test('a claimed file is not offered again until released and rescanned', async (
 
 test('a capture folder that vanishes is made again and watched, and files dropped there are found', async (t) => {
   const dir = path.join(tempDir(t), 'capture');
-  const ready: ReadyFile[] = [];
-  let recovered = 0;
-  const folder = new CaptureFolder(dir, { stableWindowMs: 50, rescanIntervalMs: 200 }, (file) => ready.push(file), () => undefined, capturedLogger().logger, () => recovered++);
-  t.teardown(() => folder.stop());
+  const { folder, ready, faults } = startFolder(t, dir, 50, 200);
   await folder.start();
   fs.rmSync(dir, { recursive: true });
-  await waitFor(() => recovered === 1 && fs.existsSync(dir), 5000, 'the folder to come back');
+  await waitFor(() => fs.existsSync(dir), 5000, 'the folder to come back');
   fs.writeFileSync(path.join(dir, 'after.png'), 'x');
   await waitFor(() => ready.some((file) => file.name === 'after.png'), 5000, 'the new file');
-  t.pass();
+  t.false(faults.some((fault) => typeof fault === 'object'), 'a folder that could be made again is no fault');
+});
+
+test('while no model takes images, files wait untouched and are handed out once one does', async (t) => {
+  const dir = tempDir(t);
+  const { folder, ready, setModel } = startFolder(t, dir, 50);
+  setModel(false);
+  await folder.start();
+  fs.writeFileSync(path.join(dir, 'early.png'), 'x');
+  await sleep(300);
+  t.is(ready.length, 0);
+  t.regex(folder.health().detail, /wait until a model is ready/);
+  setModel(true);
+  await waitFor(() => ready.length === 1, 3000, 'the waiting file');
+  t.is(ready[0]!.name, 'early.png');
+});
+
+test('a file sent back by recheck is handed out again only once it stops changing', async (t) => {
+  const dir = tempDir(t);
+  const { folder, ready } = startFolder(t, dir, 0);
+  await folder.start();
+  const file = path.join(dir, 'copying.png');
+  fs.writeFileSync(file, Buffer.alloc(100));
+  await waitFor(() => ready.length === 1, 3000, 'first offer');
+  ready[0]!.recheck();
+  for (let i = 0; i < 5; i++) {
+    fs.appendFileSync(file, Buffer.alloc(100));
+    await sleep(40);
+  }
+  await waitFor(() => ready.length === 2, 3000, 'offer after the copy finished');
+  t.is(ready[1]!.size, 600);
 });

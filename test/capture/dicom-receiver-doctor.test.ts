@@ -3,7 +3,7 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { configSchema } from '../../src/config/schema.js';
 import { DicomReceiver } from '../../src/capture/dicom-receiver/receiver.js';
-import { Pseudonymizer } from '../../src/sync/privacy.js';
+import { Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
 import { capturedLogger, configEnv, tempDir, workspace } from '../helpers/fixtures.js';
 
@@ -52,7 +52,8 @@ async function runReceiver(t: ExecutionContext, port: number, allowedCallingAeTi
   });
   const receiver = new DicomReceiver(config, capturedLogger().logger, new Pseudonymizer(Buffer.alloc(32, 3)));
   t.teardown(() => receiver.stop());
-  t.like(await receiver.start(), { state: 'listening', port });
+  await receiver.start();
+  t.like(receiver.state, { state: 'listening', port });
 }
 
 test('doctor: listening on port P as AE X, answered by C-ECHO; an open allowlist is a warning', async (t) => {
@@ -94,7 +95,8 @@ test('doctor: failed to bind, with the reason and its code', async (t) => {
   const parsed = configSchema.parse({ ...config, dicom: { receiver: { enabled: true, port, host: '127.0.0.1', aeTitle: 'EDGE_DOCTOR', bindRetryMs: 60_000 } } });
   const receiver = new DicomReceiver(parsed, capturedLogger().logger, new Pseudonymizer(Buffer.alloc(32, 3)));
   t.teardown(() => receiver.stop());
-  t.like(await receiver.start(), { state: 'failed', code: 'E_DICOM_RECEIVER_PORT_IN_USE' });
+  await receiver.start();
+  t.like(receiver.state, { state: 'failed', code: 'E_DICOM_RECEIVER_PORT_IN_USE' });
   await new Promise((resolve) => blocker.close(resolve));
   const after = await doctorCheck(env);
   t.is(after.check?.status, 'fail');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import test from 'ava';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
-import { loadSiteSecret, Pseudonymizer } from '../../src/sync/privacy.js';
+import { loadSiteSecret, Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { listFiles, MODEL_ID, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
 import { AE, dcmtkAvailable, makePhantom, PHANTOM_PATIENT, tool } from '../helpers/dicom-receiver.js';
 import { startService } from '../helpers/service.js';
@@ -12,7 +12,9 @@ const dcmtk = dcmtkAvailable() ? test : test.skip;
 dcmtk('end to end: storescu → receiver → capture folder → classified history row, with no identifier in logs or history', async (t) => {
   const { root, config } = workspace(t, { dicom: { receiver: { enabled: true, aeTitle: AE, allowedCallingAeTitles: ['XRAY1'] } } });
   config.dicom.receiver.port = 0; // the OS picks a free port
-  config.sync.siteSecretFile = path.join(root, 'data/site-secret');
+  // Its own setting, not sync's: the pseudonyms are made with sync off too.
+  config.privacy.siteSecretFile = path.join(root, 'keys/site-secret');
+  t.false(config.sync.mqtt.enabled);
   const { service, commits, log } = await startService(t, config);
   const state = service.dicomReceiver!.state;
   if (state.state !== 'listening') return t.fail(`receiver not listening: ${JSON.stringify(state)}`);
@@ -28,7 +30,7 @@ dcmtk('end to end: storescu → receiver → capture folder → classified histo
   await waitFor(() => commits.length === 2, 15_000, 'both instances classified');
   t.log(`storescu start → 2 results committed: ${Date.now() - started} ms`);
 
-  const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.sync.siteSecretFile));
+  const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.privacy.siteSecretFile));
   const nameOf = (uid: string) => `${pseudonymizer.ref('sop', uid)}.dcm`;
   const db = openDatabase(config.store.path, { readonly: true });
   const rows = new History(db).recent(10);

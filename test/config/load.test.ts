@@ -69,3 +69,20 @@ test('secrets are masked when printed', (t) => {
   t.true(printed.includes('"password":"********"'));
   t.true(printed.includes('"username":"edge"'));
 });
+
+test('a setting that moved (sync.siteSecretFile → privacy.siteSecretFile) still works from an old file, with a warning', async (t) => {
+  const file = path.join(tempDir(t), 'old.yaml');
+  fs.writeFileSync(file, 'sync:\n  siteSecretFile: /var/lib/cspine/site-secret\n');
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const config = loadConfig({ file, env: {} });
+  t.is(config.privacy.siteSecretFile, '/var/lib/cspine/site-secret');
+  t.false('siteSecretFile' in config.sync);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(warnings.some((warning) => /sync\.siteSecretFile is now privacy\.siteSecretFile/.test(warning.message)));
+  // The new name wins where both are given.
+  fs.writeFileSync(file, 'sync:\n  siteSecretFile: /old\nprivacy:\n  siteSecretFile: /new\n');
+  t.is(loadConfig({ file, env: {} }).privacy.siteSecretFile, '/new');
+});

@@ -6,6 +6,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The built CLI, as `npx cspine-edge` runs it (npm test builds first). */
 export const CLI = path.join(ROOT, 'dist/cli.js');
 const REPORT_RSS = path.join(ROOT, 'test/helpers/report-rss.mjs');
+/** As `NODE_OPTIONS: \`--import=${ORT_GUARD}\``: exit 99 where ONNX Runtime is loaded with a long command line. */
+export const ORT_GUARD = path.join(ROOT, 'test/helpers/ort-guard.mjs');
 
 export interface CliRun {
   code: number | null;
@@ -16,17 +18,19 @@ export interface CliRun {
   maxRssMb: number | undefined;
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): ChildProcess {
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
   return spawn(process.execPath, ['--import', REPORT_RSS, CLI, ...args], {
     cwd,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliRun> {
+/** `input`, when given, is the CLI's stdin. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT, input?: string): Promise<CliRun> {
   const started = Date.now();
-  const child = spawnCli(args, env, cwd);
+  const child = spawnCli(args, env, cwd, input === undefined ? 'ignore' : 'pipe');
+  child.stdin?.end(input);
   return collect(child, started);
 }
 

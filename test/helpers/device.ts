@@ -5,7 +5,7 @@ import { sha256Hex } from '../../src/hash.js';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { loadSiteSecret, Pseudonymizer } from '../../src/sync/privacy.js';
+import { loadSiteSecret, Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { MqttPublisher } from '../../src/sync/publisher.js';
 import type { TestBroker } from './brokers.js';
 import { capturedLogger, tempDir } from './fixtures.js';
@@ -18,8 +18,8 @@ export function syncConfig(root: string, broker: Pick<TestBroker, 'url' | 'proto
     deviceId: DEVICE_ID,
     ...rest,
     store: { path: path.join(root, 'data/cspine.db') },
+    privacy: { siteSecretFile: path.join(root, 'data/site-secret') },
     sync: {
-      siteSecretFile: path.join(root, 'data/site-secret'),
       ...rest.sync,
       mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50, reconnectMaxMs: 400, keepaliveSec: 5, ...overrides },
     },
@@ -51,7 +51,7 @@ export function inProcessDevice(t: ExecutionContext, broker: Pick<TestBroker, 'u
   const outbox = new Outbox(db);
   const history = new History(db, outbox);
   const log = capturedLogger();
-  const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.sync.siteSecretFile));
+  const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.privacy.siteSecretFile));
   const publisher = new MqttPublisher(config, outbox, history, { deviceId: DEVICE_ID, pseudonymizer, sendIdentifiers: false }, log.logger);
   t.teardown(async () => {
     await publisher.stop();

@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { DicomReceiver, type ReceiverOptions, type ReceiverSettings } from '../../src/capture/dicom-receiver/receiver.js';
 import { associateRq, PduFramer, PduType } from '../../src/capture/dicom-receiver/pdu.js';
-import { Pseudonymizer } from '../../src/sync/privacy.js';
+import { Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { capturedLogger, tempDir, type CapturedLog } from './fixtures.js';
 
 const TOOLS = ['echoscu', 'storescu', 'dump2dcm', 'dcmdump', 'dcmcjpeg', 'dcmconv', 'img2dcm'];
@@ -218,7 +218,8 @@ export async function startReceiver(t: ExecutionContext, receiver: Partial<Recei
   const log = capturedLogger();
   const pseudonymizer = new Pseudonymizer(crypto.randomBytes(32));
   const instance = new DicomReceiver(config, log.logger, pseudonymizer, options);
-  const state = await instance.start();
+  await instance.start();
+  const { state } = instance;
   t.teardown(() => instance.stop());
   if (state.state !== 'listening') throw new Error(`receiver did not start: ${JSON.stringify(state)}`);
   return {
@@ -248,6 +249,7 @@ export class RawPeer {
   readonly socket: net.Socket;
   readonly pdus: Array<{ type: number; body: Buffer }> = [];
   readonly closed: Promise<void>;
+  isClosed = false;
   private readonly framer = new PduFramer(64 * 1024 * 1024);
 
   private constructor(socket: net.Socket) {
@@ -257,12 +259,21 @@ export class RawPeer {
       for (let pdu = this.framer.next(); pdu; pdu = this.framer.next()) this.pdus.push(pdu);
     });
     socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        resolve();
+      }),
+    );
   }
 
-  static connect(port: number): Promise<RawPeer> {
+  /**
+   * `from` connects from another loopback address: all of 127.0.0.0/8 is this machine on Linux,
+   * so each address is a different peer to the receiver.
+   */
+  static connect(port: number, from?: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawPeer(socket)));
+      const socket = net.connect({ port, host: '127.0.0.1', localAddress: from }, () => resolve(new RawPeer(socket)));
       socket.once('error', reject);
     });
   }

@@ -36,6 +36,7 @@ export function workspace(t: ExecutionContext, overrides: ConfigInput = {}): { r
     },
     model: { dir: path.join(root, 'models'), id: MODEL_ID, threads: 1, ...overrides.model },
     store: { path: path.join(root, 'data/cspine.db'), ...overrides.store },
+    privacy: { siteSecretFile: path.join(root, 'data/site-secret'), ...overrides.privacy },
     imaging: { heatmapDir: path.join(root, 'data/heatmaps'), ...overrides.imaging },
     // The brightness model's inputs are near-uniform 64×48 frames, which the image-quality gate
     // rightly refuses; tests of the gate itself pass `quality: { enabled: true }`.
@@ -57,6 +58,7 @@ export function configEnv(config: Config): NodeJS.ProcessEnv {
     CSPINE_MODEL__ID: config.model.id,
     CSPINE_MODEL__THREADS: String(config.model.threads),
     CSPINE_STORE__PATH: config.store.path,
+    CSPINE_PRIVACY__SITE_SECRET_FILE: config.privacy.siteSecretFile,
     CSPINE_IMAGING__HEATMAP_DIR: config.imaging.heatmapDir,
     CSPINE_QUALITY__ENABLED: String(config.quality.enabled),
     CSPINE_INDICATORS__RENDER: 'false',

@@ -1,7 +1,8 @@
 import type { ExecutionContext } from 'ava';
 import type { Config } from '../../src/config/schema.js';
 import { SimulatedIndicators } from '../../src/indicators/simulated.js';
-import { Service, type CommitEvent } from '../../src/service.js';
+import type { CommitEvent } from '../../src/runtime/events.js';
+import { Service } from '../../src/service.js';
 import { capturedLogger } from './fixtures.js';
 
 /** A started service with simulated lamps and a captured log, stopped when the test ends. */
@@ -10,7 +11,7 @@ export async function startService(t: ExecutionContext, config: Config) {
   const lamps = new SimulatedIndicators();
   const service = new Service(config, log.logger, lamps);
   const commits: CommitEvent[] = [];
-  service.on('committed', (event) => commits.push(event));
+  service.bus.on('resultCommitted', commits, (event) => commits.push(event));
   await service.start();
   let stopped = false;
   t.teardown(async () => {

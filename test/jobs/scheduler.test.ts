@@ -13,6 +13,7 @@ test('runs a job on its node-cron schedule, logs its failure and goes on; "off" 
     if (runs === 1) throw new Error('first run fails');
   });
   jobs.add('disabled', 'off', () => offRuns++);
+  await jobs.start();
   await waitFor(() => runs >= 2, 5000, 'two runs');
   t.is(offRuns, 0);
   t.true(log.lines.some((line) => line.job === 'every-second' && line.err === 'first run fails'));

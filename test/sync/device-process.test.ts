@@ -20,7 +20,7 @@ function syncEnv(config: Config): NodeJS.ProcessEnv {
     CSPINE_SYNC__MQTT__RECONNECT_MIN_MS: String(mqtt.reconnectMinMs),
     CSPINE_SYNC__MQTT__RECONNECT_MAX_MS: String(mqtt.reconnectMaxMs),
     CSPINE_SYNC__MQTT__INFLIGHT_WINDOW: String(mqtt.inflightWindow),
-    CSPINE_SYNC__SITE_SECRET_FILE: config.sync.siteSecretFile,
+    CSPINE_PRIVACY__SITE_SECRET_FILE: config.privacy.siteSecretFile,
     CSPINE_STORE__PATH: config.store.path,
   };
 }

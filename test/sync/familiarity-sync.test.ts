@@ -3,7 +3,8 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { SimulatedIndicators } from '../../src/indicators/simulated.js';
-import { Service, type CommitEvent } from '../../src/service.js';
+import type { CommitEvent } from '../../src/runtime/events.js';
+import { Service } from '../../src/service.js';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
 import { generatePhantoms } from '../../src/synth/generate.js';
@@ -22,11 +23,12 @@ test('the gate’s measures, the detector’s verdict and an orientation correct
     deviceId: DEVICE_ID,
     model: SHIPPED_MODEL,
     quality: { enabled: true }, // the workspace turns it off for its uniform test images
-    sync: { siteSecretFile: path.join(tempDir(t), 'site-secret'), mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 } },
+    privacy: { siteSecretFile: path.join(tempDir(t), 'site-secret') },
+    sync: { mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 } },
   });
   const service = new Service(config, capturedLogger().logger, new SimulatedIndicators());
   const committed: CommitEvent[] = [];
-  service.on('committed', (event) => committed.push(event));
+  service.bus.on('resultCommitted', committed, (event) => committed.push(event));
   await service.start();
   t.teardown(() => service.stop());
 

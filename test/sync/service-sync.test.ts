@@ -17,9 +17,9 @@ async function syncingService(t: import('ava').ExecutionContext, sendIdentifiers
     deviceId: DEVICE_ID,
     sync: {
       sendIdentifiers,
-      siteSecretFile: path.join(tempDir(t), 'site-secret'),
       mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 },
     },
+    privacy: { siteSecretFile: path.join(tempDir(t), 'site-secret') },
     jobs: { healthSchedule: '* * * * * *' },
   });
   const log = capturedLogger();
@@ -44,6 +44,8 @@ test('the service publishes results and health every tick, all valid, none ident
   t.like(classified!.payload, { outcome: 'classified', label: 'fracture', triage: { level: 'RED' }, deviceId: DEVICE_ID });
   t.like(rejected!.payload, { outcome: 'rejected', error: { code: 'E_NOT_AN_IMAGE' }, triage: { level: 'AMBER' } });
   t.like(on('status')[0]!.payload, { state: 'online' });
+  // The retained status follows the device state: a model passed its self-test, so ready.
+  await waitFor(() => on('status').some((m) => (m.payload.device as { state?: string } | undefined)?.state === 'ready'), 5000, 'status ready');
   const health = on('health').find(settled)!.payload;
   t.like(health, { deviceId: DEVICE_ID, lamp: { backend: 'simulated' }, outbox: { pending: 0, overLimit: false } });
   t.is((health.model as { id: string }).id, config.model.id);
@@ -62,4 +64,22 @@ test('with sync.sendIdentifiers the operator opts in to file names in clear', as
   const result = dashboard.messages.find((m) => m.topic.endsWith('/result'))!;
   t.is((result.payload.image as { source: string }).source, 'bed-4.png');
   assertValidPayload(t, result.payload);
+});
+
+test('a model fault reaches the dashboard as the retained status and as an error event', async (t) => {
+  const broker = await startBroker(t, kind);
+  const dashboard = await subscriber(t, broker, `cspine/v1/${DEVICE_ID}/#`);
+  const { config } = workspace(t, {
+    deviceId: DEVICE_ID,
+    model: { id: 'not-installed', retryIntervalMs: 60_000 },
+    sync: { mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50 } },
+  });
+  const service = new Service(config, capturedLogger().logger, new SimulatedIndicators());
+  await service.start();
+  t.teardown(() => service.stop());
+  const on = (name: string) => dashboard.messages.filter((m) => m.topic === `cspine/v1/${DEVICE_ID}/${name}`);
+  await waitFor(() => on('status').some((m) => (m.payload.device as { code?: string } | undefined)?.code === 'E_MODEL_NOT_FOUND'), 5000, 'status at fault');
+  await waitFor(() => on('event').some((m) => m.payload.code === 'E_MODEL_NOT_FOUND'), 5000, 'the error event');
+  t.like(on('status').at(-1)!.payload, { state: 'online', device: { state: 'fault', code: 'E_MODEL_NOT_FOUND' } });
+  for (const message of dashboard.messages) assertValidPayload(t, message.payload);
 });

@@ -10,12 +10,28 @@ import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { CspineError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { Pseudonymizer } from '../../sync/privacy.js';
+import type { Pseudonyms } from '../../privacy/pseudonymizer.js';
+import type { Capability, CapabilityHealth } from '../../runtime/capability.js';
 import { ACCEPTED_CONTEXTS, Reject, SOP_CLASS_NAMES } from './constants.js';
+import { LogThrottle } from './log-throttle.js';
 import { fileMetaHeader } from './part10.js';
 import { MiniStorageScp, normaliseAddress } from './scp.js';
 import { Spool } from './spool.js';
-import type { AssociationDecision, AssociationInfo, InstanceWriter, ScpEvent, ScpHandlers, StorageScp, StorageScpOptions, StoreRequest } from './storage-scp.js';
+import type {
+  AssociationDecision,
+  AssociationInfo,
+  ConnectionDecision,
+  ConnectionInfo,
+  InstanceWriter,
+  ScpEvent,
+  ScpHandlers,
+  StorageScp,
+  StorageScpOptions,
+  StoreRequest,
+} from './storage-scp.js';
+
+/** Connections refused or ended before their request: one log line per peer and window. */
+const FLOOD_LOG_WINDOW_MS = 10_000;
 
 export type ReceiverSettings = Config['dicom']['receiver'];
 
@@ -47,7 +63,8 @@ export interface ReceiverOptions {
   onStateChange?: (state: ReceiverState) => void;
 }
 
-export class DicomReceiver {
+export class DicomReceiver implements Capability {
+  readonly name = 'dicom receiver';
   private scp: StorageScp | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -57,11 +74,12 @@ export class DicomReceiver {
   private readonly allowedPeers: net.BlockList | undefined;
   private readonly allowedAEs: Set<string> | undefined;
   private readonly stateFile: string;
+  private readonly floodLog = new LogThrottle(FLOOD_LOG_WINDOW_MS);
 
   constructor(
     config: Config,
     private readonly logger: Logger,
-    private readonly pseudonymizer: Pseudonymizer,
+    private readonly pseudonymizer: Pseudonyms,
     private readonly options: ReceiverOptions = {},
   ) {
     this.settings = config.dicom.receiver;
@@ -76,6 +94,18 @@ export class DicomReceiver {
     return this.current;
   }
 
+  health(): CapabilityHealth {
+    const state = this.current;
+    switch (state.state) {
+      case 'listening':
+        return { status: 'ok', detail: `listening on ${state.host}:${state.port} as AE ${state.aeTitle}` };
+      case 'failed':
+        return { status: 'failed', detail: `${state.code}: ${state.reason}; retrying every ${this.settings.bindRetryMs / 1000} s` };
+      default:
+        return { status: 'off', detail: state.state };
+    }
+  }
+
   /** The port actually bound (differs from the setting only with port 0 in tests). */
   get port(): number | undefined {
     return this.current.state === 'listening' ? this.current.port : undefined;
@@ -85,10 +115,9 @@ export class DicomReceiver {
    * Prepares the spool and listens. Never throws: a failure is logged with its code, kept as
    * the state (for doctor) and retried every bindRetryMs; the rest of the service runs on.
    */
-  async start(): Promise<ReceiverState> {
+  async start(): Promise<void> {
     this.stopped = false;
     await this.attempt();
-    return this.current;
   }
 
   async stop(): Promise<void> {
@@ -97,6 +126,7 @@ export class DicomReceiver {
     const scp = this.scp;
     this.scp = undefined;
     await scp?.close();
+    this.floodLog.flush();
     this.setState({ state: 'stopped', port: this.settings.port, aeTitle: this.settings.aeTitle, since: new Date().toISOString(), pid: process.pid });
     this.logger.info('DICOM receiver stopped');
   }
@@ -161,6 +191,8 @@ export class DicomReceiver {
       maxPduBytes: s.maxPduBytes,
       maxInstanceBytes: s.maxInstanceBytes,
       maxAssociations: s.maxAssociations,
+      maxConnectionsPerPeer: s.maxConnectionsPerPeer,
+      requestTimeoutMs: s.requestTimeoutMs,
       associationTimeoutMs: s.associationTimeoutMs,
       idleTimeoutMs: s.idleTimeoutMs,
     };
@@ -168,16 +200,24 @@ export class DicomReceiver {
 
   private handlers(): ScpHandlers {
     return {
+      admit: (connection) => this.admit(connection),
       associate: (info) => this.decide(info),
       beginStore: (request) => this.beginStore(request),
       event: (event) => this.log(event),
     };
   }
 
+  private admit(connection: ConnectionInfo): ConnectionDecision {
+    // This machine itself (doctor's C-ECHO) goes on to its A-ASSOCIATE-RQ, whose rejection tells doctor a receiver answers.
+    const thisMachine = connection.peerAddress === connection.localAddress;
+    if (!this.allowedPeers || thisMachine || allows(this.allowedPeers, connection.peerAddress)) return { admit: true };
+    return { admit: false, why: notAllowedPeer(connection.peerAddress) };
+  }
+
   private decide(info: AssociationInfo): AssociationDecision {
     if (this.allowedPeers && !allows(this.allowedPeers, info.peerAddress)) {
-      // Strangers learn nothing: "no reason given".
-      return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.NO_REASON, why: `peer address ${info.peerAddress} is not in dicom.receiver.allowedPeers` };
+      // Only this machine gets this far (see admit); strangers learn nothing: "no reason given".
+      return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.NO_REASON, why: notAllowedPeer(info.peerAddress) };
     }
     if (info.calledAE !== this.settings.aeTitle) {
       return { accept: false, result: Reject.PERMANENT, source: Reject.SOURCE_USER, reason: Reject.CALLED_AE_NOT_RECOGNIZED, why: `called AE title "${info.calledAE}" is not this receiver's "${this.settings.aeTitle}"` };
@@ -205,6 +245,17 @@ export class DicomReceiver {
     const who = (a: AssociationInfo) => ({ association: a.id, callingAE: a.callingAE, calledAE: a.calledAE, peer: a.peerAddress });
     const sop = (uid: string) => ({ sopClass: SOP_CLASS_NAMES[uid] ?? uid });
     switch (event.type) {
+      case 'refused':
+        this.floodLog.log(
+          `refused ${event.peerAddress}`,
+          () => this.logger.warn({ code: ErrorCode.DIMSE_ASSOCIATION_REJECTED, peer: event.peerAddress }, `DICOM connection refused: ${event.why}`),
+          (suppressed) =>
+            this.logger.warn(
+              { code: ErrorCode.DIMSE_ASSOCIATION_REJECTED, peer: event.peerAddress, suppressed },
+              `DICOM connection refused: ${suppressed} more from ${event.peerAddress} in ${FLOOD_LOG_WINDOW_MS / 1000} s, not logged one by one`,
+            ),
+        );
+        return;
       case 'accepted':
         this.logger.info(
           { ...who(event.association), contexts: event.contexts.map((c) => `${SOP_CLASS_NAMES[c.abstractSyntax] ?? c.abstractSyntax} / ${c.transferSyntax}`), refusedContexts: event.refused },
@@ -236,14 +287,28 @@ export class DicomReceiver {
       case 'released':
         this.logger.info({ ...who(event.association), instances: event.instances }, 'DICOM association released');
         return;
-      case 'aborted':
-        this.logger.warn(
-          { code: event.code, ...(event.association ? who(event.association) : { peer: event.peerAddress }), instanceLost: event.instanceLost },
-          `DICOM association ended: ${event.why}${event.instanceLost ? '; the partial instance was discarded' : ''}`,
+      case 'aborted': {
+        const line = () =>
+          this.logger.warn(
+            { code: event.code, ...(event.association ? who(event.association) : { peer: event.peerAddress }), instanceLost: event.instanceLost },
+            `DICOM association ended: ${event.why}${event.instanceLost ? '; the partial instance was discarded' : ''}`,
+          );
+        if (event.association) return line();
+        // Before its request a connection is only a socket, what a flood is made of: throttled per peer.
+        this.floodLog.log(`ended ${event.peerAddress}`, line, (suppressed) =>
+          this.logger.warn(
+            { code: event.code, peer: event.peerAddress, suppressed },
+            `DICOM association ended: ${suppressed} more connections from ${event.peerAddress} ended before an A-ASSOCIATE-RQ in ${FLOOD_LOG_WINDOW_MS / 1000} s, not logged one by one`,
+          ),
         );
         return;
+      }
     }
   }
+}
+
+function notAllowedPeer(address: string): string {
+  return `peer address ${address} is not in dicom.receiver.allowedPeers`;
 }
 
 export function bindError(error: NodeJS.ErrnoException, host: string, port: number): CspineError {

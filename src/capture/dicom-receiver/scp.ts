@@ -2,7 +2,10 @@
  * A minimal DICOM Storage SCP: associations (PS3.8), C-ECHO and C-STORE (PS3.7), nothing else.
  * Each association reads its socket in order (async iteration, so the socket pauses while an
  * instance is written), every length is bounded before it is buffered, and anything that
- * breaks the protocol ends that association with an A-ABORT — never the listener.
+ * breaks the protocol ends that association with an A-ABORT — never the listener. No number
+ * of connections that never associate locks a modality out: strangers and connections over the
+ * per-address limit are closed at accept, a connection has requestTimeoutMs for its request,
+ * and every new connection is read (the longest-waiting one makes room, see below).
  */
 import net from 'node:net';
 import { ErrorCode } from '../../errors.js';
@@ -22,9 +25,17 @@ import {
   type AcceptedContext,
   type Pdv,
 } from './pdu.js';
-import type { AssociationInfo, InstanceWriter, ScpHandlers, StorageScp, StorageScpOptions } from './storage-scp.js';
+import type { AssociationInfo, ConnectionInfo, InstanceWriter, ScpHandlers, StorageScp, StorageScpOptions } from './storage-scp.js';
 
 const MAX_COMMAND_BYTES = 64 * 1024;
+
+/**
+ * Sockets without an accepted association (waiting for their A-ASSOCIATE-RQ, or refused and not
+ * yet closed by the peer), all addresses together. Beyond this the longest-waiting one is
+ * closed instead of the new one being turned away: the newest connection, maybe a modality, is
+ * always read, and a flood from many addresses still holds a bounded number of descriptors.
+ */
+export const MAX_WAITING_CONNECTIONS = 64;
 
 /** Ends the association; `code` is the error code logged for it. */
 class AssociationEnd extends Error {
@@ -51,6 +62,10 @@ interface PendingStore {
 export class MiniStorageScp implements StorageScp {
   private server: net.Server | undefined;
   private readonly associations = new Set<AssociationConnection>();
+  /** Connections without an accepted association, oldest first (a Set keeps insertion order). */
+  readonly waiting = new Set<AssociationConnection>();
+  /** Open connections per peer address, associated or not. */
+  private readonly perPeer = new Map<string, number>();
   private nextId = 1;
   accepted = 0;
 
@@ -66,8 +81,6 @@ export class MiniStorageScp implements StorageScp {
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ noDelay: true }, (socket) => this.connection(socket));
-      // Connections that never associate still hold a socket: bounded, beyond the association limit.
-      server.maxConnections = this.options.maxAssociations * 2 + 4;
       server.once('error', reject);
       server.listen({ port, host, exclusive: true }, () => {
         server.off('error', reject);
@@ -87,9 +100,39 @@ export class MiniStorageScp implements StorageScp {
   }
 
   private connection(socket: net.Socket): void {
+    // Reset by the peer before it got here: nothing to serve, nothing to say.
+    if (!socket.remoteAddress) return void socket.destroy();
+    const peerAddress = normaliseAddress(socket.remoteAddress);
+    const refusal = this.refusal({ peerAddress, localAddress: normaliseAddress(socket.localAddress ?? '') });
+    if (refusal) {
+      socket.destroy();
+      return this.handlers.event({ type: 'refused', peerAddress, why: refusal });
+    }
+    this.perPeer.set(peerAddress, (this.perPeer.get(peerAddress) ?? 0) + 1);
     const association = new AssociationConnection(this, socket, this.nextId++, this.handlers);
     this.associations.add(association);
-    void association.run().finally(() => this.associations.delete(association));
+    this.waiting.add(association);
+    void association.run().finally(() => {
+      this.associations.delete(association);
+      this.waiting.delete(association);
+      const left = this.perPeer.get(peerAddress)! - 1;
+      if (left === 0) this.perPeer.delete(peerAddress);
+      else this.perPeer.set(peerAddress, left);
+    });
+    if (this.waiting.size > MAX_WAITING_CONNECTIONS) {
+      const oldest = this.waiting.values().next().value!;
+      this.waiting.delete(oldest);
+      oldest.evict(`closed to make room for a newer connection: over ${MAX_WAITING_CONNECTIONS} connections were without an association`);
+    }
+  }
+
+  /** Why this connection is closed at accept, before it is read; undefined when it may go on. */
+  private refusal(connection: ConnectionInfo): string | undefined {
+    const decision = this.handlers.admit(connection);
+    if (!decision.admit) return decision.why;
+    const open = this.perPeer.get(connection.peerAddress) ?? 0;
+    if (open >= this.options.maxConnectionsPerPeer) return `already ${open} connections from ${connection.peerAddress} (dicom.receiver.maxConnectionsPerPeer)`;
+    return undefined;
   }
 }
 
@@ -134,9 +177,17 @@ class AssociationConnection {
         this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
       });
       this.socket.once('close', () => void this.finish().then(resolve));
-      this.arm(this.scp.options.associationTimeoutMs, 'no A-ASSOCIATE-RQ in time');
+      const { requestTimeoutMs } = this.scp.options;
+      this.arm(requestTimeoutMs, `no A-ASSOCIATE-RQ within ${requestTimeoutMs} ms (dicom.receiver.requestTimeoutMs)`, 'deadline');
     });
     return this.done;
+  }
+
+  /** Closes at once, without an A-ABORT: a newer connection needs the room. */
+  evict(why: string): void {
+    this.end(new AssociationEnd(why, ErrorCode.DIMSE_ASSOCIATION_ABORTED, undefined));
+    // Also when it had already ended and was only waiting for the peer to close.
+    this.socket.destroy();
   }
 
   /** Ends the association once the instance being written, if any, is committed. */
@@ -198,7 +249,11 @@ class AssociationConnection {
     if (this.ending) this.handlers.event({ type: 'aborted', association: this.info, peerAddress: this.peerAddress, why: this.ending.message, code: this.ending.code, instanceLost });
   }
 
-  private arm(ms: number, why: string): void {
+  /**
+   * A 'deadline' is not moved by bytes arriving: a request dribbled in a byte at a time must
+   * not hold its socket any longer than silence would.
+   */
+  private arm(ms: number, why: string, kind: 'idle' | 'deadline' = 'idle'): void {
     clearTimeout(this.timer);
     const armedAt = this.received;
     this.timer = setTimeout(() => {
@@ -206,7 +261,7 @@ class AssociationConnection {
       setImmediate(() => {
         if (this.closed) return;
         // Never mid-write (the disk, not the peer, is slow then), nor when data came meanwhile.
-        if (this.pumping || this.received !== armedAt) return this.arm(ms, why);
+        if (this.pumping || (kind === 'idle' && this.received !== armedAt)) return this.arm(ms, why, kind);
         if (this.state === 'closing' && !this.ending) return void this.socket.destroy();
         this.end(new AssociationEnd(why, ErrorCode.DIMSE_ASSOCIATION_ABORTED, AbortReason.NOT_SPECIFIED));
       });
@@ -274,6 +329,7 @@ class AssociationConnection {
     this.socket.write(associateAc(rq, answers, this.scp.options.maxPduBytes));
     this.state = 'open';
     this.scp.accepted++;
+    this.scp.waiting.delete(this);
     this.counted = true;
     this.handlers.event({
       type: 'accepted',

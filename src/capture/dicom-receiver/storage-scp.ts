@@ -13,6 +13,15 @@ export interface AssociationInfo {
   peerPort: number;
 }
 
+/** A TCP connection as accepted, before it has sent anything. */
+export interface ConnectionInfo {
+  peerAddress: string;
+  /** This side's address of the connection: the same as the peer's when the peer is this machine. */
+  localAddress: string;
+}
+
+export type ConnectionDecision = { admit: true } | { admit: false; why: string };
+
 export type AssociationDecision =
   | { accept: true }
   | {
@@ -42,6 +51,8 @@ export interface InstanceWriter {
 }
 
 export type ScpEvent =
+  /** Closed at accept, before any PDU: not allowed, or too many connections from that address. */
+  | { type: 'refused'; peerAddress: string; why: string }
   | { type: 'accepted'; association: AssociationInfo; contexts: Array<{ abstractSyntax: string; transferSyntax: string }>; refused: number }
   | { type: 'rejected'; association: AssociationInfo; why: string; result: number; source: number; reason: number }
   | { type: 'echo'; association: AssociationInfo }
@@ -52,6 +63,8 @@ export type ScpEvent =
   | { type: 'aborted'; association: AssociationInfo | undefined; peerAddress: string; why: string; code: string; instanceLost: boolean };
 
 export interface ScpHandlers {
+  /** Asked as each connection is accepted, so a stranger holds no socket waiting for its request. */
+  admit(connection: ConnectionInfo): ConnectionDecision;
   associate(info: AssociationInfo): AssociationDecision;
   /** Throwing here answers the C-STORE with Refused: Out of Resources. */
   beginStore(request: StoreRequest): Promise<InstanceWriter>;
@@ -67,7 +80,11 @@ export interface StorageScpOptions {
   maxInstanceBytes: number;
   /** Accepted associations at once; more are refused as transient (local limit exceeded). */
   maxAssociations: number;
-  /** Time allowed for the A-ASSOCIATE-RQ after connecting, and for the peer to close after a release or reject. */
+  /** Connections open at once from one address, associated or not; more are refused at accept. */
+  maxConnectionsPerPeer: number;
+  /** Time allowed for the A-ASSOCIATE-RQ after connecting, however the bytes trickle in (the ARTIM timer of PS3.8). */
+  requestTimeoutMs: number;
+  /** Time allowed for the peer to close after a release or a rejection. */
   associationTimeoutMs: number;
   /** An open association that sends nothing this long is aborted. */
   idleTimeoutMs: number;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { loadSiteSecret, Pseudonymizer } from '../../src/sync/privacy.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadSiteSecret, Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('the site secret is made once, private, and kept', (t) => {
@@ -15,7 +16,9 @@ test('the site secret is made once, private, and kept', (t) => {
 test('a short secret file is refused rather than silently weak', (t) => {
   const file = path.join(tempDir(t), 'site-secret');
   fs.writeFileSync(file, 'short');
-  t.throws(() => loadSiteSecret(file), { message: /fewer than 32/ });
+  const error = t.throws(() => loadSiteSecret(file), { instanceOf: ConfigError, message: /fewer than 32/ });
+  t.is(error?.code, 'E_SITE_SECRET_INVALID');
+  t.deepEqual(error?.problems, [`privacy.siteSecretFile: ${file} holds 5 bytes, fewer than 32: a weak key would make pseudonyms guessable; restore the site's secret or delete the file to have a new one made (earlier pseudonyms then no longer match)`]);
 });
 
 test('pseudonyms are stable per site, differ between sites and kinds, and hide the value', (t) => {
