@@ -11,8 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '../src/imaging/decode.js';
-import { everySyntax, pattern, SYNTAX_TOOLS, toolPath } from '../test/helpers/dicom.js';
-import { quantile } from '../src/model/bench.js';
+import { everySyntax, pattern, SYNTAX_TOOLS, toolPath } from '../src/tools/fixtures/dicom.js';
+import { quantile } from '../src/tools/bench/bench.js';
 
 const ROWS = 2500;
 const COLUMNS = 2000;

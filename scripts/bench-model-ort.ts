@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import { benchInput, measureLatency } from '../src/model/bench.js';
+import { benchInput, measureLatency } from '../src/tools/bench/bench.js';
 import { sessionOptions } from '../src/model/inference.js';
 
 const [file, batchFile, runsText, batchText, threadsText] = process.argv.slice(2);

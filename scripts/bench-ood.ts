@@ -13,14 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { MANIFEST_FILE, type ModelManifest } from '../src/model/manifest.js';
-import { quantile } from '../src/model/bench.js';
+import { quantile } from '../src/tools/bench/bench.js';
 import ort from 'onnxruntime-node';
 import { sessionOptions } from '../src/model/inference.js';
 import { loadModelPackage } from '../src/model/model-package.js';
 import { confidenceDeficit, residualModel } from '../src/model/ood.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
-import { generatePhantoms } from '../src/synth/generate.js';
-import { generateOodSets } from '../src/synth/ood/generate.js';
+import { generatePhantoms } from '../src/tools/synth/generate.js';
+import { generateOodSets } from '../src/tools/synth/ood/generate.js';
 
 const MODEL = fileURLToPath(new URL('../models/cspine-alexnet-demo', import.meta.url));
 const DOC = fileURLToPath(new URL('../docs/benchmarks-ood.md', import.meta.url));

@@ -19,7 +19,7 @@ import { History } from '../src/store/history.js';
 import { Outbox } from '../src/store/outbox.js';
 import { loadSiteSecret, Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 import { MqttPublisher } from '../src/sync/publisher.js';
-import { recordResults } from '../test/helpers/device.js';
+import { recordResults } from '../src/tools/fixtures/results.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks-sync.md', import.meta.url));
 const WINDOWS = [1, 32, 128];

@@ -25,7 +25,7 @@ def vmhwm_kib() -> int:
 
 
 def bench_input(batch: int, seed: int = 1) -> np.ndarray:
-    # the same xorshift input as src/model/bench.ts (values in [-2, 2))
+    # the same xorshift input as src/tools/bench/bench.ts (values in [-2, 2))
     size = batch * 3 * 224 * 224
     out = np.empty(size, dtype=np.float32)
     state = seed

@@ -5,7 +5,7 @@
  * For every phantom (the PNG files under each DIR as `cspine-edge synth` writes them, in case
  * order, the first N with `:N`; without --phantoms, 300 8-bit 256×320 phantoms with seed 31 and 60
  * 16-bit 1024×1280 ones with seed 32 are generated in a temporary folder) it writes each acquisition shift that must pass and each
- * frame that must be refused (test/helpers/quality-images.ts) as a real file, decodes it with the
+ * frame that must be refused (src/tools/fixtures/quality-images.ts) as a real file, decodes it with the
  * real decoders, and measures it. Prints each measure's range per category, what the default
  * thresholds answer, and the gate's cost on a 1024×1280 16-bit frame (median of 200 calls).
  * `--only` keeps the categories whose name contains TEXT (repeatable).
@@ -18,8 +18,8 @@ import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { decodeImage } from '../src/imaging/decode.js';
 import { assessQuality, type QualityMeasures } from '../src/imaging/quality.js';
-import { generatePhantoms } from '../src/synth/generate.js';
-import { FAIL_VARIANTS, loadGray, PASS_VARIANTS, type Gray, type Variant } from '../test/helpers/quality-images.js';
+import { generatePhantoms } from '../src/tools/synth/generate.js';
+import { FAIL_VARIANTS, loadGray, PASS_VARIANTS, type Gray, type Variant } from '../src/tools/fixtures/quality-images.js';
 
 const LIMITS = { maxPixels: 64_000_000 };
 const MEASURES = ['minSide', 'stdLevel', 'structureShare', 'fieldShare', 'clippedHigh', 'clippedLow', 'dynamicRange', 'colourfulness'] as const;

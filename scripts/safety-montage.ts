@@ -14,10 +14,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
 import { toCspineError } from '../src/errors.js';
-import { OOD_GROUPS, readOodSet, type OodSetImage } from '../src/model/evaluate-ood.js';
-import { LAMP_COLOURS } from '../src/model/plots.js';
+import { OOD_GROUPS, readOodSet, type OodSetImage } from '../src/tools/evaluate/evaluate-ood.js';
+import { LAMP_COLOURS } from '../src/tools/evaluate/plots.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
-import { composeMontage, type MontageTile } from '../src/synth/ood/montage.js';
+import { composeMontage, type MontageTile } from '../src/tools/synth/ood/montage.js';
 
 const THIRD_PARTY = new Set(['photos-real', 'imagemagick']);
 const MAX_BYTES = 400 * 1024;

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { jsonLines, ORT_GUARD, runCli } from './helpers/cli.js';
-import { configEnv, grayImage, workspace } from './helpers/fixtures.js';
+import { grayImage } from '../src/tools/fixtures/images.js';
+import { configEnv, workspace } from './helpers/fixtures.js';
 
 /** Writes the same small PNG at each path (relative to `dir`); returns the full paths. */
 async function writeImages(dir: string, names: readonly string[]): Promise<string[]> {

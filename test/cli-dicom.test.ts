@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { dicomFile, everySyntax, haveTools, pattern, SYNTAX_TOOLS } from './helpers/dicom.js';
+import { dicomFile, everySyntax, pattern, SYNTAX_TOOLS } from '../src/tools/fixtures/dicom.js';
+import { haveTools } from './helpers/dicom.js';
 import { configEnv, workspace } from './helpers/fixtures.js';
 
 const ROWS = 128;

@@ -5,8 +5,9 @@ import { Service } from '../src/service.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { referenceImage } from '../src/jobs/self-test.js';
 import { jsonLines, runCli } from './helpers/cli.js';
-import { capturedLogger, configEnv, grayImage, SHIPPED_MODEL, waitFor, workspace, writeBadFiles } from './helpers/fixtures.js';
-import { png } from './helpers/quality-images.js';
+import { grayImage, writeBadFiles } from '../src/tools/fixtures/images.js';
+import { capturedLogger, configEnv, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
+import { png } from '../src/tools/fixtures/quality-images.js';
 
 test('classify --json answers one contract line per file, exit 0', async (t) => {
   const { root, config } = workspace(t);

@@ -14,7 +14,7 @@ import { History } from '../src/store/history.js';
 import { loadSiteSecret, Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 import { brokerKinds, startBroker, subscriber, type BrokerKind } from './helpers/brokers.js';
 import { DEVICE_ID } from './helpers/device.js';
-import { dicomFile, pattern, SOP_CLASS } from './helpers/dicom.js';
+import { dicomFile, pattern, SOP_CLASS } from '../src/tools/fixtures/dicom.js';
 import { capturedLogger, listFiles, tempDir, waitFor, workspace } from './helpers/fixtures.js';
 import { assertValidPayload } from './helpers/schemas.js';
 

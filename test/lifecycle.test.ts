@@ -4,7 +4,8 @@ import test from 'ava';
 import { openDatabase } from '../src/store/database.js';
 import { freePort } from './helpers/brokers.js';
 import { collect, spawnCli } from './helpers/cli.js';
-import { configEnv, grayImage, listFiles, waitFor, workspace } from './helpers/fixtures.js';
+import { grayImage } from '../src/tools/fixtures/images.js';
+import { configEnv, listFiles, waitFor, workspace } from './helpers/fixtures.js';
 
 const IMAGES = 50;
 const BAD = new Set([7, 19, 33, 41, 48]);

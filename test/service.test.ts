@@ -11,9 +11,10 @@ import { referenceImage } from '../src/jobs/self-test.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { StartupError } from '../src/runtime/lifecycle.js';
 import { Service } from '../src/service.js';
-import { capturedLogger, grayImage, listFiles, MODEL_ID, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
-import { png } from './helpers/quality-images.js';
-import { brightnessModel, writeModelPackage } from './helpers/onnx-models.js';
+import { grayImage } from '../src/tools/fixtures/images.js';
+import { capturedLogger, listFiles, MODEL_ID, SHIPPED_MODEL, waitFor, workspace } from './helpers/fixtures.js';
+import { png } from '../src/tools/fixtures/quality-images.js';
+import { brightnessModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
 import { freePort } from './helpers/brokers.js';
 import { startService } from './helpers/service.js';
 

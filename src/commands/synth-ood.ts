@@ -1,4 +1,4 @@
-import { generateOodSets, OOD_CATEGORIES } from '../synth/ood/generate.js';
+import { generateOodSets, OOD_CATEGORIES } from '../tools/synth/ood/generate.js';
 import { ProgressBar } from '../ui/progress.js';
 import { defineCommand, rangeErrorsAsUsage, UsageError } from './options.js';
 

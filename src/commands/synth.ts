@@ -1,4 +1,4 @@
-import { generatePhantoms } from '../synth/generate.js';
+import { generatePhantoms } from '../tools/synth/generate.js';
 import { ProgressBar } from '../ui/progress.js';
 import { defineCommand, rangeErrorsAsUsage, UsageError } from './options.js';
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built CLI, as `npx cspine-edge` runs it (npm test builds first). */
 export const CLI = path.join(ROOT, 'dist/cli.js');
-const REPORT_RSS = path.join(ROOT, 'test/helpers/report-rss.mjs');
+const REPORT_RSS = path.join(ROOT, 'src/tools/bench/report-rss.mjs');
 /** As `NODE_OPTIONS: \`--import=${ORT_GUARD}\``: exit 99 where ONNX Runtime is loaded with a long command line. */
 export const ORT_GUARD = path.join(ROOT, 'test/helpers/ort-guard.mjs');
 

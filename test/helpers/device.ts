@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
-import { sha256Hex } from '../../src/hash.js';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
 import { Outbox } from '../../src/store/outbox.js';
@@ -24,23 +23,6 @@ export function syncConfig(root: string, broker: Pick<TestBroker, 'url' | 'proto
       mqtt: { enabled: true, url: broker.url, protocolVersion: broker.protocolVersion, reconnectMinMs: 50, reconnectMaxMs: 400, keepaliveSec: 5, ...overrides },
     },
   });
-}
-
-/** Records `count` classified results (file names look like patient names, on purpose). */
-export function recordResults(history: History, count: number, first = 0): void {
-  for (let i = first; i < first + count; i++) {
-    history.recordClassified(
-      { sha256: sha256Hex(Buffer.from(`image ${i}`)), source: `SMITH_JOHN_${i}.png`, sourceKind: 'folder', bytes: 1000 + i, format: 'png', receivedAt: new Date() },
-      {
-        modelId: 'test-model',
-        modelSha256: 'a'.repeat(64),
-        label: 'normal',
-        probabilities: { normal: 0.95, fracture: 0.03, dislocation: 0.02 },
-        triage: { level: 'GREEN', reason: 'normal (P=95.0%)' },
-        timingsMs: { decode: 1, preprocess: 1, infer: 1, total: 3 },
-      },
-    );
-  }
 }
 
 /** A device's database, outbox and publisher in this process. */

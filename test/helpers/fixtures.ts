@@ -4,11 +4,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
-import sharp from 'sharp';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { brightnessModel, writeModelPackage } from './onnx-models.js';
+import { brightnessModel, writeModelPackage } from '../../src/tools/fixtures/onnx-models.js';
 
 /** A fresh folder removed when the test ends. */
 export function tempDir(t: ExecutionContext, prefix = 'cspine-test-'): string {
@@ -84,22 +82,6 @@ export function capturedLogger(): CapturedLog {
   return { logger: createLogger('debug', sink), lines };
 }
 
-/**
- * A gray image of the given brightness (0..255) with a little texture from `seed`, so
- * equal brightness still gives distinct files. The brightness model maps ~230 → normal
- * (GREEN), ~115 → fracture (RED), ~30 → dislocation (RED), ~150 → low confidence (AMBER).
- */
-export async function grayImage(
-  brightness: number,
-  options: { width?: number; height?: number; format?: 'png' | 'jpeg' | 'tiff' | 'webp'; seed?: number } = {},
-): Promise<Buffer> {
-  const { width = 64, height = 48, format = 'png', seed = 0 } = options;
-  const pixels = Buffer.alloc(width * height, brightness);
-  for (let i = 0; i < 8; i++) pixels[(seed * 7919 + i * 104729) % pixels.length] = (brightness + 1 + i) % 256;
-  const image = sharp(pixels, { raw: { width, height, channels: 1 } });
-  return format === 'jpeg' ? image.jpeg({ quality: 95 }).toBuffer() : image.toFormat(format).toBuffer();
-}
-
 export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -117,79 +99,4 @@ export function listFiles(dir: string): string[] {
     .filter((entry) => entry.isFile() || entry.isSymbolicLink())
     .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
     .sort();
-}
-
-/**
- * A real, valid PNG of width × height 1-bit gray pixels, all black, a few hundred KB on
- * disk: a decompression bomb.
- */
-export function hugePng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(zlib.crc32(body), body.length + 4);
-    return out;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 1; // bit depth
-  header[9] = 0; // grayscale
-  // Each row is a filter byte plus width/8 bytes of zeros; zeros compress about 1000:1.
-  const data = zlib.deflateSync(Buffer.alloc((1 + Math.ceil(width / 8)) * height), { level: 9 });
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', data), chunk('IEND', Buffer.alloc(0))]);
-}
-
-/** An uncompressed 16-bit grayscale TIFF (sharp writes TIFF at 8 bits only). */
-export function gray16Tiff(width: number, height: number, samples: Uint16Array): Buffer {
-  const tags: Array<[tag: number, type: 3 | 4, value: number]> = [
-    [256, 4, width], // ImageWidth
-    [257, 4, height], // ImageLength
-    [258, 3, 16], // BitsPerSample
-    [259, 3, 1], // Compression: none
-    [262, 3, 1], // Photometric: black is zero
-    [273, 4, 0], // StripOffsets, patched below
-    [277, 3, 1], // SamplesPerPixel
-    [278, 4, height], // RowsPerStrip
-    [279, 4, width * height * 2], // StripByteCounts
-  ];
-  const ifdSize = 2 + tags.length * 12 + 4;
-  const dataOffset = 8 + ifdSize;
-  const out = Buffer.alloc(dataOffset + width * height * 2);
-  out.write('II', 0, 'latin1');
-  out.writeUInt16LE(42, 2);
-  out.writeUInt32LE(8, 4);
-  out.writeUInt16LE(tags.length, 8);
-  tags.forEach(([tag, type, value], i) => {
-    const at = 10 + i * 12;
-    out.writeUInt16LE(tag, at);
-    out.writeUInt16LE(type, at + 2);
-    out.writeUInt32LE(1, at + 4);
-    const stored = tag === 273 ? dataOffset : value;
-    if (type === 3) out.writeUInt16LE(stored, at + 8);
-    else out.writeUInt32LE(stored, at + 8);
-  });
-  for (let i = 0; i < samples.length; i++) out.writeUInt16LE(samples[i]!, dataOffset + i * 2);
-  return out;
-}
-
-/**
- * The four inputs the acceptance criteria name: a truncated JPEG, a text file named .png, an SVG
- * and a 40000×40000 PNG. Written into `dir`; returns their paths in that order.
- */
-export async function writeBadFiles(dir: string): Promise<string[]> {
-  const jpeg = await grayImage(120, { width: 512, height: 512, format: 'jpeg', seed: 5 });
-  const files = {
-    'truncated.jpg': jpeg.subarray(0, Math.floor(jpeg.length / 2)),
-    'text.png': Buffer.from('Patient: nobody\nthis is not an image\n'),
-    'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40000" height="40000"><rect width="100%" height="100%"/></svg>'),
-    'bomb.png': hugePng(40000, 40000),
-  };
-  fs.mkdirSync(dir, { recursive: true });
-  return Object.entries(files).map(([name, bytes]) => {
-    fs.writeFileSync(path.join(dir, name), bytes);
-    return path.join(dir, name);
-  });
 }

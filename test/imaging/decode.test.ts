@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { ImageRejectedError } from '../../src/errors.js';
 import { decodeImage } from '../../src/imaging/decode.js';
 import type { ImageDecoder } from '../../src/imaging/image.js';
-import { gray16Tiff, grayImage, hugePng } from '../helpers/fixtures.js';
+import { gray16Tiff, grayImage, hugePng } from '../../src/tools/fixtures/images.js';
 
 const limits = { maxPixels: 64_000_000 };
 

@@ -14,7 +14,8 @@ import { decodeImage } from '../../src/imaging/decode.js';
 import { readDicomFrame } from '../../src/imaging/dicom/decoder.js';
 import { looksLikeDicom } from '../../src/imaging/dicom/dataset.js';
 import { storedValues } from '../../src/imaging/dicom/pixels.js';
-import { haveTools, pydicomTestFiles, transcode } from '../helpers/dicom.js';
+import { transcode } from '../../src/tools/fixtures/dicom.js';
+import { haveTools, pydicomTestFiles } from '../helpers/dicom.js';
 
 const limits = { maxPixels: 64_000_000 };
 let files: string | undefined;

@@ -5,7 +5,7 @@ import { decodeImage } from '../../src/imaging/decode.js';
 import { readDicomFrame } from '../../src/imaging/dicom/decoder.js';
 import { storedValues } from '../../src/imaging/dicom/pixels.js';
 import type { DecodedImage } from '../../src/imaging/image.js';
-import { dicomFile, SOP_CLASS, type DicomSpec } from '../helpers/dicom.js';
+import { dicomFile, SOP_CLASS, type DicomSpec } from '../../src/tools/fixtures/dicom.js';
 
 const limits = { maxPixels: 64_000_000 };
 

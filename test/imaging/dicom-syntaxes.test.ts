@@ -9,7 +9,8 @@ import { decodeImage } from '../../src/imaging/decode.js';
 import { readDicomFrame } from '../../src/imaging/dicom/decoder.js';
 import { storedValues } from '../../src/imaging/dicom/pixels.js';
 import { ImageRejectedError } from '../../src/errors.js';
-import { dicomFile, haveTools, openJpegCodestream, pattern, transcode, TS } from '../helpers/dicom.js';
+import { dicomFile, openJpegCodestream, pattern, transcode, TS } from '../../src/tools/fixtures/dicom.js';
+import { haveTools } from '../helpers/dicom.js';
 
 const limits = { maxPixels: 64_000_000 };
 const ROWS = 96;

@@ -7,7 +7,7 @@ import { openClassifier } from '../../src/pipeline/open-classifier.js';
 import { configSchema } from '../../src/config/schema.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
 import { configEnv, tempDir, workspace } from '../helpers/fixtures.js';
-import { brightnessModel, writeModelPackage } from '../helpers/onnx-models.js';
+import { brightnessModel, writeModelPackage } from '../../src/tools/fixtures/onnx-models.js';
 
 /** 400×200 dark image with a bright 60×60 square centred at (300, 60): not square, so letterboxed. */
 async function spotImage(): Promise<Buffer> {

@@ -7,10 +7,10 @@ import { ImageRejectedError } from '../../src/errors.js';
 import { referenceImage } from '../../src/jobs/self-test.js';
 import { decodeImage } from '../../src/imaging/decode.js';
 import { assessQuality, requireQuality } from '../../src/imaging/quality.js';
-import { generatePhantoms } from '../../src/synth/generate.js';
+import { generatePhantoms } from '../../src/tools/synth/generate.js';
 import { rejectionTriage } from '../../src/triage/policy.js';
-import { dicomFile } from '../helpers/dicom.js';
-import { FAIL_VARIANTS, loadGray, mapLevels, PASS_VARIANTS, png, rgbFile, viaSharp, type Gray } from '../helpers/quality-images.js';
+import { dicomFile } from '../../src/tools/fixtures/dicom.js';
+import { FAIL_VARIANTS, loadGray, mapLevels, PASS_VARIANTS, png, rgbFile, viaSharp, type Gray } from '../../src/tools/fixtures/quality-images.js';
 
 const LIMITS = { maxPixels: 64_000_000 };
 /** The shipped defaults: what a device with no config file runs. */

@@ -4,7 +4,7 @@ import test from 'ava';
 import { ModelError } from '../../src/errors.js';
 import { InferenceEngine, softmax } from '../../src/model/inference.js';
 import { loadModelPackage } from '../../src/model/model-package.js';
-import { brightnessModel, writeModelPackage } from '../helpers/onnx-models.js';
+import { brightnessModel, writeModelPackage } from '../../src/tools/fixtures/onnx-models.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const fill = (value: number, size = 16) => new Float32Array(3 * size * size).fill(value);

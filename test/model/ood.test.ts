@@ -7,15 +7,15 @@ import { InferenceEngine } from '../../src/model/inference.js';
 import { loadModelPackage } from '../../src/model/model-package.js';
 import ort from 'onnxruntime-node';
 import { confidenceDeficit, encodeOodStatistics, OodDetector, residualModel, subspaceResidual } from '../../src/model/ood.js';
-import { quantile } from '../../src/model/bench.js';
-import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, principalSubspace } from '../../src/model/ood-calibrate.js';
+import { quantile } from '../../src/tools/bench/bench.js';
+import { addFeaturesOutput, calibrateOod, FEATURES_OUTPUT, principalSubspace } from '../../src/tools/ood-calibrate.js';
 import { decodeOnnx, encodeOnnx } from '../../src/model/onnx-io.js';
 import { sha256Hex } from '../../src/hash.js';
 import { modelOodCalibrateCommand } from '../../src/commands/model-ood.js';
 import { openClassifier } from '../../src/pipeline/open-classifier.js';
-import { generatePhantoms } from '../../src/synth/generate.js';
+import { generatePhantoms } from '../../src/tools/synth/generate.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { smallCnnModel, writeModelPackage } from '../helpers/onnx-models.js';
+import { smallCnnModel, writeModelPackage } from '../../src/tools/fixtures/onnx-models.js';
 
 /** Deterministic pseudo-random numbers in [-0.5, 0.5). */
 function randoms(seed: number): () => number {

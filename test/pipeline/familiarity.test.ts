@@ -5,8 +5,8 @@ import sharp from 'sharp';
 import { configSchema } from '../../src/config/schema.js';
 import type { Classifier } from '../../src/pipeline/classifier.js';
 import { openClassifier } from '../../src/pipeline/open-classifier.js';
-import { generatePhantoms } from '../../src/synth/generate.js';
-import { generateOodSets } from '../../src/synth/ood/generate.js';
+import { generatePhantoms } from '../../src/tools/synth/generate.js';
+import { generateOodSets } from '../../src/tools/synth/ood/generate.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 // The shipped, guarded model on fresh phantoms (a seed no set of ours uses) and other anatomy.

@@ -3,7 +3,7 @@ import test from 'ava';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { recordResults } from '../helpers/device.js';
+import { recordResults } from '../../src/tools/fixtures/results.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 function store(t: import('ava').ExecutionContext) {

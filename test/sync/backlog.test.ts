@@ -3,7 +3,8 @@ import { Pseudonymizer } from '../../src/privacy/pseudonymizer.js';
 import { EventBus } from '../../src/runtime/event-bus.js';
 import { HistoryStore } from '../../src/store/store.js';
 import { Sync } from '../../src/sync/sync.js';
-import { recordResults, syncConfig } from '../helpers/device.js';
+import { recordResults } from '../../src/tools/fixtures/results.js';
+import { syncConfig } from '../helpers/device.js';
 import { capturedLogger, tempDir } from '../helpers/fixtures.js';
 
 test('past outboxWarnAt the backlog is reported once, in the log and as an event, and nothing is dropped', async (t) => {

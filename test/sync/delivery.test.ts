@@ -1,6 +1,7 @@
 import test from 'ava';
 import { brokerKinds, networkLink, startBroker, subscriber, type BrokerKind } from '../helpers/brokers.js';
-import { DEVICE_ID, inProcessDevice, queuedIds, recordResults } from '../helpers/device.js';
+import { recordResults } from '../../src/tools/fixtures/results.js';
+import { DEVICE_ID, inProcessDevice, queuedIds } from '../helpers/device.js';
 import { waitFor } from '../helpers/fixtures.js';
 import { assertValidPayload } from '../helpers/schemas.js';
 

@@ -6,7 +6,8 @@ import { History } from '../../src/store/history.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { brokerKinds, startBroker, subscriber, type BrokerKind } from '../helpers/brokers.js';
 import { collect, spawnCli } from '../helpers/cli.js';
-import { DEVICE_ID, recordResults, syncConfig } from '../helpers/device.js';
+import { recordResults } from '../../src/tools/fixtures/results.js';
+import { DEVICE_ID, syncConfig } from '../helpers/device.js';
 import { configEnv, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
 import { assertValidPayload } from '../helpers/schemas.js';
 

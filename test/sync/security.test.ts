@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { brokerKinds, mosquittoBinary, startBroker, subscriber } from '../helpers/brokers.js';
-import { DEVICE_ID, inProcessDevice, recordResults } from '../helpers/device.js';
+import { recordResults } from '../../src/tools/fixtures/results.js';
+import { DEVICE_ID, inProcessDevice } from '../helpers/device.js';
 import { tempDir, waitFor } from '../helpers/fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

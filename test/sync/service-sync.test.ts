@@ -5,7 +5,8 @@ import { SimulatedIndicators } from '../../src/indicators/simulated.js';
 import { Service } from '../../src/service.js';
 import { brokerKinds, startBroker, subscriber, type BrokerKind } from '../helpers/brokers.js';
 import { DEVICE_ID } from '../helpers/device.js';
-import { capturedLogger, grayImage, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
+import { grayImage } from '../../src/tools/fixtures/images.js';
+import { capturedLogger, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
 import { assertValidPayload } from '../helpers/schemas.js';
 
 const [kind] = brokerKinds() as [BrokerKind];

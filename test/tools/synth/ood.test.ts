@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { generatePhantoms } from '../../src/synth/generate.js';
-import { CATEGORY_SPECS, generateOodSets, OOD_CATEGORIES, OOD_CSV_HEADER, phantomRunSeed, type OodCategory, type OodSetOptions } from '../../src/synth/ood/generate.js';
-import { invert, rotateQuarter } from '../../src/synth/ood/orientation.js';
+import { generatePhantoms } from '../../../src/tools/synth/generate.js';
+import { CATEGORY_SPECS, generateOodSets, OOD_CATEGORIES, OOD_CSV_HEADER, phantomRunSeed, type OodCategory, type OodSetOptions } from '../../../src/tools/synth/ood/generate.js';
+import { invert, rotateQuarter } from '../../../src/tools/synth/ood/orientation.js';
 
 // Small frames keep the whole file fast; blank still writes its large frames.
 const W = 96;

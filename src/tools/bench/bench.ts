@@ -1,7 +1,7 @@
 /** Latency of one ONNX file in ONNX Runtime, as the service runs it (`model bench`, `npm run bench:model`). */
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import { sessionOptions } from './inference.js';
+import { sessionOptions } from '../../model/inference.js';
 
 export interface LatencyOptions {
   inputName: string;

@@ -12,14 +12,14 @@ import {
   writeOodReport,
   type OodEvaluationReport,
   type OodImageResult,
-} from '../../src/model/evaluate-ood.js';
-import { ErrorCode, ImageRejectedError } from '../../src/errors.js';
-import type { OodVerdict } from '../../src/model/ood-verdict.js';
-import type { Classifier } from '../../src/pipeline/classifier.js';
-import { openClassifier } from '../../src/pipeline/open-classifier.js';
-import { generateOodSets } from '../../src/synth/ood/generate.js';
-import { runCli } from '../helpers/cli.js';
-import { configEnv, SHIPPED_MODEL, tempDir, workspace } from '../helpers/fixtures.js';
+} from '../../../src/tools/evaluate/evaluate-ood.js';
+import { ErrorCode, ImageRejectedError } from '../../../src/errors.js';
+import type { OodVerdict } from '../../../src/model/ood-verdict.js';
+import type { Classifier } from '../../../src/pipeline/classifier.js';
+import { openClassifier } from '../../../src/pipeline/open-classifier.js';
+import { generateOodSets } from '../../../src/tools/synth/ood/generate.js';
+import { runCli } from '../../helpers/cli.js';
+import { configEnv, SHIPPED_MODEL, tempDir, workspace } from '../../helpers/fixtures.js';
 
 test('AUROC and FPR at 95% TPR of an OOD score, in-distribution positive, on a hand-made example', (t) => {
   // in < out for 3 + 3 + 3 + 2 of the 12 pairs

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { computeMetrics, expectedCalibrationError, rocAuc, rocCurve } from '../../src/model/metrics.js';
+import { computeMetrics, expectedCalibrationError, rocAuc, rocCurve } from '../../../src/tools/evaluate/metrics.js';
 
 const labels = ['normal', 'fracture', 'dislocation'];
 const one = (truth: number, predicted: number, confidence = 0.8) => {

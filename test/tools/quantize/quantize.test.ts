@@ -3,18 +3,18 @@ import path from 'node:path';
 import test from 'ava';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { ErrorCode } from '../../src/errors.js';
-import { sha256Hex } from '../../src/hash.js';
-import { sessionOptions } from '../../src/model/inference.js';
-import { loadModelPackage } from '../../src/model/model-package.js';
-import { decodeOnnx, readOnnx } from '../../src/model/onnx-io.js';
-import { entropyThresholdBins, rangeFor, TensorStats } from '../../src/model/quantize/calibrate.js';
-import { fp32Bytes, rebuildFp32 } from '../../src/model/quantize/package.js';
-import { activationParams, quantizeWeights } from '../../src/model/quantize/qdq.js';
-import { listImages, optimizedOps, quantizeModel } from '../../src/model/quantize/quantize.js';
-import { runCli } from '../helpers/cli.js';
-import { configEnv, tempDir, workspace } from '../helpers/fixtures.js';
-import { brightnessModel, smallCnnModel, writeModelPackage } from '../helpers/onnx-models.js';
+import { ErrorCode } from '../../../src/errors.js';
+import { sha256Hex } from '../../../src/hash.js';
+import { sessionOptions } from '../../../src/model/inference.js';
+import { loadModelPackage } from '../../../src/model/model-package.js';
+import { decodeOnnx, readOnnx } from '../../../src/model/onnx-io.js';
+import { entropyThresholdBins, rangeFor, TensorStats } from '../../../src/tools/quantize/calibrate.js';
+import { fp32Bytes, rebuildFp32 } from '../../../src/tools/quantize/package.js';
+import { activationParams, quantizeWeights } from '../../../src/tools/quantize/qdq.js';
+import { listImages, optimizedOps, quantizeModel } from '../../../src/tools/quantize/quantize.js';
+import { runCli } from '../../helpers/cli.js';
+import { configEnv, tempDir, workspace } from '../../helpers/fixtures.js';
+import { brightnessModel, smallCnnModel, writeModelPackage } from '../../../src/tools/fixtures/onnx-models.js';
 
 /** A 40×40 radiograph-like texture: stripes at a seed-dependent angle plus a bright blob. */
 async function texturedImage(seed: number, size = 40): Promise<Buffer> {
@@ -76,8 +76,8 @@ test('quantizing a small CNN gives a QDQ graph ORT runs with integer kernels, wi
   // Stated tolerance: logits within 5% of the fp32 logits' range per image; CAM within 10% of the
   // fp32 CAM's scale (its largest peak over these images: a map whose own peak is near 0 has no
   // meaningful relative error).
-  const { preprocessImage } = await import('../../src/imaging/preprocess.js');
-  const { decodeImage } = await import('../../src/imaging/decode.js');
+  const { preprocessImage } = await import('../../../src/imaging/preprocess.js');
+  const { decodeImage } = await import('../../../src/imaging/decode.js');
   const camDeltas: Array<{ file: string; delta: number; peak: number }> = [];
   for (const file of images.slice(0, 6)) {
     const tensor = await preprocessImage(await decodeImage(fs.readFileSync(file), { maxPixels: 1e6 }), SMALL_MANIFEST);
@@ -247,8 +247,8 @@ test('on ARM the session keeps QDQ int8 as int8 (session.qdqisint8allowed=1); el
 });
 
 test("an exporter's Identity alias of a weight does not keep its layer in float", async (t) => {
-  const { bypassConstantIdentities, makeNode } = await import('../../src/model/onnx-io.js');
-  const { planQuantization } = await import('../../src/model/quantize/plan.js');
+  const { bypassConstantIdentities, makeNode } = await import('../../../src/model/onnx-io.js');
+  const { planQuantization } = await import('../../../src/tools/quantize/plan.js');
   const model = decodeOnnx(smallCnnModel());
   model.graph.node = [
     makeNode('Identity', ['fc2.b'], ['fc2.b.alias'], 'alias'),
@@ -258,7 +258,7 @@ test("an exporter's Identity alias of a weight does not keep its layer in float"
   t.deepEqual(planQuantization(bypassConstantIdentities(model).graph).float, []);
 
   // AdaptiveAvgPool2d exported on a map already at its size: an AveragePool that changes nothing
-  const { bypassIdentityPools } = await import('../../src/model/onnx-io.js');
+  const { bypassIdentityPools } = await import('../../../src/model/onnx-io.js');
   const pooled = decodeOnnx(smallCnnModel());
   pooled.graph.node = pooled.graph.node.flatMap((n) =>
     n.opType === 'Flatten' ? [makeNode('AveragePool', ['p2'], ['avg'], 'avg', { kernel_shape: [1, 1], strides: [1, 1] }), { ...n, input: ['avg'] }] : [n],

@@ -18,7 +18,7 @@ import {
   type ModelProto,
   type NodeProto,
   type TensorProto,
-} from '../onnx-io.js';
+} from '../../model/onnx-io.js';
 import { rootOf, type QuantPlan } from './plan.js';
 
 export interface Range {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { toCspineError } from '../errors.js';
-import { activationPeak } from '../imaging/heatmap.js';
-import type { Classifier } from '../pipeline/classifier.js';
-import type { TriageLevel } from '../triage/policy.js';
+import { toCspineError } from '../../errors.js';
+import { activationPeak } from '../../imaging/heatmap.js';
+import type { Classifier } from '../../pipeline/classifier.js';
+import type { TriageLevel } from '../../triage/policy.js';
 import { computeMetrics, rocCurve, type Metrics, type Sample } from './metrics.js';
 import { confusionMatrixPng, rocPng } from './plots.js';
 

@@ -14,7 +14,7 @@
  *   quantized dynamically, per inference, so the CAM keeps its own exact range.
  * Everything else stays float and is listed with the reason.
  */
-import { attribute, DataType, dimsOf, floatAttribute, int64Data, intAttribute, num, type GraphProto, type NodeProto, type TensorProto } from '../onnx-io.js';
+import { attribute, DataType, dimsOf, floatAttribute, int64Data, intAttribute, num, type GraphProto, type NodeProto, type TensorProto } from '../../model/onnx-io.js';
 
 export type SharedWeightMode = 'int8-dynamic' | 'float';
 

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { ErrorCode, ModelError } from '../../errors.js';
 import { sha256File, sha256Hex } from '../../hash.js';
 import { VERSION } from '../../version.js';
-import { MANIFEST_FILE, type ModelManifest, type ModelVariant } from '../manifest.js';
-import { readManifest, writeManifest } from '../model-package.js';
-import { decodeOnnx, encodeOnnx, readOnnx } from '../onnx-io.js';
+import { MANIFEST_FILE, type ModelManifest, type ModelVariant } from '../../model/manifest.js';
+import { readManifest, writeManifest } from '../../model/model-package.js';
+import { decodeOnnx, encodeOnnx, readOnnx } from '../../model/onnx-io.js';
 import { dequantizeModel, isQuantizedByUs } from './dequantize.js';
 import type { QuantizeResult } from './quantize.js';
 

@@ -7,11 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { toCspineError } from '../errors.js';
-import { decodeImage } from '../imaging/decode.js';
-import type { DecodeLimits } from '../imaging/image.js';
-import { preprocessImage } from '../imaging/preprocess.js';
-import type { Classifier } from '../pipeline/classifier.js';
+import { toCspineError } from '../../errors.js';
+import { decodeImage } from '../../imaging/decode.js';
+import type { DecodeLimits } from '../../imaging/image.js';
+import { preprocessImage } from '../../imaging/preprocess.js';
+import type { Classifier } from '../../pipeline/classifier.js';
 import type { OodGroup } from '../synth/ood/item.js';
 import { rocAuc } from './metrics.js';
 import { LAMP_COLOURS, stackedBarsPng } from './plots.js';

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { generatePhantoms, LABELS_HEADER, phantomParams, renderPhantom, type PhantomLabel, type SynthOptions } from '../../src/synth/generate.js';
-import { decodeImage } from '../../src/imaging/decode.js';
-import { caseSeed, Rng } from '../../src/synth/prng.js';
-import { quantise } from '../../src/synth/quantise.js';
+import { generatePhantoms, LABELS_HEADER, phantomParams, renderPhantom, type PhantomLabel, type SynthOptions } from '../../../src/tools/synth/generate.js';
+import { decodeImage } from '../../../src/imaging/decode.js';
+import { caseSeed, Rng } from '../../../src/tools/synth/prng.js';
+import { quantise } from '../../../src/tools/synth/quantise.js';
 
 function tempDir(t: ExecutionContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-synth-'));

@@ -8,7 +8,7 @@
  * Deterministic: the same int8 file always gives the same bytes (the manifest holds their sha256).
  */
 import type { onnx } from 'onnx-proto';
-import { DataType, dimsOf, floatTensor, makeNode, num, type ModelProto, type NodeProto, type TensorProto } from '../onnx-io.js';
+import { DataType, dimsOf, floatTensor, makeNode, num, type ModelProto, type NodeProto, type TensorProto } from '../../model/onnx-io.js';
 import { METADATA_KEY } from './qdq.js';
 
 const PASS_THROUGH = new Set(['MaxPool', 'AveragePool', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Relu']);

@@ -5,9 +5,9 @@
  * subspace and the thresholds that hold a chosen share of them inside (docs/safety.md).
  * Offline tool: the runtime never imports it.
  */
-import { quantile } from './bench.js';
-import { DataType, makeNode, type ModelProto, type NodeProto } from './onnx-io.js';
-import { confidenceDeficit, subspaceResidual, type OodStatistics } from './ood.js';
+import { quantile } from './bench/bench.js';
+import { DataType, makeNode, type ModelProto, type NodeProto } from '../model/onnx-io.js';
+import { confidenceDeficit, subspaceResidual, type OodStatistics } from '../model/ood.js';
 
 export const FEATURES_OUTPUT = 'features';
 

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
-import { readDataset } from '../../src/model/evaluate.js';
-import { jsonLines, runCli } from '../helpers/cli.js';
-import { configEnv, grayImage, workspace } from '../helpers/fixtures.js';
-import { brightnessModel, writeModelPackage } from '../helpers/onnx-models.js';
+import { readDataset } from '../../../src/tools/evaluate/evaluate.js';
+import { jsonLines, runCli } from '../../helpers/cli.js';
+import { grayImage } from '../../../src/tools/fixtures/images.js';
+import { configEnv, workspace } from '../../helpers/fixtures.js';
+import { brightnessModel, writeModelPackage } from '../../../src/tools/fixtures/onnx-models.js';
 
 /**
  * Class folders for the brightness model: 4 normal (bright), 3 fracture (mid gray, one of
