@@ -1,3 +1,4 @@
+import { writeFileAtomicSync } from '../atomic-file.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, ModelError } from '../errors.js';
@@ -53,9 +54,7 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
 export function writeManifest(dir: string, manifest: unknown): ModelManifest {
   const checked = manifestSchema.parse(manifest);
   const manifestPath = path.join(dir, MANIFEST_FILE);
-  const tmp = `${manifestPath}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`);
-  fs.renameSync(tmp, manifestPath);
+  writeFileAtomicSync(manifestPath, `${JSON.stringify(checked, null, 2)}\n`);
   return checked;
 }
 

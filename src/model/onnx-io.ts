@@ -3,6 +3,7 @@
  * protobufjs): no Python. Tensor payloads stay as views into the file's bytes, so a 230 MB
  * model is held once.
  */
+import { writeFileAtomicSync } from '../atomic-file.js';
 import fs from 'node:fs';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
@@ -81,9 +82,7 @@ export function encodeOnnx(model: onnx.IModelProto): Uint8Array {
 
 export function writeOnnx(file: string, model: onnx.IModelProto): number {
   const bytes = encodeOnnx(model);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, bytes);
   return bytes.length;
 }
 

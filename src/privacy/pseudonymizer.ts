@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../atomic-file.js';
 import { ConfigError, CspineError, ErrorCode } from '../errors.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
 
@@ -23,11 +24,8 @@ export function loadSiteSecret(file: string): Buffer {
       throw new ConfigError(ErrorCode.SITE_SECRET_INVALID, `cannot read the site secret ${file}: ${(error as Error).message}`, [`privacy.siteSecretFile: unreadable`], { cause: error });
     }
   }
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const secret = crypto.randomBytes(SECRET_BYTES);
-  const temporary = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temporary, secret, { mode: 0o600 });
-  fs.renameSync(temporary, file);
+  writeFileAtomicSync(file, secret, { mode: 0o600 });
   return secret;
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../atomic-file.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { CapabilityHealth } from './capability.js';
@@ -69,10 +70,7 @@ export class RuntimeStateFile {
   private write(snapshot: RuntimeSnapshot): void {
     this.last = snapshot;
     try {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      const temporary = `${this.file}.${process.pid}.tmp`;
-      fs.writeFileSync(temporary, `${JSON.stringify(snapshot)}\n`);
-      fs.renameSync(temporary, this.file);
+      writeFileAtomicSync(this.file, `${JSON.stringify(snapshot)}\n`);
     } catch (error) {
       this.logger.warn({ file: this.file, err: (error as Error).message }, 'cannot write the runtime state file (doctor reads it)');
     }

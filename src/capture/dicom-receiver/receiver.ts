@@ -4,9 +4,9 @@
  * logged (AE titles and addresses, SOP classes, pseudonymised SOP instance UIDs — nothing from
  * the data set), and its state for `doctor`. The DICOM protocol itself sits behind StorageScp.
  */
-import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../atomic-file.js';
 import type { Config } from '../../config/schema.js';
 import { CspineError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -172,10 +172,7 @@ export class DicomReceiver implements Capability {
     const previous = this.current;
     this.current = state;
     try {
-      fs.mkdirSync(path.dirname(this.stateFile), { recursive: true });
-      const temporary = `${this.stateFile}.${process.pid}.tmp`;
-      fs.writeFileSync(temporary, `${JSON.stringify(state)}\n`);
-      fs.renameSync(temporary, this.stateFile);
+      writeFileAtomicSync(this.stateFile, `${JSON.stringify(state)}\n`);
     } catch (error) {
       this.logger.warn({ file: this.stateFile, err: (error as Error).message }, 'cannot write the DICOM receiver state file (doctor reads it)');
     }
