@@ -189,7 +189,9 @@ export class CaptureFolder implements Capability {
         if (!stats.isDirectory()) this.options.logger.warn({ file: name }, 'ignoring capture entry that is not a regular file');
         return;
       }
-      const quietFor = Date.now() - stats.mtimeMs;
+      // Whole milliseconds on both sides: a file written earlier in this same millisecond must
+      // not look written in the future (it would then wait for a recheck with a window of 0).
+      const quietFor = Date.now() - Math.floor(stats.mtimeMs);
       const unchanged = before !== undefined && before.size === stats.size && before.mtimeMs === stats.mtimeMs;
       if (stats.isSymbolicLink() || unchanged || (before === undefined && quietFor >= this.options.stableWindowMs)) {
         this.claimed.add(name);
