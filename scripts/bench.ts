@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --runs N --captures N]`: speed and memory of the real pipeline on this
+ * `npm run bench [-- --runs N --captures N --burst N]`: speed and memory of the real pipeline on this
  * machine — random-weight AlexNet, synthetic 2048×2560 radiographs, the real service watching a
  * real folder. Prints the tables and writes them, with the machine's details, to docs/benchmarks.md.
  */
@@ -25,6 +25,7 @@ import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../src/tools/fixtures/images.js';
 import { alexnetModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
 import { quantile } from '../src/tools/bench/bench.js';
+import { timeBurst, timeLamp, type LampLatency } from './bench-lamp-burst.js';
 
 const MODEL_ID = 'bench-alexnet';
 const WIDTH = 2048;
@@ -219,9 +220,8 @@ function buildCli(dir: string): string {
 }
 
 /** The acceptance case for bad input, timed as a user sees it: the whole CLI process. */
-async function timeBadFilesCli(root: string, modelsDir: string): Promise<{ wallMs: number[]; maxRssBytes: number[] }> {
+async function timeBadFilesCli(root: string, modelsDir: string, cli: string): Promise<{ wallMs: number[]; maxRssBytes: number[] }> {
   const paths = await writeBadFiles(path.join(root, 'bad'));
-  const cli = buildCli(path.join(root, 'package'));
   const reportRss = fileURLToPath(new URL('../src/tools/bench/report-rss.mjs', import.meta.url));
   const wallMs: number[] = [];
   const maxRssBytes: number[] = [];
@@ -249,7 +249,7 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? 'unknown';
 }
 
-async function bench(root: string, runs: number, captures: number, command: string): Promise<void> {
+async function bench(root: string, runs: number, captures: number, burstFiles: number, command: string): Promise<void> {
   const modelsDir = path.join(root, 'models');
   progress('writing the random-weight AlexNet');
   // In a child process: the generator's ~0.5 GB of weight buffers would otherwise own the peak RSS.
@@ -282,10 +282,16 @@ async function bench(root: string, runs: number, captures: number, command: stri
   // Only one model in memory at a time, as on the device.
   await classifier.engine.close();
 
-  const badFiles = await timeBadFilesCli(root, modelsDir);
+  const cli = buildCli(path.join(root, 'package'));
+  const badFiles = await timeBadFilesCli(root, modelsDir, cli);
 
   const capture = new Map<number, { latency: number[]; added: number[] }>();
   for (const window of STABLE_WINDOWS_MS) capture.set(window, await timeCapture(root, modelsDir, window, captureImages));
+  const lamps: LampLatency[] = [];
+  for (const kind of ['png', 'dicom'] as const) {
+    for (const window of STABLE_WINDOWS_MS) lamps.push(await timeLamp(root, kind, window, captures, CAPTURE_WARMUP, progress));
+  }
+  const burst = await timeBurst(root, cli, burstFiles, progress);
   const peakRss = process.resourceUsage().maxRSS * 1024;
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 
@@ -297,10 +303,25 @@ async function bench(root: string, runs: number, captures: number, command: stri
       ...STAGES.map((stage) => statsRow(`PNG 16-bit: ${stage}`, png[stage])),
       ...STAGES.map((stage) => statsRow(`JPEG 8-bit q90: ${stage}`, jpeg[stage])),
       ...STABLE_WINDOWS_MS.flatMap((window) => [
-        statsRow(`capture → committed, stableWindowMs ${window}²`, capture.get(window)!.latency),
+        statsRow(`capture → lamp, stableWindowMs ${window}²`, capture.get(window)!.latency),
         statsRow(`  added by the capture folder³`, capture.get(window)!.added),
       ]),
       statsRow('`classify` CLI, 4 bad files, whole process⁵', badFiles.wallMs),
+      ...lamps.flatMap((lamp) => [
+        statsRow(`lamp: ${lamp.kind === 'png' ? 'PNG 1024×1280' : 'DICOM 2048×2560'}, stableWindowMs ${lamp.stableWindowMs}: rename → lamp⁶`, lamp.latency),
+        statsRow(`  its pipeline total (decode … triage)⁶`, lamp.pipeline),
+      ]),
+    ],
+  };
+  const burstTable: Table = {
+    headers: [`Burst of ${burst.files} PNG phantoms⁷`, 'value'],
+    align: ['left', 'right'],
+    rows: [
+      ['service: drop → every lamp', `${(burst.serviceLampsMs / 1000).toFixed(1)} s`],
+      ['service: drop → every overlay drawn and file moved', `${(burst.serviceFinishedMs / 1000).toFixed(1)} s`],
+      ['`classify DIR` on the same files (after its model load)', `${(burst.classifyMs / 1000).toFixed(1)} s`],
+      ['service rate ÷ classify rate (lamps)', (burst.classifyMs / burst.serviceLampsMs).toFixed(2)],
+      ['RSS after 50 lamps → after all', `${mib(burst.rssAfter50)} → ${mib(burst.rssAfterAll)}`],
     ],
   };
   const memoryTable: Table = {
@@ -329,13 +350,15 @@ async function bench(root: string, runs: number, captures: number, command: stri
   // Numbered to match the ¹²³⁴ marks in the tables.
   const notes = [
     'Manifest validation, SHA-256 of the ONNX file, session creation and one warm-up inference.',
-    `From the rename into capture/ to the service's \`committed\` event (after the history commit and the move to processed/), over ${captures} distinct JPEGs after ${CAPTURE_WARMUP} unmeasured ones; each window on a freshly started service with its own folders and database.`,
-    "Latency minus that image's own classify total as recorded in the history database: watch event, stability window, read and hash, database commit (synchronous=FULL), move.",
+    `From the rename into capture/ to the service's \`resultCommitted\` event (the lamp: the history and outbox rows are committed; the move to processed/ follows it), over ${captures} distinct JPEGs after ${CAPTURE_WARMUP} unmeasured ones; each window on a freshly started service with its own folders and database.`,
+    "Latency minus that image's own classify total as recorded in the history database: watch event, stability window, read and hash, database commit (synchronous=FULL).",
     'Highest RSS of this process over the whole run; the model file is generated in a child process so its buffers do not count.',
     `\`node dist/cli.js classify\` (compiled from this checkout by the bench) on a truncated JPEG, a text file named .png, an SVG and a 40000×40000 PNG, ${BAD_FILE_RUNS} runs: start-up to exit, and the highest peak RSS of any run (target: under 2 s and 300 MB).`,
+    `The shipped model (models/cspine-alexnet-demo: INT8 AlexNet with a CAM output, so the service also draws an overlay per image) on synthetic c-spine phantoms (\`synth\`), ${captures} after ${CAPTURE_WARMUP} unmeasured, each written under a hidden name and renamed into capture/ one at a time; from the rename to the lamp (the \`resultCommitted\` event, right after the history and outbox rows are committed). The pipeline total is that image's own decode … triage time from history: the target is lamp ≤ pipeline total + 15 ms with a window of 0.`,
+    `All files copied into capture/ at once (default stableWindowMs), from the first copy to the last lamp and to the last finished file (overlay written, file moved); \`classify DIR --json\` with the same model on the same files, from its first answer to its exit, scaled to all files. RSS is this process's (the service runs in it).`,
   ];
 
-  console.log([...machine, '', textTable(latencyTable), '', textTable(memoryTable), '', about, ...notes.map((note, i) => `${i + 1}. ${note}`)].join('\n'));
+  console.log([...machine, '', textTable(latencyTable), '', textTable(burstTable), '', textTable(memoryTable), '', about, ...notes.map((note, i) => `${i + 1}. ${note}`)].join('\n'));
 
   const markdown = [
     '# Benchmarks',
@@ -347,6 +370,10 @@ async function bench(root: string, runs: number, captures: number, command: stri
     '## Latency',
     '',
     markdownTable(latencyTable),
+    '',
+    '## Burst',
+    '',
+    markdownTable(burstTable),
     '',
     '## Sizes and memory',
     '',
@@ -377,6 +404,7 @@ async function main(): Promise<void> {
     options: {
       runs: { type: 'string', default: '30' },
       captures: { type: 'string', default: '20' },
+      burst: { type: 'string', default: '500' },
       // Internal: the child process that writes the model package.
       'write-model': { type: 'string' },
     },
@@ -388,9 +416,10 @@ async function main(): Promise<void> {
   }
   const runs = positiveInt(values.runs, '--runs', 1);
   const captures = positiveInt(values.captures, '--captures', 1);
+  const burstFiles = positiveInt(values.burst, '--burst', 51);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-bench-'));
   try {
-    await bench(root, runs, captures, `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`);
+    await bench(root, runs, captures, burstFiles, `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import { openDatabase } from '../src/store/database.js';
 import { freePort } from './helpers/brokers.js';
 import { collect, spawnCli } from './helpers/cli.js';
 import { grayImage } from '../src/tools/fixtures/images.js';
+import { brightnessModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
 import { configEnv, listFiles, waitFor, workspace } from './helpers/fixtures.js';
 
 const IMAGES = 50;
@@ -14,6 +15,15 @@ function outcomes(dbPath: string): Array<{ source: string; outcome: string; n: n
   const db = openDatabase(dbPath, { readonly: true });
   try {
     return db.prepare('SELECT source, outcome, count(*) AS n FROM images GROUP BY sha256 ORDER BY source').all() as Array<{ source: string; outcome: string; n: number }>;
+  } finally {
+    db.close();
+  }
+}
+
+function classifiedSha256s(dbPath: string): string[] {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    return (db.prepare(`SELECT sha256 FROM images WHERE outcome = 'classified' ORDER BY sha256`).all() as Array<{ sha256: string }>).map((row) => row.sha256);
   } finally {
     db.close();
   }
@@ -33,8 +43,10 @@ function committedCount(dbPath: string): number {
   }
 }
 
-test('SIGKILL with 50 images queued loses nothing: after restart each ends classified or rejected exactly once', async (t) => {
-  const { config } = workspace(t);
+test('SIGKILL in the middle of a burst of 50 loses nothing: after restart each ends classified or rejected exactly once, each classified one with its overlay', async (t) => {
+  const { config } = workspace(t, { model: { id: 'cam' } });
+  // A CAM output, so every classified image also gets an overlay drawn after its lamp.
+  writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
   fs.mkdirSync(config.capture.dir, { recursive: true });
   for (let i = 0; i < IMAGES; i++) {
     const name = `img${String(i).padStart(2, '0')}.png`;
@@ -77,6 +89,9 @@ test('SIGKILL with 50 images queued loses nothing: after restart each ends class
   t.true(processed.every((file) => file.startsWith(`${today}/`)));
   t.is(rejected.filter((file) => file.endsWith('.reason.json')).length, BAD.size);
   t.is(rejected.length, BAD.size * 2);
+  const classifiedShas = classifiedSha256s(config.store.path);
+  t.is(classifiedShas.length, IMAGES - BAD.size);
+  t.deepEqual(listFiles(config.imaging.heatmapDir), classifiedShas.map((sha) => `${sha}.jpg`).sort(), 'an overlay for every classified image, also those killed before it was drawn');
 });
 
 test('a failed start exits at once with the documented status and names the capability; nothing keeps it alive', async (t) => {

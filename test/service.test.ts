@@ -29,9 +29,10 @@ function readHistory(config: Config) {
 
 test('a normal radiograph dropped in capture/ is classified, recorded, moved and lit GREEN', async (t) => {
   const { config } = workspace(t);
-  const { lamps, commits } = await startService(t, config);
+  const { lamps, commits, finished } = await startService(t, config);
   fs.writeFileSync(path.join(config.capture.dir, 'neck.png'), await grayImage(230));
   await waitFor(() => commits.length === 1, 5000, 'commit');
+  await waitFor(() => finished.length === 1, 5000, 'the move');
 
   const [entry] = readHistory(config);
   t.is(entry!.outcome, 'classified');
@@ -67,9 +68,10 @@ test('fracture and dislocation light RED, low confidence AMBER', async (t) => {
 
 test('an unreadable file is quarantined with its reason and the service goes on', async (t) => {
   const { config } = workspace(t);
-  const { lamps, commits } = await startService(t, config);
+  const { lamps, commits, finished } = await startService(t, config);
   fs.writeFileSync(path.join(config.capture.dir, 'notes.png'), 'this is a text file');
   await waitFor(() => commits.length === 1, 5000, 'rejection');
+  await waitFor(() => finished.length === 1, 5000, 'the quarantine');
   t.is(lamps.current?.level, 'AMBER');
   t.regex(lamps.current?.reason ?? '', /unreadable image — retake/);
   t.deepEqual(listFiles(config.capture.rejectedDir), ['notes.png', 'notes.png.reason.json']);
@@ -87,9 +89,10 @@ test('an unreadable file is quarantined with its reason and the service goes on'
 
 test('a blank frame is refused by the quality gate: quarantined with its reason, recorded with the code, AMBER "retake"', async (t) => {
   const { config } = workspace(t, { model: SHIPPED_MODEL, quality: { enabled: true } });
-  const { lamps, commits } = await startService(t, config);
+  const { lamps, commits, finished } = await startService(t, config);
   fs.writeFileSync(path.join(config.capture.dir, 'exposure.png'), await png({ width: 1024, height: 1280, bits: 8, pixels: new Uint8Array(1024 * 1280) }));
   await waitFor(() => commits.length === 1, 10_000, 'rejection');
+  await waitFor(() => finished.length === 1, 5000, 'the quarantine');
   t.is(commits[0]!.kind, 'rejected');
   t.is(lamps.current?.level, 'AMBER');
   t.is(lamps.current?.reason, 'retake — blank or uniform frame');
@@ -113,12 +116,12 @@ test('a blank frame is refused by the quality gate: quarantined with its reason,
 
 test('the same content twice is recorded once; both files leave capture/', async (t) => {
   const { config } = workspace(t);
-  const { commits } = await startService(t, config);
+  const { commits, finished } = await startService(t, config);
   const bytes = await grayImage(115, { seed: 9 });
   fs.writeFileSync(path.join(config.capture.dir, 'first.png'), bytes);
   await waitFor(() => commits.length === 1, 5000, 'first');
   fs.writeFileSync(path.join(config.capture.dir, 'copy.png'), bytes);
-  await waitFor(() => commits.length === 2, 5000, 'copy');
+  await waitFor(() => commits.length === 2 && finished.length === 2, 5000, 'copy');
   t.deepEqual(commits.map((c) => c.kind), ['classified', 'already-recorded']);
   t.is(commits[1]!.triage.level, 'RED');
   t.is(readHistory(config).length, 1);
@@ -130,8 +133,8 @@ test('images waiting at start are processed; afterCommit=delete removes classifi
   const { config } = workspace(t, { capture: { afterCommit: 'delete' } });
   fs.mkdirSync(config.capture.dir, { recursive: true });
   for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(config.capture.dir, `old${i}.jpg`), await grayImage(230, { format: 'jpeg', seed: i }));
-  const { commits } = await startService(t, config);
-  await waitFor(() => commits.length === 5, 10_000, 'backlog');
+  const { commits, finished } = await startService(t, config);
+  await waitFor(() => commits.length === 5 && finished.length === 5, 10_000, 'backlog');
   t.is(readHistory(config).length, 5);
   t.deepEqual(listFiles(config.capture.dir), []);
   t.deepEqual(listFiles(config.capture.processedDir), []);
@@ -230,10 +233,10 @@ test('the acknowledge button: short press records the time and dims the lamp, lo
 test('with a CAM model, each result gets a heatmap overlay beside its history row', async (t) => {
   const { config } = workspace(t, { model: { id: 'cam' } });
   writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
-  const { commits } = await startService(t, config);
+  const { commits, finished } = await startService(t, config);
   fs.writeFileSync(path.join(config.capture.dir, 'x.png'), await grayImage(230, { width: 120, height: 80 }));
-  await waitFor(() => commits.length === 1, 5000, 'result');
-  t.deepEqual(listFiles(config.imaging.heatmapDir), [`${commits[0]!.sha256}.png`]);
+  await waitFor(() => finished.length === 1, 5000, 'result and overlay');
+  t.deepEqual(listFiles(config.imaging.heatmapDir), [`${commits[0]!.sha256}.jpg`]);
 });
 
 test('a self-test failure while an image is in flight: that image finishes, FAULT, no crash, and the next waits until the model passes', async (t) => {
@@ -267,7 +270,7 @@ test('a self-test failure while an image is in flight: that image finishes, FAUL
 
 test('with stableWindowMs 0, files still being copied in are classified once complete, never rejected as truncated', async (t) => {
   const { config } = workspace(t, { capture: { stableWindowMs: 0 } });
-  const { commits, log } = await startService(t, config);
+  const { commits, finished, log } = await startService(t, config);
   const count = 8;
   for (let i = 0; i < count; i++) {
     // Noise makes the PNG about 100 kB, so the copy takes a dozen writes.
@@ -282,7 +285,7 @@ test('with stableWindowMs 0, files still being copied in are classified once com
     }
     fs.closeSync(handle);
   }
-  await waitFor(() => commits.length === count, 20_000, 'every copy');
+  await waitFor(() => commits.length === count && finished.length === count, 20_000, 'every copy');
   t.deepEqual(
     commits.map((commit) => commit.kind),
     Array.from({ length: count }, () => 'classified'),
@@ -306,4 +309,28 @@ test('a failed start (a too-short site secret, receiver and jobs on) stops what 
   t.regex(lamps.current?.reason ?? '', /lamps off/);
   t.is(service.dicomReceiver?.state.state, 'starting', 'the receiver was never started');
   t.false(log.lines.some((line) => line.msg === 'service started'));
+});
+
+test('the lamp changes before the overlay is drawn and the file moved; an overlay lost to a crash is drawn again', async (t) => {
+  const { config } = workspace(t, { model: { id: 'cam' } });
+  writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
+  const { service, lamps, commits, finished } = await startService(t, config);
+  // What the crew saw and what was on disk at the moment the lamp changed.
+  const atLamp: Array<{ level: string; inCapture: string[]; overlays: string[] }> = [];
+  service.bus.on('resultCommitted', atLamp, () => atLamp.push({ level: lamps.current!.level, inCapture: listFiles(config.capture.dir), overlays: listFiles(config.imaging.heatmapDir) }));
+  const bytes = await grayImage(230, { width: 400, height: 300 });
+  fs.writeFileSync(path.join(config.capture.dir, 'first.png'), bytes);
+  await waitFor(() => finished.length === 1, 5000, 'first finished');
+  t.like(atLamp[0], { level: 'GREEN', inCapture: ['first.png'], overlays: [] });
+  const overlay = `${commits[0]!.sha256}.jpg`;
+  t.deepEqual(listFiles(config.imaging.heatmapDir), [overlay]);
+
+  // As if the process died after the commit, before the overlay: the same content again is
+  // found recorded, and its overlay is drawn once more.
+  fs.rmSync(path.join(config.imaging.heatmapDir, overlay));
+  fs.writeFileSync(path.join(config.capture.dir, 'again.png'), bytes);
+  await waitFor(() => finished.length === 2, 5000, 'second finished');
+  t.is(commits[1]!.kind, 'already-recorded');
+  t.deepEqual(listFiles(config.imaging.heatmapDir), [overlay]);
+  t.is(readHistory(config).length, 1, 'nothing recorded twice');
 });

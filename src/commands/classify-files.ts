@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
 import { decodeImage } from '../imaging/decode.js';
-import { heatmapOverlay } from '../imaging/heatmap.js';
+import { HEATMAP_EXTENSION, heatmapOverlay, type HeatmapFormat } from '../imaging/heatmap.js';
 import type { Classification, Classifier } from '../pipeline/classifier.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
@@ -13,7 +13,7 @@ export interface ClassifyFilesOptions {
   files: readonly string[];
   json: boolean;
   modelDir?: string | undefined;
-  /** Write `<name>.heatmap.png` overlays here, for models with a CAM output. */
+  /** Write `<name>.heatmap.jpg` overlays here (imaging.heatmapFormat), for models with a CAM output. */
   heatmapDir?: string | undefined;
 }
 
@@ -52,7 +52,7 @@ export async function classifyFiles(config: Config, options: ClassifyFilesOption
       if (result.orientation) line.orientation = result.orientation;
       // DICOM: the header's non-identifying attributes (never names, IDs or UIDs).
       if (result.dicom) line.dicom = result.dicom;
-      if (options.heatmapDir !== undefined) line.heatmap = await writeHeatmap(options.heatmapDir, file, result, classifier);
+      if (options.heatmapDir !== undefined) line.heatmap = await writeHeatmap(options.heatmapDir, file, result, classifier, config.imaging.heatmapFormat);
     } catch (error) {
       const problem = toCspineError(error);
       if (problem.code === ErrorCode.INTERNAL) {
@@ -70,11 +70,11 @@ export async function classifyFiles(config: Config, options: ClassifyFilesOption
   return rejected > 0 ? 2 : 0;
 }
 
-async function writeHeatmap(dir: string, file: string, result: Classification, classifier: Classifier): Promise<string | null> {
+async function writeHeatmap(dir: string, file: string, result: Classification, classifier: Classifier, format: HeatmapFormat): Promise<string | null> {
   if (!result.cam) return null; // this model has no CAM output
   await fs.promises.mkdir(dir, { recursive: true });
-  const target = path.join(dir, `${path.basename(file, path.extname(file))}.heatmap.png`);
-  await fs.promises.writeFile(target, await heatmapOverlay(result.decoded, result.cam, classifier.engine.model.manifest));
+  const target = path.join(dir, `${path.basename(file, path.extname(file))}.heatmap.${HEATMAP_EXTENSION[format]}`);
+  await fs.promises.writeFile(target, await heatmapOverlay(result.decoded, result.cam, classifier.engine.model.manifest, { format }));
   return target;
 }
 

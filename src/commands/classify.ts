@@ -22,7 +22,7 @@ Exit status: 0 all classified, 2 any rejected, 1 internal failure (e.g. no usabl
                             a NUL (find -print0)
   --json                    one JSON line per file (docs/errors.md has the codes)
   --model DIR               this model package instead of the configured one
-  --heatmap DIR             write <name>.heatmap.png overlays here (models with a CAM output)`,
+  --heatmap DIR             write <name>.heatmap.jpg overlays here (models with a CAM output; imaging.heatmapFormat)`,
   run: async ({ values, positionals }) => {
     const listSource = values['files-from'];
     if (positionals.length === 0 && listSource === undefined) throw new UsageError('classify needs at least one FILE (or a DIR, or --files-from LIST)');

@@ -30,12 +30,24 @@ function heatColour(v: number): [number, number, number] {
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
+/** The ramp at 256 levels, RGB interleaved: one lookup per pixel instead of arrays per pixel. */
+const RAMP_LEVELS = 256;
+const RAMP = Float32Array.from({ length: RAMP_LEVELS * 3 }, (_, i) => heatColour(Math.floor(i / 3) / (RAMP_LEVELS - 1))[i % 3]!);
+
+export type HeatmapFormat = 'jpeg' | 'png' | 'webp';
+
+/** The file name extension for each format. */
+export const HEATMAP_EXTENSION: Record<HeatmapFormat, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+
 /**
  * The radiograph (at most `maxSide` pixels on its long side) with the class-activation map laid
  * over it in colour, transparent where activation is low. The map is taken back through the
- * model's resize policy, so it sits on the anatomy it was computed from.
+ * model's resize policy, so it sits on the anatomy it was computed from. JPEG by default: it
+ * encodes several times faster than PNG at this size (docs/benchmarks.md), and the overlay is a
+ * picture to look at, not data.
  */
-export async function heatmapOverlay(image: DecodedImage, cam: ActivationMap, spec: PreprocessSpec, maxSide = 768): Promise<Buffer> {
+export async function heatmapOverlay(image: DecodedImage, cam: ActivationMap, spec: PreprocessSpec, options: { format?: HeatmapFormat; maxSide?: number } = {}): Promise<Buffer> {
+  const { format = 'jpeg', maxSide = 768 } = options;
   const scale = Math.min(1, maxSide / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * scale));
   const height = Math.max(1, Math.round(image.height * scale));
@@ -66,27 +78,38 @@ export async function heatmapOverlay(image: DecodedImage, cam: ActivationMap, sp
     const y1 = Math.min(cam.height - 1, y0 + 1);
     const fx = x - x0;
     const fy = y - y0;
-    const at = (cx: number, cy: number) => cam.data[cy * cam.width + cx]!;
-    return (at(x0, y0) * (1 - fx) + at(x1, y0) * fx) * (1 - fy) + (at(x0, y1) * (1 - fx) + at(x1, y1) * fx) * fy;
+    const row0 = y0 * cam.width;
+    const row1 = y1 * cam.width;
+    const { data } = cam;
+    return (data[row0 + x0]! * (1 - fx) + data[row0 + x1]! * fx) * (1 - fy) + (data[row1 + x0]! * (1 - fx) + data[row1 + x1]! * fx) * fy;
   };
 
+  // Map coordinates depend on the column alone (u) or the row alone (v): computed once each.
+  const us = Float64Array.from({ length: width }, (_, px) => (((px + 0.5) / scale) * mapping.scaleX + mapping.offsetX) * cellX);
+  const vs = Float64Array.from({ length: height }, (_, py) => (((py + 0.5) / scale) * mapping.scaleY + mapping.offsetY) * cellY);
   const out = Buffer.alloc(width * height * 3);
   for (let py = 0; py < height; py++) {
+    const v = vs[py]!;
     for (let px = 0; px < width; px++) {
-      const imageX = (px + 0.5) / scale;
-      const imageY = (py + 0.5) / scale;
-      const u = (imageX * mapping.scaleX + mapping.offsetX) * cellX;
-      const v = (imageY * mapping.scaleY + mapping.offsetY) * cellY;
+      const u = us[px]!;
       const inside = u >= 0 && v >= 0 && u <= cam.width && v <= cam.height;
-      const value = inside ? (sample(u, v) - low) / span : 0;
+      const value = inside ? Math.min(1, Math.max(0, (sample(u, v) - low) / span)) : 0;
       const alpha = 0.55 * value;
-      const [r, g, b] = heatColour(value);
-      const gray = base[py * width + px]!;
+      const level = Math.round(value * (RAMP_LEVELS - 1)) * 3;
+      const gray = base[py * width + px]! * (1 - alpha);
       const o = (py * width + px) * 3;
-      out[o] = gray * (1 - alpha) + r * alpha;
-      out[o + 1] = gray * (1 - alpha) + g * alpha;
-      out[o + 2] = gray * (1 - alpha) + b * alpha;
+      out[o] = gray + RAMP[level]! * alpha;
+      out[o + 1] = gray + RAMP[level + 1]! * alpha;
+      out[o + 2] = gray + RAMP[level + 2]! * alpha;
     }
   }
-  return sharp(out, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const overlay = sharp(out, { raw: { width, height, channels: 3 } });
+  switch (format) {
+    case 'jpeg':
+      return overlay.jpeg({ quality: 85 }).toBuffer();
+    case 'webp':
+      return overlay.webp({ quality: 80, effort: 0 }).toBuffer();
+    case 'png':
+      return overlay.png().toBuffer();
+  }
 }

@@ -17,7 +17,7 @@ export function lampStateOf(state: DeviceState): LampState {
     case 'ready':
       return { level: 'IDLE', reason: `ready — model ${state.model.id}` };
     case 'processing':
-      return { level: 'PROCESSING', reason: state.file };
+      return { level: 'PROCESSING', reason: state.waiting > 0 ? `${state.file} (${state.waiting} more waiting)` : state.file };
     case 'result':
       return { ...state.triage, ...(state.label === undefined ? {} : { label: state.label }) };
     case 'acknowledged':

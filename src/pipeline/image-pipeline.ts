@@ -5,15 +5,17 @@ import { disposeClassified, quarantineRejected, readCapturedFile, unchangedSince
 import type { Config } from '../config/schema.js';
 import { StoreError, toCspineError, type CspineError } from '../errors.js';
 import { rejectedDicomFacts } from '../imaging/dicom/decoder.js';
-import { heatmapOverlay } from '../imaging/heatmap.js';
+import { HEATMAP_EXTENSION, heatmapOverlay } from '../imaging/heatmap.js';
 import type { DicomFacts } from '../imaging/image.js';
 import type { Logger } from '../logger.js';
 import type { Pseudonyms } from '../privacy/pseudonymizer.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
 import type { EventBus } from '../runtime/event-bus.js';
+import type { CommitEvent } from '../runtime/events.js';
 import type { DicomRecord, ImageFacts, Outcome } from '../store/history.js';
 import type { HistoryStore } from '../store/store.js';
 import { rejectionTriage } from '../triage/policy.js';
+import { AfterworkQueue } from './afterwork.js';
 import type { Classification, Classifier } from './classifier.js';
 import type { ModelSlot } from './model-slot.js';
 
@@ -28,6 +30,14 @@ export interface ImagePipelineDeps {
 
 /** A claimed file that is still being written goes back to waiting; nothing is recorded. */
 const STILL_WRITING = Symbol('still being written');
+/** Results whose overlay and disposal may wait behind the lamp before intake pauses for them. */
+const AFTERWORK_LIMIT = 8;
+
+/** What the pipeline does with a claimed file once it is done with it for now. */
+type Settled = 'release' | 'recheck' | 'handed-off';
+
+/** The overlay to draw after the lamp, with what it needs. */
+type Overlay = { result: Classification; manifest: Classifier['engine']['model']['manifest'] } | undefined;
 /**
  * A file written this recently that cannot be read as an image gets one more look once it has
  * been steady a while: a writer that pauses mid-copy longer than `capture.stableWindowMs`
@@ -49,8 +59,10 @@ export class ImagePipeline implements Capability, IntakeSink {
   private readonly dispose: DisposeOptions;
   /** Files given their one more look, by name, with the version that failed. */
   private readonly lookedAgain = new Map<string, FileVersion>();
+  private readonly afterwork: AfterworkQueue;
 
   constructor(private readonly deps: ImagePipelineDeps) {
+    this.afterwork = new AfterworkQueue(AFTERWORK_LIMIT, deps.logger);
     const { capture } = deps.config;
     this.captureDir = path.resolve(capture.dir);
     this.dispose = { afterCommit: capture.afterCommit, processedDir: path.resolve(capture.processedDir), rejectedDir: path.resolve(capture.rejectedDir) };
@@ -60,15 +72,16 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.stopping = false;
   }
 
-  /** Finishes the image in flight; queued files stay in the folder for the next start. */
+  /** Finishes the image in flight and the work after each result; queued files stay in the folder. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.draining;
+    await this.afterwork.idle();
     for (const file of this.queue.splice(0)) file.release();
   }
 
   health(): CapabilityHealth {
-    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}` };
+    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}, ${this.afterwork.depth} finishing` };
   }
 
   get queueDepth(): number {
@@ -90,15 +103,16 @@ export class ImagePipeline implements Capability, IntakeSink {
 
   private async drain(): Promise<void> {
     for (let file = this.queue.shift(); file !== undefined && !this.stopping; file = this.queue.shift()) {
-      let settled: 'release' | 'recheck' = 'release';
+      await this.afterwork.room();
+      let settled: Settled = 'release';
       try {
-        if ((await this.process(file)) === STILL_WRITING) settled = 'recheck';
+        settled = await this.process(file);
       } catch (error) {
         // The file stays in capture/; it is offered again by the next scan.
         this.fault(toCspineError(error));
       } finally {
         if (settled === 'recheck') file.recheck();
-        else file.release();
+        else if (settled === 'release') file.release();
       }
     }
   }
@@ -107,47 +121,71 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.deps.bus.emit('faultRaised', { kind: 'image-pipeline', code: problem.code, message: problem.message });
   }
 
-  private async process(file: ClaimedFile): Promise<typeof STILL_WRITING | undefined> {
+  /**
+   * Commit, then lamp, then the rest: the lamp changes as soon as the result and its outbox row
+   * are in SQLite; the overlay and the move out of capture/ follow in the background.
+   */
+  private async process(file: ClaimedFile): Promise<Settled> {
     const { history } = this.deps.store;
     let read: IntakeRead;
     try {
       read = await readCapturedFile(this.captureDir, file.name, this.deps.config.capture.maxFileBytes);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // taken away before we got to it
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'release'; // taken away before we got to it
       throw error;
     }
     const earlier = history.outcomeOf(read.sha256);
     if (earlier) {
       this.deps.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
-      await this.disposeOf(file, read.sha256, earlier);
-      this.committed(file, read.sha256, 'already-recorded', earlier);
-      return undefined;
+      const overlay = earlier.kind === 'classified' && read.kind === 'bytes' ? await this.missingOverlay(read.sha256, read.bytes) : undefined;
+      return this.handOff(file, read.sha256, 'already-recorded', earlier, overlay);
     }
 
     const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: 'folder', bytes: read.size, receivedAt: file.readyAt };
-    let outcome: Outcome | typeof STILL_WRITING | undefined;
+    let outcome: { outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING | undefined;
     if (read.kind === 'refused') {
-      outcome = await this.rejectUnlessWriting(file, read, facts, read.error);
+      const rejected = await this.rejectUnlessWriting(file, read, facts, read.error);
+      outcome = rejected === STILL_WRITING ? rejected : { outcome: rejected, overlay: undefined };
     } else {
       const bytes = read.bytes;
       // Undefined: the model was taken out of service before this image got to it; it waits.
       outcome = await this.deps.model.use((classifier) => this.classify(file, read, bytes, facts, classifier));
     }
-    if (outcome === undefined) return undefined;
-    if (outcome === STILL_WRITING) return STILL_WRITING;
+    if (outcome === undefined) return 'release';
+    if (outcome === STILL_WRITING) return 'recheck';
     this.lookedAgain.delete(file.name);
-    await this.disposeOf(file, read.sha256, outcome);
-    this.committed(file, read.sha256, outcome.kind, outcome);
-    return undefined;
+    return this.handOff(file, read.sha256, outcome.outcome.kind, outcome.outcome, outcome.overlay);
   }
 
-  private async classify(file: ClaimedFile, read: IntakeRead, bytes: Buffer, facts: ImageFacts, classifier: Classifier): Promise<Outcome | typeof STILL_WRITING> {
-    this.deps.bus.emit('imageStarted', { file: file.name });
+  /** The lamp now; the overlay and the disposal after it. The claim is released when those are done. */
+  private handOff(file: ClaimedFile, sha256: string, kind: CommitEvent['kind'], outcome: Outcome, overlay: Overlay): 'handed-off' {
+    this.committed(file, sha256, kind, outcome);
+    this.afterwork.push({
+      file: file.name,
+      run: async () => {
+        try {
+          if (overlay) await this.writeHeatmap(sha256, overlay);
+          await this.disposeOf(file, sha256, outcome);
+          this.deps.bus.emit('imageFinished', { file: file.name, sha256 });
+        } catch (error) {
+          // Recorded but not moved: it is offered again, found recorded, and moved then.
+          this.fault(toCspineError(error));
+        } finally {
+          file.release();
+        }
+      },
+    });
+    return 'handed-off';
+  }
+
+  private async classify(file: ClaimedFile, read: IntakeRead, bytes: Buffer, facts: ImageFacts, classifier: Classifier): Promise<{ outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING> {
+    this.deps.bus.emit('imageStarted', { file: file.name, waiting: this.queue.length });
     let result: Classification;
     try {
       result = await classifier.classify(bytes);
     } catch (error) {
-      return this.rejectUnlessWriting(file, read, facts, toCspineError(error));
+      const rejected = await this.rejectUnlessWriting(file, read, facts, toCspineError(error));
+      return rejected === STILL_WRITING ? rejected : { outcome: rejected, overlay: undefined };
     }
     if (!(await unchangedSinceRead(file.path, read))) return this.stillWriting(file, 'it changed while it was read');
     Object.assign(facts, result.image);
@@ -163,7 +201,6 @@ export class ImagePipeline implements Capability, IntakeSink {
       ood: result.ood,
       orientation: result.orientation,
     });
-    await this.writeHeatmap(read.sha256, result, classifier);
     this.deps.logger.info(
       {
         file: file.name,
@@ -178,10 +215,11 @@ export class ImagePipeline implements Capability, IntakeSink {
       },
       'classified',
     );
-    return { kind: 'classified', label: result.label, triage: result.triage };
+    const drawOverlay = result.cam !== undefined && this.deps.config.imaging.heatmapDir !== '';
+    return { outcome: { kind: 'classified', label: result.label, triage: result.triage }, overlay: drawOverlay ? { result, manifest: classifier.engine.model.manifest } : undefined };
   }
 
-  private committed(file: ClaimedFile, sha256: string, kind: 'classified' | 'rejected' | 'already-recorded', outcome: Outcome): void {
+  private committed(file: ClaimedFile, sha256: string, kind: CommitEvent['kind'], outcome: Outcome): void {
     this.deps.bus.emit('resultCommitted', {
       file: file.name,
       sha256,
@@ -193,14 +231,33 @@ export class ImagePipeline implements Capability, IntakeSink {
     });
   }
 
-  /** An artifact beside the history row (data/heatmaps/<sha256>.png); failing to draw it loses no result. */
-  private async writeHeatmap(sha256: string, result: Classification, classifier: Classifier): Promise<void> {
+  /**
+   * A crash between a result's commit and its overlay leaves the overlay missing: it is drawn
+   * again (the image classified once more, nothing recorded) when the file is finished at restart.
+   */
+  private async missingOverlay(sha256: string, bytes: Buffer): Promise<Overlay> {
+    const { heatmapDir, heatmapFormat } = this.deps.config.imaging;
+    if (heatmapDir === '' || fs.existsSync(path.join(heatmapDir, `${sha256}.${HEATMAP_EXTENSION[heatmapFormat]}`))) return undefined;
+    try {
+      return await this.deps.model.use(async (classifier) => {
+        const result = await classifier.classify(bytes);
+        return result.cam ? { result, manifest: classifier.engine.model.manifest } : undefined;
+      });
+    } catch (error) {
+      this.deps.logger.warn({ sha256, err: (error as Error).message }, 'could not redraw the missing heatmap overlay');
+      return undefined;
+    }
+  }
+
+  /** An artifact beside the history row (data/heatmaps/<sha256>.jpg); failing to draw it loses no result. */
+  private async writeHeatmap(sha256: string, { result, manifest }: NonNullable<Overlay>): Promise<void> {
     const dir = this.deps.config.imaging.heatmapDir;
-    if (!result.cam || dir === '') return;
+    if (!result.cam) return;
     try {
       await fs.promises.mkdir(dir, { recursive: true });
-      const png = await heatmapOverlay(result.decoded, result.cam, classifier.engine.model.manifest);
-      await fs.promises.writeFile(path.join(dir, `${sha256}.png`), png);
+      const format = this.deps.config.imaging.heatmapFormat;
+      const overlay = await heatmapOverlay(result.decoded, result.cam, manifest, { format });
+      await fs.promises.writeFile(path.join(dir, `${sha256}.${HEATMAP_EXTENSION[format]}`), overlay);
     } catch (error) {
       this.deps.logger.warn({ sha256, err: (error as Error).message }, 'could not write the heatmap overlay');
     }

@@ -17,7 +17,7 @@ export class DeviceStatus {
   private lastResult: ShownResult | undefined;
 
   constructor(private readonly bus: EventBus) {
-    bus.on('imageStarted', this, ({ file }) => this.become({ state: 'processing', file }));
+    bus.on('imageStarted', this, ({ file, waiting }) => this.become({ state: 'processing', file, waiting }));
     bus.on('resultCommitted', this, (commit) => {
       // A commit proves the pipeline works again.
       this.faults.delete('image-pipeline');

@@ -25,8 +25,10 @@ export interface ModelInfo {
 export interface RuntimeEvents {
   /** A result (or rejection) and its outbox row are in SQLite. */
   resultCommitted: CommitEvent;
-  /** Processing of one image began. */
-  imageStarted: { file: string };
+  /** Processing of one image began; `waiting`: how many more are queued behind it. */
+  imageStarted: { file: string; waiting: number };
+  /** After its result: the overlay drawn and the file moved out of the capture folder. */
+  imageFinished: { file: string; sha256: string };
   faultRaised: Fault;
   faultCleared: FaultKind;
   /** A model passed its self-test and takes images (`undefined`: none does any more). */
@@ -49,7 +51,7 @@ export interface Fault {
 export type DeviceState =
   | { state: 'starting' }
   | { state: 'ready'; model: ModelInfo }
-  | { state: 'processing'; file: string }
+  | { state: 'processing'; file: string; waiting: number }
   | { state: 'result'; sha256: string; triage: Triage; label?: string }
   | { state: 'acknowledged' }
   | { state: 'fault'; fault: Fault }

@@ -15,7 +15,7 @@ dcmtk('end to end: storescu → receiver → capture folder → classified histo
   // Its own setting, not sync's: the pseudonyms are made with sync off too.
   config.privacy.siteSecretFile = path.join(root, 'keys/site-secret');
   t.false(config.sync.mqtt.enabled);
-  const { service, commits, log } = await startService(t, config);
+  const { service, commits, finished, log } = await startService(t, config);
   const state = service.dicomReceiver!.state;
   if (state.state !== 'listening') return t.fail(`receiver not listening: ${JSON.stringify(state)}`);
 
@@ -27,7 +27,7 @@ dcmtk('end to end: storescu → receiver → capture folder → classified histo
   const started = Date.now();
   const run = await tool('storescu', ['-aet', 'XRAY1', '-aec', AE, '127.0.0.1', String(state.port), bright.file, dark.file]);
   t.is(run.code, 0, run.output);
-  await waitFor(() => commits.length === 2, 15_000, 'both instances classified');
+  await waitFor(() => commits.length === 2 && finished.length === 2, 15_000, 'both instances classified');
   t.log(`storescu start → 2 results committed: ${Date.now() - started} ms`);
 
   const pseudonymizer = new Pseudonymizer(loadSiteSecret(config.privacy.siteSecretFile));

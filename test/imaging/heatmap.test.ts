@@ -42,7 +42,9 @@ test('the overlay is the radiograph with colour over the activation and gray els
   const classifier = await openClassifier(camPackage(t, 'letterbox'));
   t.teardown(() => classifier.engine.close());
   const result = await classifier.classify(await spotImage());
-  const png = await heatmapOverlay(result.decoded, result.cam!, classifier.engine.model.manifest);
+  // Lossless, to check the drawing pixel by pixel; the default encoding is JPEG.
+  const png = await heatmapOverlay(result.decoded, result.cam!, classifier.engine.model.manifest, { format: 'png' });
+  t.is((await sharp(await heatmapOverlay(result.decoded, result.cam!, classifier.engine.model.manifest)).metadata()).format, 'jpeg');
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   t.deepEqual([info.width, info.height, info.channels], [400, 200, 3]);
   const at = (x: number, y: number) => [...data.subarray((y * 400 + x) * 3, (y * 400 + x) * 3 + 3)];
@@ -61,6 +63,6 @@ test('classify --heatmap writes an overlay per image and names it in the JSON li
   const run = await runCli(['classify', file, '--json', '--heatmap', out], { ...configEnv(config), CSPINE_MODEL__ID: 'cam' });
   t.is(run.code, 0, run.stderr);
   const [line] = jsonLines(run.stdout);
-  t.is(line!.heatmap, path.join(out, 'spot.heatmap.png'));
-  t.is((await sharp(path.join(out, 'spot.heatmap.png')).metadata()).width, 400);
+  t.is(line!.heatmap, path.join(out, 'spot.heatmap.jpg'));
+  t.is((await sharp(path.join(out, 'spot.heatmap.jpg')).metadata()).width, 400);
 });

@@ -27,11 +27,12 @@ test('starting → ready → processing → result → acknowledged, and the lam
   const { bus, status, seen } = device();
   t.is(status.current.state, 'starting');
   bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64) });
-  bus.emit('imageStarted', { file: 'x.png' });
+  bus.emit('imageStarted', { file: 'x.png', waiting: 2 });
   bus.emit('resultCommitted', commit('s1', 'RED'));
   status.acknowledge();
   t.deepEqual(seen.map((state) => state.state), ['ready', 'processing', 'result', 'acknowledged']);
   t.deepEqual(seen.map((state) => lampStateOf(state).level), ['IDLE', 'PROCESSING', 'RED', 'IDLE']);
+  t.like(lampStateOf(seen[1]!), { level: 'PROCESSING', reason: 'x.png (2 more waiting)' });
   t.like(lampStateOf(seen[2]!), { level: 'RED', label: 'fracture' });
   t.true(status.showLastResult());
   t.like(status.current, { state: 'result', sha256: 's1' });
@@ -76,10 +77,10 @@ test('a listener that throws does not stop the others', (t) => {
     throw new Error('broken subscriber');
   });
   bus.on('imageStarted', heard, ({ file }) => heard.push(file));
-  bus.emit('imageStarted', { file: 'a.png' });
+  bus.emit('imageStarted', { file: 'a.png', waiting: 0 });
   t.deepEqual(heard, ['a.png']);
   t.true(log.lines.some((line) => line.event === 'imageStarted' && line.err === 'broken subscriber'));
   bus.off(heard);
-  bus.emit('imageStarted', { file: 'b.png' });
+  bus.emit('imageStarted', { file: 'b.png', waiting: 0 });
   t.deepEqual(heard, ['a.png']);
 });
