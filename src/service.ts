@@ -126,7 +126,7 @@ export class Service {
       queueDepth: this.pipeline.queueDepth,
       outbox: backlog,
       lastResultAt: this.store.history.lastProcessedAt(),
-      model: model ?? null,
+      model: model ? { id: model.id, sha256: model.sha256 } : null,
       diskFreeBytes: diskFreeBytes(path.dirname(path.resolve(this.config.store.path))),
       cpuTempC: cpuTemperatureC(),
     };

@@ -311,7 +311,7 @@ test('a failed start (a too-short site secret, receiver and jobs on) stops what 
   t.false(log.lines.some((line) => line.msg === 'service started'));
 });
 
-test('the lamp changes before the overlay is drawn and the file moved; an overlay lost to a crash is drawn again', async (t) => {
+test('the lamp changes before the overlay is drawn and the file moved; an overlay lost to a crash is drawn again when idle', async (t) => {
   const { config } = workspace(t, { model: { id: 'cam' } });
   writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
   const { service, lamps, commits, finished } = await startService(t, config);
@@ -331,6 +331,23 @@ test('the lamp changes before the overlay is drawn and the file moved; an overla
   fs.writeFileSync(path.join(config.capture.dir, 'again.png'), bytes);
   await waitFor(() => finished.length === 2, 5000, 'second finished');
   t.is(commits[1]!.kind, 'already-recorded');
+  await waitFor(() => listFiles(config.imaging.heatmapDir).length === 1, 5000, 'the overlay drawn again');
   t.deepEqual(listFiles(config.imaging.heatmapDir), [overlay]);
   t.is(readHistory(config).length, 1, 'nothing recorded twice');
+});
+
+test('in a burst the lamps come first and the overlays are drawn once nothing waits', async (t) => {
+  const { config } = workspace(t, { model: { id: 'cam' } });
+  writeModelPackage(config.model.dir, { id: 'cam', onnx: brightnessModel(16, 3, { cam: true }), size: 16, overrides: { outputs: { logits: 'logits', cam: 'cam' } } });
+  const { service, commits, finished } = await startService(t, config);
+  const overlaysAtLamp: number[] = [];
+  service.bus.on('resultCommitted', overlaysAtLamp, () => overlaysAtLamp.push(listFiles(config.imaging.heatmapDir).length));
+  const staging = path.join(config.capture.dir, '..', 'staging');
+  fs.mkdirSync(staging);
+  for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(staging, `b${i}.png`), await grayImage(200 + i, { width: 300, height: 200, seed: i }));
+  for (let i = 0; i < 12; i++) fs.renameSync(path.join(staging, `b${i}.png`), path.join(config.capture.dir, `b${i}.png`));
+  await waitFor(() => commits.length === 12 && finished.length === 12, 10_000, 'every lamp and move');
+  t.true(overlaysAtLamp.at(-1)! < 11, `overlays drawn by the last lamp: ${overlaysAtLamp.join(', ')}`);
+  await waitFor(() => listFiles(config.imaging.heatmapDir).length === 12, 10_000, 'every overlay, once idle');
+  t.deepEqual(listFiles(config.imaging.heatmapDir), commits.map((commit) => `${commit.sha256}.jpg`).sort());
 });

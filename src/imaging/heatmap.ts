@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { ActivationMap } from '../model/inference.js';
-import { inputMapping } from './geometry.js';
+import { inputMapping, type InputMapping } from './geometry.js';
 import type { DecodedImage } from './image.js';
 import type { PreprocessSpec } from './preprocess.js';
 
@@ -30,9 +30,16 @@ function heatColour(v: number): [number, number, number] {
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
-/** The ramp at 256 levels, RGB interleaved: one lookup per pixel instead of arrays per pixel. */
+/** Activation levels of the enlarged map; blending is then two lookups and a multiply-add per channel. */
 const RAMP_LEVELS = 256;
-const RAMP = Float32Array.from({ length: RAMP_LEVELS * 3 }, (_, i) => heatColour(Math.floor(i / 3) / (RAMP_LEVELS - 1))[i % 3]!);
+const OPACITY = 0.55;
+/** Per level: how much of the gray stays (1 − alpha). */
+const KEEP = Float32Array.from({ length: RAMP_LEVELS }, (_, level) => 1 - (OPACITY * level) / (RAMP_LEVELS - 1));
+/** Per level, RGB interleaved: the ramp's colour times alpha. */
+const TINT = Float32Array.from({ length: RAMP_LEVELS * 3 }, (_, i) => {
+  const level = Math.floor(i / 3);
+  return heatColour(level / (RAMP_LEVELS - 1))[i % 3]! * ((OPACITY * level) / (RAMP_LEVELS - 1));
+});
 
 export type HeatmapFormat = 'jpeg' | 'png' | 'webp';
 
@@ -42,65 +49,32 @@ export const HEATMAP_EXTENSION: Record<HeatmapFormat, string> = { jpeg: 'jpg', p
 /**
  * The radiograph (at most `maxSide` pixels on its long side) with the class-activation map laid
  * over it in colour, transparent where activation is low. The map is taken back through the
- * model's resize policy, so it sits on the anatomy it was computed from. JPEG by default: it
- * encodes several times faster than PNG at this size (docs/benchmarks.md), and the overlay is a
- * picture to look at, not data.
+ * model's resize policy, so it sits on the anatomy it was computed from. libvips enlarges the
+ * map (bilinear) and resizes the image; the blend is two table lookups per pixel. JPEG by
+ * default: it encodes several times faster than PNG at this size (docs/benchmarks.md), and the
+ * overlay is a picture to look at, not data.
  */
 export async function heatmapOverlay(image: DecodedImage, cam: ActivationMap, spec: PreprocessSpec, options: { format?: HeatmapFormat; maxSide?: number } = {}): Promise<Buffer> {
   const { format = 'jpeg', maxSide = 768 } = options;
   const scale = Math.min(1, maxSide / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * scale));
   const height = Math.max(1, Math.round(image.height * scale));
-  const base = await sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 1 } })
-    .resize(width, height, { fit: 'fill' })
-    .toColourspace('b-w')
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
-
-  let low = Number.POSITIVE_INFINITY;
-  let high = Number.NEGATIVE_INFINITY;
-  for (const v of cam.data) {
-    low = Math.min(low, v);
-    high = Math.max(high, v);
-  }
-  const span = high - low || 1;
-  const mapping = inputMapping(spec, image.width, image.height);
-  const cellX = cam.width / mapping.inputWidth;
-  const cellY = cam.height / mapping.inputHeight;
-  const sample = (u: number, v: number): number => {
-    // Bilinear, clamped at the map's edges.
-    const x = Math.min(cam.width - 1, Math.max(0, u - 0.5));
-    const y = Math.min(cam.height - 1, Math.max(0, v - 0.5));
-    const x0 = Math.floor(x);
-    const y0 = Math.floor(y);
-    const x1 = Math.min(cam.width - 1, x0 + 1);
-    const y1 = Math.min(cam.height - 1, y0 + 1);
-    const fx = x - x0;
-    const fy = y - y0;
-    const row0 = y0 * cam.width;
-    const row1 = y1 * cam.width;
-    const { data } = cam;
-    return (data[row0 + x0]! * (1 - fx) + data[row0 + x1]! * fx) * (1 - fy) + (data[row1 + x0]! * (1 - fx) + data[row1 + x1]! * fx) * fy;
-  };
-
-  // Map coordinates depend on the column alone (u) or the row alone (v): computed once each.
-  const us = Float64Array.from({ length: width }, (_, px) => (((px + 0.5) / scale) * mapping.scaleX + mapping.offsetX) * cellX);
-  const vs = Float64Array.from({ length: height }, (_, py) => (((py + 0.5) / scale) * mapping.scaleY + mapping.offsetY) * cellY);
+  const [base, layer] = await Promise.all([
+    sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 1 } }).resize(width, height, { fit: 'fill' }).toColourspace('b-w').extractChannel(0).raw().toBuffer(),
+    activationLayer(cam, inputMapping(spec, image.width, image.height), scale, width, height),
+  ]);
   const out = Buffer.alloc(width * height * 3);
-  for (let py = 0; py < height; py++) {
-    const v = vs[py]!;
-    for (let px = 0; px < width; px++) {
-      const u = us[px]!;
-      const inside = u >= 0 && v >= 0 && u <= cam.width && v <= cam.height;
-      const value = inside ? Math.min(1, Math.max(0, (sample(u, v) - low) / span)) : 0;
-      const alpha = 0.55 * value;
-      const level = Math.round(value * (RAMP_LEVELS - 1)) * 3;
-      const gray = base[py * width + px]! * (1 - alpha);
-      const o = (py * width + px) * 3;
-      out[o] = gray + RAMP[level]! * alpha;
-      out[o + 1] = gray + RAMP[level + 1]! * alpha;
-      out[o + 2] = gray + RAMP[level + 2]! * alpha;
+  for (let i = 0; i < base.length; i++) out[i * 3] = out[i * 3 + 1] = out[i * 3 + 2] = base[i]!;
+  if (layer) {
+    for (let y = 0; y < layer.height; y++) {
+      for (let x = 0; x < layer.width; x++) {
+        const level = layer.levels[y * layer.width + x]!;
+        const o = ((layer.top + y) * width + layer.left + x) * 3;
+        const keep = KEEP[level]!;
+        out[o] = out[o]! * keep + TINT[level * 3]!;
+        out[o + 1] = out[o + 1]! * keep + TINT[level * 3 + 1]!;
+        out[o + 2] = out[o + 2]! * keep + TINT[level * 3 + 2]!;
+      }
     }
   }
   const overlay = sharp(out, { raw: { width, height, channels: 3 } });
@@ -112,4 +86,37 @@ export async function heatmapOverlay(image: DecodedImage, cam: ActivationMap, sp
     case 'png':
       return overlay.png().toBuffer();
   }
+}
+
+/**
+ * The map's activation levels (0…255, normalised) over the part of the output image that the
+ * model's input covered, enlarged bilinearly by libvips; undefined when that part lies outside
+ * the image. With letterbox the input reaches past the image, and is cut to it.
+ */
+async function activationLayer(cam: ActivationMap, mapping: InputMapping, scale: number, width: number, height: number): Promise<{ levels: Buffer; width: number; height: number; left: number; top: number } | undefined> {
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  for (const v of cam.data) {
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
+  const span = high - low || 1;
+  const levels = Uint8Array.from(cam.data, (v) => Math.round(((v - low) / span) * (RAMP_LEVELS - 1)));
+  const left = Math.round((-mapping.offsetX / mapping.scaleX) * scale);
+  const top = Math.round((-mapping.offsetY / mapping.scaleY) * scale);
+  const layerWidth = Math.max(1, Math.round((mapping.inputWidth / mapping.scaleX) * scale));
+  const layerHeight = Math.max(1, Math.round((mapping.inputHeight / mapping.scaleY) * scale));
+  const x0 = Math.max(0, left);
+  const y0 = Math.max(0, top);
+  const x1 = Math.min(width, left + layerWidth);
+  const y1 = Math.min(height, top + layerHeight);
+  if (x1 <= x0 || y1 <= y0) return undefined;
+  const enlarged = await sharp(levels, { raw: { width: cam.width, height: cam.height, channels: 1 } })
+    .resize(layerWidth, layerHeight, { fit: 'fill', kernel: 'linear' })
+    .extract({ left: x0 - left, top: y0 - top, width: x1 - x0, height: y1 - y0 })
+    // sharp would hand a one-band raw image back as sRGB.
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  return { levels: enlarged, width: x1 - x0, height: y1 - y0, left: x0, top: y0 };
 }

@@ -16,6 +16,7 @@ import type { DicomRecord, ImageFacts, Outcome } from '../store/history.js';
 import type { HistoryStore } from '../store/store.js';
 import { rejectionTriage } from '../triage/policy.js';
 import { AfterworkQueue } from './afterwork.js';
+import { LOOK_BACK_ROWS, OverlayDebt, type OwedOverlay } from './overlay-debt.js';
 import type { Classification, Classifier } from './classifier.js';
 import type { ModelSlot } from './model-slot.js';
 
@@ -60,9 +61,14 @@ export class ImagePipeline implements Capability, IntakeSink {
   /** Files given their one more look, by name, with the version that failed. */
   private readonly lookedAgain = new Map<string, FileVersion>();
   private readonly afterwork: AfterworkQueue;
+  private readonly debt: OverlayDebt;
+  /** An owed overlay is being drawn (one at a time, only while nothing waits). */
+  private payingDebt = false;
 
   constructor(private readonly deps: ImagePipelineDeps) {
     this.afterwork = new AfterworkQueue(AFTERWORK_LIMIT, deps.logger);
+    const { heatmapDir, heatmapFormat } = deps.config.imaging;
+    this.debt = new OverlayDebt((sha256) => path.join(heatmapDir, `${sha256}.${HEATMAP_EXTENSION[heatmapFormat]}`), path.resolve(deps.config.capture.processedDir));
     const { capture } = deps.config;
     this.captureDir = path.resolve(capture.dir);
     this.dispose = { afterCommit: capture.afterCommit, processedDir: path.resolve(capture.processedDir), rejectedDir: path.resolve(capture.rejectedDir) };
@@ -70,6 +76,18 @@ export class ImagePipeline implements Capability, IntakeSink {
 
   async start(): Promise<void> {
     this.stopping = false;
+    // Overlays a crash or power cut kept from being drawn, for the model in service.
+    const model = this.deps.model.model;
+    if (model?.cam && this.overlaysKept) {
+      this.debt.oweMissing(this.deps.store.history.recent(LOOK_BACK_ROWS), model.sha256);
+      this.payDebt();
+    }
+  }
+
+  /** Overlays are drawn and can be drawn again later from the file kept in processed/. */
+  private get overlaysKept(): boolean {
+    const { config } = this.deps;
+    return config.imaging.heatmapDir !== '' && config.capture.afterCommit === 'move';
   }
 
   /** Finishes the image in flight and the work after each result; queued files stay in the folder. */
@@ -81,7 +99,7 @@ export class ImagePipeline implements Capability, IntakeSink {
   }
 
   health(): CapabilityHealth {
-    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}, ${this.afterwork.depth} finishing` };
+    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}, ${this.afterwork.depth} finishing, ${this.debt.size} overlays to draw when idle` };
   }
 
   get queueDepth(): number {
@@ -115,6 +133,39 @@ export class ImagePipeline implements Capability, IntakeSink {
         else if (settled === 'release') file.release();
       }
     }
+    this.payDebt();
+  }
+
+  /** One owed overlay at a time, only while no image waits: a new one waits at most for that one. */
+  private payDebt(): void {
+    if (this.stopping || this.payingDebt || this.queue.length > 0 || this.debt.size === 0) return;
+    this.payingDebt = true;
+    this.afterwork.push({
+      file: 'owed overlay',
+      run: async () => {
+        try {
+          const owed = this.debt.next();
+          if (owed) await this.redraw(owed);
+        } finally {
+          this.payingDebt = false;
+          this.payDebt();
+        }
+      },
+    });
+  }
+
+  private async redraw(owed: OwedOverlay): Promise<void> {
+    const bytes = await this.debt.bytesOf(owed);
+    if (!bytes) return this.deps.logger.debug({ sha256: owed.sha256, source: owed.source }, 'owed overlay not drawn: the kept file is gone');
+    try {
+      const overlay = await this.deps.model.use(async (classifier) => {
+        const result = await classifier.classify(bytes);
+        return result.cam ? { result, manifest: classifier.engine.model.manifest } : undefined;
+      });
+      if (overlay) await this.writeHeatmap(owed.sha256, overlay);
+    } catch (error) {
+      this.deps.logger.warn({ sha256: owed.sha256, err: (error as Error).message }, 'could not draw the owed heatmap overlay');
+    }
   }
 
   private fault(problem: CspineError): void {
@@ -137,8 +188,7 @@ export class ImagePipeline implements Capability, IntakeSink {
     const earlier = history.outcomeOf(read.sha256);
     if (earlier) {
       this.deps.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
-      const overlay = earlier.kind === 'classified' && read.kind === 'bytes' ? await this.missingOverlay(read.sha256, read.bytes) : undefined;
-      return this.handOff(file, read.sha256, 'already-recorded', earlier, overlay);
+      return this.handOff(file, read.sha256, 'already-recorded', earlier, undefined);
     }
 
     const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: 'folder', bytes: read.size, receivedAt: file.readyAt };
@@ -157,15 +207,26 @@ export class ImagePipeline implements Capability, IntakeSink {
     return this.handOff(file, read.sha256, outcome.outcome.kind, outcome.outcome, outcome.overlay);
   }
 
-  /** The lamp now; the overlay and the disposal after it. The claim is released when those are done. */
+  /**
+   * The lamp now; the overlay and the disposal after it. The claim is released when those are
+   * done. While other images wait, the overlay is owed instead and drawn once idle: drawing one
+   * costs about as much CPU as classifying one.
+   */
   private handOff(file: ClaimedFile, sha256: string, kind: CommitEvent['kind'], outcome: Outcome, overlay: Overlay): 'handed-off' {
     this.committed(file, sha256, kind, outcome);
+    const drawNow = overlay !== undefined && this.queue.length === 0;
+    // A copy of content already recorded may be the one left behind by a crash before its overlay.
+    const mayOwe = outcome.kind === 'classified' && this.overlaysKept && (overlay !== undefined || (kind === 'already-recorded' && this.deps.model.model?.cam === true));
     this.afterwork.push({
       file: file.name,
       run: async () => {
         try {
-          if (overlay) await this.writeHeatmap(sha256, overlay);
-          await this.disposeOf(file, sha256, outcome);
+          if (drawNow) await this.writeHeatmap(sha256, overlay);
+          const kept = await this.disposeOf(file, sha256, outcome);
+          if (!drawNow && mayOwe) {
+            this.debt.owe({ sha256, source: file.name, processedAt: new Date().toISOString(), path: kept });
+            this.payDebt();
+          }
           this.deps.bus.emit('imageFinished', { file: file.name, sha256 });
         } catch (error) {
           // Recorded but not moved: it is offered again, found recorded, and moved then.
@@ -231,24 +292,6 @@ export class ImagePipeline implements Capability, IntakeSink {
     });
   }
 
-  /**
-   * A crash between a result's commit and its overlay leaves the overlay missing: it is drawn
-   * again (the image classified once more, nothing recorded) when the file is finished at restart.
-   */
-  private async missingOverlay(sha256: string, bytes: Buffer): Promise<Overlay> {
-    const { heatmapDir, heatmapFormat } = this.deps.config.imaging;
-    if (heatmapDir === '' || fs.existsSync(path.join(heatmapDir, `${sha256}.${HEATMAP_EXTENSION[heatmapFormat]}`))) return undefined;
-    try {
-      return await this.deps.model.use(async (classifier) => {
-        const result = await classifier.classify(bytes);
-        return result.cam ? { result, manifest: classifier.engine.model.manifest } : undefined;
-      });
-    } catch (error) {
-      this.deps.logger.warn({ sha256, err: (error as Error).message }, 'could not redraw the missing heatmap overlay');
-      return undefined;
-    }
-  }
-
   /** An artifact beside the history row (data/heatmaps/<sha256>.jpg); failing to draw it loses no result. */
   private async writeHeatmap(sha256: string, { result, manifest }: NonNullable<Overlay>): Promise<void> {
     const dir = this.deps.config.imaging.heatmapDir;
@@ -306,11 +349,9 @@ export class ImagePipeline implements Capability, IntakeSink {
     return { kind: 'rejected', code: error.code, message: error.message, triage: rejectionTriage(error.code) };
   }
 
-  private async disposeOf(file: ClaimedFile, sha256: string, outcome: Outcome): Promise<void> {
-    if (outcome.kind === 'classified') {
-      await disposeClassified(file.path, this.dispose, new Date());
-    } else {
-      await quarantineRejected(file.path, { file: file.name, sha256, code: outcome.code, message: outcome.message, rejectedAt: new Date().toISOString() }, this.dispose);
-    }
+  /** Where the file now is (undefined when classified files are deleted). */
+  private async disposeOf(file: ClaimedFile, sha256: string, outcome: Outcome): Promise<string | undefined> {
+    if (outcome.kind === 'classified') return disposeClassified(file.path, this.dispose, new Date());
+    return quarantineRejected(file.path, { file: file.name, sha256, code: outcome.code, message: outcome.message, rejectedAt: new Date().toISOString() }, this.dispose);
   }
 }

@@ -54,7 +54,7 @@ export class ModelSlot implements Capability {
 
   get model(): ModelInfo | undefined {
     const manifest = this.active?.engine.model.manifest;
-    return manifest ? { id: manifest.id, sha256: manifest.sha256 } : undefined;
+    return manifest ? { id: manifest.id, sha256: manifest.sha256, cam: manifest.outputs.cam !== undefined } : undefined;
   }
 
   /**
@@ -103,7 +103,7 @@ export class ModelSlot implements Capability {
       this.active = classifier;
       this.lastProblem = undefined;
       this.logger.info({ model: manifest.id, sha256: manifest.sha256, thresholds: classifier.thresholds, loadMs: Date.now() - started }, 'model loaded');
-      this.bus.emit('modelChanged', { id: manifest.id, sha256: manifest.sha256 });
+      this.bus.emit('modelChanged', { id: manifest.id, sha256: manifest.sha256, cam: manifest.outputs.cam !== undefined });
     } catch (error) {
       this.suspend(toCspineError(error));
     }

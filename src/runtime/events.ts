@@ -19,6 +19,8 @@ export interface CommitEvent {
 export interface ModelInfo {
   id: string;
   sha256: string;
+  /** It has a class-activation output, so results get heatmap overlays. */
+  cam: boolean;
 }
 
 /** Everything the device's capabilities tell each other. */

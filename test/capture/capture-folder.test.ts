@@ -28,7 +28,7 @@ function startFolder(t: import('ava').ExecutionContext, dir: string, stableWindo
   t.teardown(() => folder.stop());
   const setModel = (ready: boolean) => {
     modelReady = ready;
-    bus.emit('modelChanged', ready ? { id: 'm', sha256: 'a'.repeat(64) } : undefined);
+    bus.emit('modelChanged', ready ? { id: 'm', sha256: 'a'.repeat(64), cam: false } : undefined);
   };
   return { folder, ready, faults, setModel };
 }

@@ -26,7 +26,7 @@ const commit = (sha256: string, level: 'GREEN' | 'RED') => ({
 test('starting → ready → processing → result → acknowledged, and the lamps follow', (t) => {
   const { bus, status, seen } = device();
   t.is(status.current.state, 'starting');
-  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64) });
+  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64), cam: false });
   bus.emit('imageStarted', { file: 'x.png', waiting: 2 });
   bus.emit('resultCommitted', commit('s1', 'RED'));
   status.acknowledge();
@@ -40,7 +40,7 @@ test('starting → ready → processing → result → acknowledged, and the lam
 
 test('a fault wins over everything until its own recovery clears it; the worst fault is shown', (t) => {
   const { bus, status } = device();
-  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64) });
+  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64), cam: false });
   bus.emit('faultRaised', { kind: 'capture', code: 'E_CAPTURE_FOLDER_FAILED', message: 'capture folder gone. More detail.' });
   t.like(lampStateOf(status.current), { level: 'FAULT', reason: 'E_CAPTURE_FOLDER_FAILED: capture folder gone' });
   bus.emit('faultRaised', { kind: 'model', code: 'E_SELF_TEST_FAILED', message: 'drift' });
@@ -48,13 +48,13 @@ test('a fault wins over everything until its own recovery clears it; the worst f
   bus.emit('faultCleared', 'capture');
   t.like(status.current, { state: 'fault', fault: { kind: 'model' } }, 'the model fault is still there');
   t.false(status.showLastResult(), 'no result is shown over a fault');
-  bus.emit('modelChanged', { id: 'm2', sha256: 'b'.repeat(64) });
+  bus.emit('modelChanged', { id: 'm2', sha256: 'b'.repeat(64), cam: false });
   t.like(status.current, { state: 'ready', model: { id: 'm2' } });
 });
 
 test('a pipeline fault is cleared by the next committed result', (t) => {
   const { bus, status } = device();
-  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64) });
+  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64), cam: false });
   bus.emit('faultRaised', { kind: 'image-pipeline', code: 'E_STORE_FAILED', message: 'disk full' });
   t.is(status.current.state, 'fault');
   bus.emit('resultCommitted', commit('s2', 'GREEN'));
@@ -64,7 +64,7 @@ test('a pipeline fault is cleared by the next committed result', (t) => {
 
 test('acknowledge with no result showing changes nothing', (t) => {
   const { bus, status, seen } = device();
-  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64) });
+  bus.emit('modelChanged', { id: 'm1', sha256: 'a'.repeat(64), cam: false });
   status.acknowledge();
   t.deepEqual(seen.map((state) => state.state), ['ready']);
 });
