@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -202,3 +203,27 @@ export async function timeBurst(root: string, cli: string, count: number, progre
   });
   return { files: count, serviceLampsMs, serviceFinishedMs, classifyMs, rssAfter50, rssAfterAll };
 }
+
+/**
+ * Run on its own (`npx tsx scripts/bench-lamp-burst.ts [BURST_FILES]`, after `npm run build`) it
+ * prints lamp latency with a window of 0 for PNG and DICOM and one burst: the quick comparison of
+ * two checkouts in docs/benchmarks-lamp.md, run alternately in each.
+ */
+async function main(): Promise<void> {
+  const { quantile } = await import('../src/tools/bench/bench.js');
+  const files = Number(process.argv[2] ?? '200');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-lamp-burst-'));
+  const quiet = () => undefined;
+  try {
+    for (const kind of ['png', 'dicom'] as const) {
+      const lamp = await timeLamp(root, kind, 0, 20, 2, quiet);
+      console.log(`lamp ${kind}, window 0\tp50 ${quantile(lamp.latency, 0.5).toFixed(1)} ms\tp95 ${quantile(lamp.latency, 0.95).toFixed(1)} ms\tpipeline p50 ${quantile(lamp.pipeline, 0.5).toFixed(1)} ms`);
+    }
+    const burst = await timeBurst(root, fileURLToPath(new URL('../dist/cli.js', import.meta.url)), files, quiet);
+    console.log(`burst of ${files}\tlamps ${(burst.serviceLampsMs / 1000).toFixed(1)} s\tall finished ${(burst.serviceFinishedMs / 1000).toFixed(1)} s\tclassify ${(burst.classifyMs / 1000).toFixed(1)} s\tratio ${(burst.classifyMs / burst.serviceLampsMs).toFixed(2)}\tRSS ${(burst.rssAfter50 / 2 ** 20).toFixed(0)} → ${(burst.rssAfterAll / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main();

@@ -24,6 +24,7 @@ import { openDatabase } from '../src/store/database.js';
 import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../src/tools/fixtures/images.js';
 import { alexnetModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
+import { heatmapOverlay, type HeatmapFormat } from '../src/imaging/heatmap.js';
 import { quantile } from '../src/tools/bench/bench.js';
 import { timeBurst, timeLamp, type LampLatency } from './bench-lamp-burst.js';
 
@@ -200,6 +201,25 @@ async function timeCapture(root: string, modelsDir: string, stableWindowMs: numb
   }
 }
 
+/** The overlay of a 13×13 activation map on the decoded 16-bit image, per encoding: wall time and size. */
+async function timeOverlays(classifier: Classifier, bytes: Buffer, runs: number): Promise<Array<{ format: HeatmapFormat; ms: number[]; bytes: number }>> {
+  const { decoded } = await classifier.classify(bytes);
+  const cam = { width: 13, height: 13, data: Float32Array.from({ length: 169 }, (_, i) => Math.exp(-(((i % 13) - 6) ** 2 + (Math.floor(i / 13) - 4) ** 2) / 8)) };
+  const results: Array<{ format: HeatmapFormat; ms: number[]; bytes: number }> = [];
+  for (const format of ['jpeg', 'png', 'webp'] as const) {
+    const ms: number[] = [];
+    let size = 0;
+    for (let i = 0; i < WARMUP_RUNS + runs; i++) {
+      progress(`heatmap overlay ${format} ${i + 1}/${WARMUP_RUNS + runs}`);
+      const started = performance.now();
+      size = (await heatmapOverlay(decoded, cam, classifier.engine.model.manifest, { format })).length;
+      if (i >= WARMUP_RUNS) ms.push(performance.now() - started);
+    }
+    results.push({ format, ms, bytes: size });
+  }
+  return results;
+}
+
 // ---------------------------------------------------------------- report
 
 const BAD_FILE_RUNS = 5;
@@ -278,6 +298,7 @@ async function bench(root: string, runs: number, captures: number, burstFiles: n
   const rssAfterLoad = process.memoryUsage().rss;
 
   const png = await timeClassify(classifier, 'png16', fs.readFileSync(path.join(inputsDir, 'xray16.png')), runs, 16);
+  const overlays = await timeOverlays(classifier, fs.readFileSync(path.join(inputsDir, 'xray16.png')), runs);
   const jpeg = await timeClassify(classifier, 'jpeg8', fs.readFileSync(path.join(inputsDir, 'xray8.jpg')), runs, 8);
   // Only one model in memory at a time, as on the device.
   await classifier.engine.close();
@@ -302,6 +323,7 @@ async function bench(root: string, runs: number, captures: number, burstFiles: n
       ['model load (openClassifier)¹', '1', ms(loadMs), ''],
       ...STAGES.map((stage) => statsRow(`PNG 16-bit: ${stage}`, png[stage])),
       ...STAGES.map((stage) => statsRow(`JPEG 8-bit q90: ${stage}`, jpeg[stage])),
+      ...overlays.map(({ format, ms: times, bytes }) => statsRow(`heatmap overlay, ${format} (${mib(bytes)}), 768 px⁸`, times)),
       ...STABLE_WINDOWS_MS.flatMap((window) => [
         statsRow(`capture → lamp, stableWindowMs ${window}²`, capture.get(window)!.latency),
         statsRow(`  added by the capture folder³`, capture.get(window)!.added),
@@ -356,6 +378,7 @@ async function bench(root: string, runs: number, captures: number, burstFiles: n
     `\`node dist/cli.js classify\` (compiled from this checkout by the bench) on a truncated JPEG, a text file named .png, an SVG and a 40000×40000 PNG, ${BAD_FILE_RUNS} runs: start-up to exit, and the highest peak RSS of any run (target: under 2 s and 300 MB).`,
     `The shipped model (models/cspine-alexnet-demo: INT8 AlexNet with a CAM output, so the service also draws an overlay per image) on synthetic c-spine phantoms (\`synth\`), ${captures} after ${CAPTURE_WARMUP} unmeasured, each written under a hidden name and renamed into capture/ one at a time; from the rename to the lamp (the \`resultCommitted\` event, right after the history and outbox rows are committed). The pipeline total is that image's own decode … triage time from history: the target is lamp ≤ pipeline total + 15 ms with a window of 0.`,
     `All files renamed into capture/ at once from a folder on the same disk (default stableWindowMs), from the first rename to the last lamp and to the last finished file (overlay written, file moved); \`classify DIR --json\` with the same model on the same files, from its first answer to its exit, scaled to all files. RSS is this process's (the service runs in it).`,
+    `\`heatmapOverlay()\` on the decoded 16-bit PNG input with a 13×13 activation map: resize to 768 px on the long side, blend, encode (imaging.heatmapFormat); drawn after the lamp, never before it.`,
   ];
 
   console.log([...machine, '', textTable(latencyTable), '', textTable(burstTable), '', textTable(memoryTable), '', about, ...notes.map((note, i) => `${i + 1}. ${note}`)].join('\n'));
