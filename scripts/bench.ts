@@ -323,7 +323,7 @@ async function bench(root: string, runs: number, captures: number, burstFiles: n
       ['model load (openClassifier)¹', '1', ms(loadMs), ''],
       ...STAGES.map((stage) => statsRow(`PNG 16-bit: ${stage}`, png[stage])),
       ...STAGES.map((stage) => statsRow(`JPEG 8-bit q90: ${stage}`, jpeg[stage])),
-      ...overlays.map(({ format, ms: times, bytes }) => statsRow(`heatmap overlay, ${format} (${mib(bytes)}), 768 px⁸`, times)),
+      ...overlays.map(({ format, ms: times, bytes }) => statsRow(`heatmap overlay, ${format} (${(bytes / 1024).toFixed(0)} KiB), 768 px⁸`, times)),
       ...STABLE_WINDOWS_MS.flatMap((window) => [
         statsRow(`capture → lamp, stableWindowMs ${window}²`, capture.get(window)!.latency),
         statsRow(`  added by the capture folder³`, capture.get(window)!.added),
