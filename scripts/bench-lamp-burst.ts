@@ -27,8 +27,15 @@ const RENDERED = 6;
 
 export type InputKind = 'png' | 'dicom';
 
+/** The model package a measurement runs: the shipped one unless said otherwise. */
+export interface ModelChoice {
+  dir: string;
+  id: string;
+}
+
+export const SHIPPED_MODEL: ModelChoice = { dir: MODELS, id: MODEL_ID };
+
 export interface LampLatency {
-  kind: InputKind;
   stableWindowMs: number;
   /** rename → lamp. */
   latency: number[];
@@ -46,7 +53,7 @@ export interface Burst {
 }
 
 /** 1024×1280 16-bit PNG phantoms, or 2048×2560 (5.2 Mpixel) 16-bit uncompressed DICOM ones. */
-async function phantomFiles(kind: InputKind, count: number): Promise<Buffer[]> {
+export async function phantomFiles(kind: InputKind, count: number): Promise<Buffer[]> {
   const [width, height] = kind === 'png' ? [1024, 1280] : [2048, 2560];
   const bases = Array.from({ length: Math.min(RENDERED, count) }, (_, i) => {
     const phantom = renderPhantom(phantomParams(7000 + i, PHANTOM_LABELS[i % PHANTOM_LABELS.length]!, width, height));
@@ -66,11 +73,11 @@ async function phantomFiles(kind: InputKind, count: number): Promise<Buffer[]> {
   return files;
 }
 
-function serviceConfig(dir: string, stableWindowMs: number): Config {
+function serviceConfig(dir: string, stableWindowMs: number, model: ModelChoice = SHIPPED_MODEL): Config {
   return configSchema.parse({
     log: { level: 'silent' },
     capture: { dir: path.join(dir, 'capture'), processedDir: path.join(dir, 'processed'), rejectedDir: path.join(dir, 'rejected'), stableWindowMs, maxQueue: 1000 },
-    model: { dir: MODELS, id: MODEL_ID },
+    model: { dir: model.dir, id: model.id },
     store: { path: path.join(dir, 'cspine.db') },
     privacy: { siteSecretFile: path.join(dir, 'site-secret') },
     imaging: { heatmapDir: path.join(dir, 'heatmaps') },
@@ -86,6 +93,7 @@ async function startedService(config: Config): Promise<{ service: Service; lamps
   service.bus.on('imageFinished', finished, ({ file }) => finished.set(file, performance.now()));
   const faults: string[] = [];
   service.bus.on('faultRaised', faults, (fault) => faults.push(`${fault.code}: ${fault.message}`));
+  // start() resolves even when the model fails to load (the service then waits at FAULT).
   await service.start();
   if (faults.length > 0) throw new Error(`the service is at FAULT: ${faults[0]}`);
   return { service, lamps, finished };
@@ -99,18 +107,22 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-/** Each file written under a hidden name and renamed into place, one at a time, as an uploader does. */
-export async function timeLamp(root: string, kind: InputKind, stableWindowMs: number, count: number, warmup: number, progress: (message: string) => void): Promise<LampLatency> {
-  const dir = path.join(root, `lamp-${kind}-${stableWindowMs}`);
-  const config = serviceConfig(dir, stableWindowMs);
-  const files = await phantomFiles(kind, count + warmup);
+/**
+ * Each file written under a hidden name and renamed into place, one at a time, as an uploader
+ * does, into a freshly started service; the first `warmup` are not measured. Files are named
+ * `xray-NNN.<ext>`.
+ */
+export async function timeLamp(root: string, files: readonly Buffer[], options: { ext: string; stableWindowMs: number; warmup: number; model?: ModelChoice }, progress: (message: string) => void): Promise<LampLatency> {
+  const { ext, stableWindowMs, warmup } = options;
+  const dir = path.join(root, `lamp-${ext}-${stableWindowMs}-${options.model?.id ?? MODEL_ID}`);
+  const config = serviceConfig(dir, stableWindowMs, options.model);
   const { service, lamps } = await startedService(config);
   const latency: number[] = [];
   const names: string[] = [];
   try {
     for (const [i, bytes] of files.entries()) {
-      progress(`lamp latency, ${kind}, window ${stableWindowMs} ms, ${i + 1}/${files.length}`);
-      const name = `xray-${String(i).padStart(3, '0')}.${kind === 'png' ? 'png' : 'dcm'}`;
+      progress(`lamp latency, ${ext}, window ${stableWindowMs} ms, ${i < warmup ? 'warm-up' : `${i + 1 - warmup}/${files.length - warmup}`}`);
+      const name = `xray-${String(i).padStart(3, '0')}.${ext}`;
       const temporary = path.join(config.capture.dir, `.${name}.tmp`);
       fs.writeFileSync(temporary, bytes);
       fs.renameSync(temporary, path.join(config.capture.dir, name));
@@ -128,7 +140,7 @@ export async function timeLamp(root: string, kind: InputKind, stableWindowMs: nu
     const history = new History(db);
     const bySource = new Map(history.recent(files.length).map((entry) => [entry.source, entry]));
     const pipeline = names.map((name) => bySource.get(name)?.timingsMs?.['total'] ?? Number.NaN);
-    return { kind, stableWindowMs, latency, pipeline };
+    return { stableWindowMs, latency, pipeline };
   } finally {
     db.close();
   }
@@ -216,7 +228,7 @@ async function main(): Promise<void> {
   const quiet = () => undefined;
   try {
     for (const kind of ['png', 'dicom'] as const) {
-      const lamp = await timeLamp(root, kind, 0, 20, 2, quiet);
+      const lamp = await timeLamp(root, await phantomFiles(kind, 22), { ext: kind === 'png' ? 'png' : 'dcm', stableWindowMs: 0, warmup: 2 }, quiet);
       console.log(`lamp ${kind}, window 0\tp50 ${quantile(lamp.latency, 0.5).toFixed(1)} ms\tp95 ${quantile(lamp.latency, 0.95).toFixed(1)} ms\tpipeline p50 ${quantile(lamp.pipeline, 0.5).toFixed(1)} ms`);
     }
     const burst = await timeBurst(root, fileURLToPath(new URL('../dist/cli.js', import.meta.url)), files, quiet);

@@ -12,21 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { configSchema, type Config } from '../src/config/schema.js';
-import { SimulatedIndicators } from '../src/indicators/simulated.js';
-import { createLogger } from '../src/logger.js';
+import { configSchema } from '../src/config/schema.js';
 import type { ModelManifest } from '../src/model/manifest.js';
 import type { Classifier } from '../src/pipeline/classifier.js';
 import { openClassifier } from '../src/pipeline/open-classifier.js';
-import type { CommitEvent } from '../src/runtime/events.js';
-import { Service } from '../src/service.js';
-import { openDatabase } from '../src/store/database.js';
-import { History } from '../src/store/history.js';
 import { writeBadFiles } from '../src/tools/fixtures/images.js';
 import { alexnetModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
 import { heatmapOverlay, type HeatmapFormat } from '../src/imaging/heatmap.js';
 import { quantile } from '../src/tools/bench/bench.js';
-import { timeBurst, timeLamp, type LampLatency } from './bench-lamp-burst.js';
+import { phantomFiles, timeBurst, timeLamp, type InputKind, type LampLatency } from './bench-lamp-burst.js';
 
 const MODEL_ID = 'bench-alexnet';
 const WIDTH = 2048;
@@ -123,82 +117,6 @@ async function timeClassify(classifier: Classifier, label: string, bytes: Buffer
     for (const stage of STAGES) samples[stage].push(timingsMs[stage] ?? 0);
   }
   return samples;
-}
-
-/** Resolves at the service's commit of `file`, with the time taken inside the listener itself. */
-function nextCommit(service: Service, file: string, timeoutMs: number): Promise<{ event: CommitEvent; at: number }> {
-  return new Promise((resolve, reject) => {
-    const owner = {};
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no commit of ${file} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      service.bus.off(owner);
-    };
-    service.bus.on('resultCommitted', owner, (event) => {
-      const at = performance.now();
-      if (event.file !== file) return;
-      cleanup();
-      resolve({ event, at });
-    });
-    service.bus.on('faultRaised', owner, (fault) => {
-      cleanup();
-      reject(new Error(`${fault.code}: ${fault.message}`));
-    });
-  });
-}
-
-/**
- * Drops each image into a freshly started service's capture folder the way a modality's
- * uploader does (write a hidden temp file, rename it into place) and times rename → commit.
- */
-async function timeCapture(root: string, modelsDir: string, stableWindowMs: number, images: readonly Buffer[]): Promise<{ latency: number[]; added: number[] }> {
-  const dir = path.join(root, `service-window-${stableWindowMs}`);
-  const config: Config = configSchema.parse({
-    log: { level: 'silent' },
-    capture: { dir: path.join(dir, 'capture'), processedDir: path.join(dir, 'processed'), rejectedDir: path.join(dir, 'rejected'), stableWindowMs },
-    model: { dir: modelsDir, id: MODEL_ID },
-    store: { path: path.join(dir, 'cspine.db') },
-    privacy: { siteSecretFile: path.join(dir, 'site-secret') },
-    indicators: { render: false },
-  });
-  const service = new Service(config, createLogger('silent'), new SimulatedIndicators());
-  const faults: string[] = [];
-  service.bus.on('faultRaised', faults, (fault) => faults.push(`${fault.code}: ${fault.message}`));
-  await service.start();
-  const latency: number[] = [];
-  const commits: CommitEvent[] = [];
-  try {
-    // start() resolves even when the model fails to load (the service then waits at FAULT).
-    if (faults.length > 0) throw new Error(faults[0]);
-    for (const [i, image] of images.entries()) {
-      progress(`capture, window ${stableWindowMs} ms ${i < CAPTURE_WARMUP ? 'warm-up' : `${i + 1 - CAPTURE_WARMUP}/${images.length - CAPTURE_WARMUP}`}`);
-      const name = `xray-${String(i).padStart(3, '0')}.jpg`;
-      const temporary = path.join(config.capture.dir, `.${name}.tmp`);
-      fs.writeFileSync(temporary, image);
-      const committed = nextCommit(service, name, 30_000 + stableWindowMs);
-      fs.renameSync(temporary, path.join(config.capture.dir, name));
-      const t0 = performance.now();
-      const { event, at } = await committed;
-      if (event.kind !== 'classified') throw new Error(`${name} was ${event.kind} (${event.triage.reason}), not classified`);
-      if (i < CAPTURE_WARMUP) continue;
-      latency.push(at - t0);
-      commits.push(event);
-    }
-  } finally {
-    await service.stop();
-  }
-  // The event carries no timings, but history has each image's own classify total.
-  const db = openDatabase(config.store.path, { readonly: true });
-  try {
-    const history = new History(db);
-    const added = commits.map((event, i) => latency[i]! - history.entryBySha(event.sha256)!.timingsMs!['total']!);
-    return { latency, added };
-  } finally {
-    db.close();
-  }
 }
 
 /** The overlay of a 13×13 activation map on the decoded 16-bit image, per encoding: wall time and size. */
@@ -307,10 +225,14 @@ async function bench(root: string, runs: number, captures: number, burstFiles: n
   const badFiles = await timeBadFilesCli(root, modelsDir, cli);
 
   const capture = new Map<number, { latency: number[]; added: number[] }>();
-  for (const window of STABLE_WINDOWS_MS) capture.set(window, await timeCapture(root, modelsDir, window, captureImages));
-  const lamps: LampLatency[] = [];
+  for (const window of STABLE_WINDOWS_MS) {
+    const { latency, pipeline } = await timeLamp(root, captureImages, { ext: 'jpg', stableWindowMs: window, warmup: CAPTURE_WARMUP, model: { dir: modelsDir, id: MODEL_ID } }, progress);
+    capture.set(window, { latency, added: latency.map((ms, i) => ms - pipeline[i]!) });
+  }
+  const lamps: Array<LampLatency & { kind: InputKind }> = [];
   for (const kind of ['png', 'dicom'] as const) {
-    for (const window of STABLE_WINDOWS_MS) lamps.push(await timeLamp(root, kind, window, captures, CAPTURE_WARMUP, progress));
+    const files = await phantomFiles(kind, captures + CAPTURE_WARMUP);
+    for (const window of STABLE_WINDOWS_MS) lamps.push({ kind, ...(await timeLamp(root, files, { ext: kind === 'png' ? 'png' : 'dcm', stableWindowMs: window, warmup: CAPTURE_WARMUP }, progress)) });
   }
   const burst = await timeBurst(root, cli, burstFiles, progress);
   const peakRss = process.resourceUsage().maxRSS * 1024;

@@ -59,5 +59,5 @@ trainingTest('training smoke: 60 phantoms, 1 epoch, ONNX export that the runtime
   const probabilities = Object.values(line!.probabilities as Record<string, number>);
   t.is(probabilities.length, 3);
   t.true(Math.abs(probabilities.reduce((sum, p) => sum + p, 0) - 1) < 1e-4);
-  t.is(fs.readdirSync(heatmaps).filter((name) => name.endsWith('.png')).length, 1);
+  t.is(fs.readdirSync(heatmaps).filter((name) => name.endsWith('.heatmap.jpg')).length, 1);
 });
