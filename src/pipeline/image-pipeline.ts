@@ -120,11 +120,17 @@ export class ImagePipeline implements Capability, IntakeSink {
   }
 
   private async drain(): Promise<void> {
+    let prefetched: { file: ClaimedFile; read: Promise<Settled | IntakeRead> } | undefined;
     for (let file = this.queue.shift(); file !== undefined && !this.stopping; file = this.queue.shift()) {
       await this.afterwork.room();
+      const read = prefetched?.file === file ? prefetched.read : this.read(file);
+      // The next file is read and hashed while this one is classified (ONNX Runtime works on
+      // its own threads meanwhile): in a burst that hides most of the intake's own cost.
+      const next = this.queue[0];
+      prefetched = next ? { file: next, read: this.read(next) } : undefined;
       let settled: Settled = 'release';
       try {
-        settled = await this.process(file);
+        settled = await this.process(file, await read);
       } catch (error) {
         // The file stays in capture/; it is offered again by the next scan.
         this.fault(toCspineError(error));
@@ -176,15 +182,21 @@ export class ImagePipeline implements Capability, IntakeSink {
    * Commit, then lamp, then the rest: the lamp changes as soon as the result and its outbox row
    * are in SQLite; the overlay and the move out of capture/ follow in the background.
    */
-  private async process(file: ClaimedFile): Promise<Settled> {
-    const { history } = this.deps.store;
-    let read: IntakeRead;
+  /** The file's bytes and hash; 'release' when it was taken away before we got to it. Never rejects. */
+  private async read(file: ClaimedFile): Promise<Settled | IntakeRead> {
     try {
-      read = await readCapturedFile(this.captureDir, file.name, this.deps.config.capture.maxFileBytes);
+      return await readCapturedFile(this.captureDir, file.name, this.deps.config.capture.maxFileBytes);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'release'; // taken away before we got to it
-      throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'release';
+      // A pipeline fault; the file stays in capture/ and is offered again by the next scan.
+      this.fault(toCspineError(error));
+      return 'release';
     }
+  }
+
+  private async process(file: ClaimedFile, read: Settled | IntakeRead): Promise<Settled> {
+    if (typeof read === 'string') return read;
+    const { history } = this.deps.store;
     const earlier = history.outcomeOf(read.sha256);
     if (earlier) {
       this.deps.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
