@@ -325,12 +325,19 @@ test('the lamp changes before the overlay is drawn and the file moved; an overla
   const overlay = `${commits[0]!.sha256}.jpg`;
   t.deepEqual(listFiles(config.imaging.heatmapDir), [overlay]);
 
+  // A copy of content whose overlay exists owes nothing: the overlay is not drawn again.
+  const drawnAt = fs.statSync(path.join(config.imaging.heatmapDir, overlay)).mtimeMs;
+  fs.writeFileSync(path.join(config.capture.dir, 'copy.png'), bytes);
+  await waitFor(() => finished.length === 2, 5000, 'the copy finished');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(fs.statSync(path.join(config.imaging.heatmapDir, overlay)).mtimeMs, drawnAt);
+
   // As if the process died after the commit, before the overlay: the same content again is
   // found recorded, and its overlay is drawn once more.
   fs.rmSync(path.join(config.imaging.heatmapDir, overlay));
   fs.writeFileSync(path.join(config.capture.dir, 'again.png'), bytes);
-  await waitFor(() => finished.length === 2, 5000, 'second finished');
-  t.is(commits[1]!.kind, 'already-recorded');
+  await waitFor(() => finished.length === 3, 5000, 'second finished');
+  t.is(commits[2]!.kind, 'already-recorded');
   await waitFor(() => listFiles(config.imaging.heatmapDir).length === 1, 5000, 'the overlay drawn again');
   t.deepEqual(listFiles(config.imaging.heatmapDir), [overlay]);
   t.is(readHistory(config).length, 1, 'nothing recorded twice');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CspineError, ErrorCode } from '../errors.js';
+import { ErrorCode } from '../errors.js';
+import type { FileVersion } from './intake.js';
 import type { Logger } from '../logger.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
 import type { EventBus } from '../runtime/event-bus.js';
@@ -48,7 +49,7 @@ const RECHECK_STEADY_MS = 1000;
 
 /** A file under observation; `seen` is empty until its first stat comes back. */
 interface Pending {
-  seen?: { size: number; mtimeMs: number };
+  seen?: FileVersion;
   timer?: NodeJS.Timeout;
 }
 
@@ -117,7 +118,7 @@ export class CaptureFolder implements Capability {
     this.options.bus.emit('faultRaised', {
       kind: 'capture',
       code: ErrorCode.CAPTURE_FOLDER_FAILED,
-      message: new CspineError(ErrorCode.CAPTURE_FOLDER_FAILED, `capture folder ${this.dir} cannot be watched: ${error.message}`).message,
+      message: `capture folder ${this.dir} cannot be watched: ${error.message}`,
     });
   }
 
@@ -203,7 +204,7 @@ export class CaptureFolder implements Capability {
     });
   }
 
-  private watchUntilSteady(name: string, seen: NonNullable<Pending['seen']>, steadyMs = MIN_RECHECK_MS): void {
+  private watchUntilSteady(name: string, seen: FileVersion, steadyMs = MIN_RECHECK_MS): void {
     const timer = setTimeout(() => this.check(name), Math.max(this.options.stableWindowMs, steadyMs));
     this.pending.set(name, { seen, timer });
   }

@@ -37,8 +37,8 @@ const AFTERWORK_LIMIT = 8;
 /** What the pipeline does with a claimed file once it is done with it for now. */
 type Settled = 'release' | 'recheck' | 'handed-off';
 
-/** The overlay to draw after the lamp, with what it needs. */
-type Overlay = { result: Classification; manifest: Classifier['engine']['model']['manifest'] } | undefined;
+/** The overlay to draw after the lamp, with what it needs (not the whole classification). */
+type Overlay = { decoded: Classification['decoded']; cam: NonNullable<Classification['cam']>; manifest: Classifier['engine']['model']['manifest'] } | undefined;
 /**
  * A file written this recently that cannot be read as an image gets one more look once it has
  * been steady a while: a writer that pauses mid-copy longer than `capture.stableWindowMs`
@@ -67,8 +67,7 @@ export class ImagePipeline implements Capability, IntakeSink {
 
   constructor(private readonly deps: ImagePipelineDeps) {
     this.afterwork = new AfterworkQueue(AFTERWORK_LIMIT, deps.logger);
-    const { heatmapDir, heatmapFormat } = deps.config.imaging;
-    this.debt = new OverlayDebt((sha256) => path.join(heatmapDir, `${sha256}.${HEATMAP_EXTENSION[heatmapFormat]}`), path.resolve(deps.config.capture.processedDir));
+    this.debt = new OverlayDebt((sha256) => this.overlayFile(sha256), path.resolve(deps.config.capture.processedDir));
     const { capture } = deps.config;
     this.captureDir = path.resolve(capture.dir);
     this.dispose = { afterCommit: capture.afterCommit, processedDir: path.resolve(capture.processedDir), rejectedDir: path.resolve(capture.rejectedDir) };
@@ -82,6 +81,12 @@ export class ImagePipeline implements Capability, IntakeSink {
       this.debt.oweMissing(this.deps.store.history.recent(LOOK_BACK_ROWS), model.sha256);
       this.payDebt();
     }
+  }
+
+  /** data/heatmaps/<sha256>.jpg (or .png, .webp, per imaging.heatmapFormat). */
+  private overlayFile(sha256: string): string {
+    const { heatmapDir, heatmapFormat } = this.deps.config.imaging;
+    return path.join(heatmapDir, `${sha256}.${HEATMAP_EXTENSION[heatmapFormat]}`);
   }
 
   /** Overlays are drawn and can be drawn again later from the file kept in processed/. */
@@ -165,8 +170,8 @@ export class ImagePipeline implements Capability, IntakeSink {
     if (!bytes) return this.deps.logger.debug({ sha256: owed.sha256, source: owed.source }, 'owed overlay not drawn: the kept file is gone');
     try {
       const overlay = await this.deps.model.use(async (classifier) => {
-        const result = await classifier.classify(bytes);
-        return result.cam ? { result, manifest: classifier.engine.model.manifest } : undefined;
+        const { decoded, cam } = await classifier.classify(bytes);
+        return cam ? { decoded, cam, manifest: classifier.engine.model.manifest } : undefined;
       });
       if (overlay) await this.writeHeatmap(owed.sha256, overlay);
     } catch (error) {
@@ -178,10 +183,6 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.deps.bus.emit('faultRaised', { kind: 'image-pipeline', code: problem.code, message: problem.message });
   }
 
-  /**
-   * Commit, then lamp, then the rest: the lamp changes as soon as the result and its outbox row
-   * are in SQLite; the overlay and the move out of capture/ follow in the background.
-   */
   /** The file's bytes and hash; 'release' when it was taken away before we got to it. Never rejects. */
   private async read(file: ClaimedFile): Promise<Settled | IntakeRead> {
     try {
@@ -194,6 +195,10 @@ export class ImagePipeline implements Capability, IntakeSink {
     }
   }
 
+  /**
+   * Commit, then lamp, then the rest: the lamp changes as soon as the result and its outbox row
+   * are in SQLite; the overlay and the move out of capture/ follow in the background.
+   */
   private async process(file: ClaimedFile, read: Settled | IntakeRead): Promise<Settled> {
     if (typeof read === 'string') return read;
     const { history } = this.deps.store;
@@ -288,8 +293,9 @@ export class ImagePipeline implements Capability, IntakeSink {
       },
       'classified',
     );
-    const drawOverlay = result.cam !== undefined && this.deps.config.imaging.heatmapDir !== '';
-    return { outcome: { kind: 'classified', label: result.label, triage: result.triage }, overlay: drawOverlay ? { result, manifest: classifier.engine.model.manifest } : undefined };
+    const { cam } = result;
+    const overlay = cam && this.deps.config.imaging.heatmapDir !== '' ? { decoded: result.decoded, cam, manifest: classifier.engine.model.manifest } : undefined;
+    return { outcome: { kind: 'classified', label: result.label, triage: result.triage }, overlay };
   }
 
   private committed(file: ClaimedFile, sha256: string, kind: CommitEvent['kind'], outcome: Outcome): void {
@@ -305,14 +311,11 @@ export class ImagePipeline implements Capability, IntakeSink {
   }
 
   /** An artifact beside the history row (data/heatmaps/<sha256>.jpg); failing to draw it loses no result. */
-  private async writeHeatmap(sha256: string, { result, manifest }: NonNullable<Overlay>): Promise<void> {
-    const dir = this.deps.config.imaging.heatmapDir;
-    if (!result.cam) return;
+  private async writeHeatmap(sha256: string, { decoded, cam, manifest }: NonNullable<Overlay>): Promise<void> {
     try {
-      await fs.promises.mkdir(dir, { recursive: true });
-      const format = this.deps.config.imaging.heatmapFormat;
-      const overlay = await heatmapOverlay(result.decoded, result.cam, manifest, { format });
-      await fs.promises.writeFile(path.join(dir, `${sha256}.${HEATMAP_EXTENSION[format]}`), overlay);
+      const file = this.overlayFile(sha256);
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await fs.promises.writeFile(file, await heatmapOverlay(decoded, cam, manifest, { format: this.deps.config.imaging.heatmapFormat }));
     } catch (error) {
       this.deps.logger.warn({ sha256, err: (error as Error).message }, 'could not write the heatmap overlay');
     }

@@ -48,10 +48,13 @@ export class OverlayDebt {
     }
   }
 
+  /** The next overlay still missing on disk (a copy of an image whose overlay exists owes nothing). */
   next(): OwedOverlay | undefined {
-    const overlay = this.owed.shift();
-    if (overlay) this.known.delete(overlay.sha256);
-    return overlay;
+    for (let overlay = this.owed.shift(); overlay !== undefined; overlay = this.owed.shift()) {
+      this.known.delete(overlay.sha256);
+      if (!fs.existsSync(this.overlayFile(overlay.sha256))) return overlay;
+    }
+    return undefined;
   }
 
   /**

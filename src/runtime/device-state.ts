@@ -1,4 +1,5 @@
 import type { EventBus } from './event-bus.js';
+import type { ErrorCodeValue } from '../errors.js';
 import type { DeviceState, Fault, FaultKind } from './events.js';
 
 type Activity = Exclude<DeviceState, { state: 'fault' }>;
@@ -75,4 +76,24 @@ export class DeviceStatus {
   private publish(): void {
     this.bus.emit('deviceStateChanged', this.current);
   }
+}
+
+/** The device state without what changes with every image: what a dashboard or `doctor` needs. */
+export type Condition = { state: 'starting' } | { state: 'ready' } | { state: 'stopping' } | { state: 'fault'; code: ErrorCodeValue };
+
+export function conditionOf(device: DeviceState): Condition {
+  switch (device.state) {
+    case 'fault':
+      return { state: 'fault', code: device.fault.code };
+    case 'starting':
+      return { state: 'starting' };
+    case 'stopping':
+      return { state: 'stopping' };
+    default:
+      return { state: 'ready' };
+  }
+}
+
+export function sameCondition(a: Condition | undefined, b: Condition): boolean {
+  return a?.state === b.state && (a.state !== 'fault' || b.state !== 'fault' || a.code === b.code);
 }

@@ -4,6 +4,7 @@ import { writeFileAtomicSync } from '../atomic-file.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { CapabilityHealth } from './capability.js';
+import { conditionOf, sameCondition, type Condition } from './device-state.js';
 import type { DeviceState } from './events.js';
 
 /** What the running device leaves beside its database for `doctor` (another process) to read. */
@@ -46,7 +47,7 @@ export function processAlive(pid: number): boolean {
 export class RuntimeStateFile {
   private readonly file: string;
   private last: RuntimeSnapshot | undefined;
-  private lastCondition = '';
+  private lastCondition: Condition | undefined;
 
   constructor(
     config: Config,
@@ -57,8 +58,8 @@ export class RuntimeStateFile {
 
   /** `always`: also when the condition is unchanged (once start-up has finished). */
   update(device: DeviceState, capabilities: RuntimeSnapshot['capabilities'], always = false): void {
-    const condition = conditionKey(device);
-    if (condition === this.lastCondition && !always) return;
+    const condition = conditionOf(device);
+    if (sameCondition(this.lastCondition, condition) && !always) return;
     this.lastCondition = condition;
     this.write({ pid: process.pid, running: true, updatedAt: new Date().toISOString(), device, capabilities });
   }
@@ -74,17 +75,5 @@ export class RuntimeStateFile {
     } catch (error) {
       this.logger.warn({ file: this.file, err: (error as Error).message }, 'cannot write the runtime state file (doctor reads it)');
     }
-  }
-}
-
-function conditionKey(device: DeviceState): string {
-  switch (device.state) {
-    case 'fault':
-      return `fault:${device.fault.kind}:${device.fault.code}`;
-    case 'starting':
-    case 'stopping':
-      return device.state;
-    default:
-      return 'ready';
   }
 }

@@ -2,6 +2,7 @@ import type { HistoryEntry } from '../store/history.js';
 import type { OutboxBacklog } from '../store/outbox.js';
 import { VERSION } from '../version.js';
 import type { Pseudonyms } from '../privacy/pseudonymizer.js';
+import type { Condition } from '../runtime/device-state.js';
 
 /**
  * MQTT payloads, version 1. JSON Schemas for each live in schemas/ and docs/mqtt.md shows
@@ -37,13 +38,8 @@ export interface StatusPayload {
   device?: DeviceCondition;
 }
 
-/** The device state as the dashboard needs it: working, starting, or at FAULT and why. */
-export interface DeviceCondition {
-  state: 'starting' | 'ready' | 'fault';
-  /** The fault's error code (docs/errors.md); only with `fault`. */
-  code?: string;
-  since: string;
-}
+/** The device state as the dashboard needs it: starting, ready, or at FAULT with its code (docs/errors.md). */
+export type DeviceCondition = Exclude<Condition, { state: 'stopping' }> & { since: string };
 
 export interface HealthSnapshot {
   uptimeSec: number;

@@ -3,6 +3,7 @@ import { CspineError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Pseudonyms } from '../privacy/pseudonymizer.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
+import { conditionOf, sameCondition } from '../runtime/device-state.js';
 import type { DeviceState } from '../runtime/events.js';
 import type { EventBus } from '../runtime/event-bus.js';
 import type { OutboxBacklog } from '../store/outbox.js';
@@ -96,12 +97,12 @@ export class Sync implements Capability {
     }
   }
 
-  /** Only changes of condition reach the broker, not every image. */
+  /** Only changes of condition reach the broker, not every image; `offline` follows `stopping`. */
   private deviceStateChanged(state: DeviceState): void {
     const next = conditionOf(state);
-    if (!next || (this.condition?.state === next.state && this.condition.code === next.code)) return;
-    this.condition = next;
-    this.publisher?.setCondition(next);
+    if (next.state === 'stopping' || (this.condition && sameCondition(this.condition, next))) return;
+    this.condition = { ...next, since: new Date().toISOString() };
+    this.publisher?.setCondition(this.condition);
   }
 
   private checkBacklog(): void {
@@ -115,19 +116,5 @@ export class Sync implements Capability {
     } else {
       this.logger.info({ pending: backlog.pending }, 'outbox backlog back under its limit');
     }
-  }
-}
-
-function conditionOf(state: DeviceState): DeviceCondition | undefined {
-  const since = new Date().toISOString();
-  switch (state.state) {
-    case 'starting':
-      return { state: 'starting', since };
-    case 'fault':
-      return { state: 'fault', code: state.fault.code, since };
-    case 'stopping':
-      return undefined; // `offline` follows
-    default:
-      return { state: 'ready', since };
   }
 }
