@@ -15,7 +15,7 @@ import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { Outbox } from '../store/outbox.js';
 import { processAlive, readRuntimeState, runtimeStateFile } from '../runtime/state-file.js';
-import { connectionOptions } from '../sync/connection.js';
+import { deviceConnectionOptions } from '../sync/connection.js';
 import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -131,7 +131,7 @@ async function broker(config: Config): Promise<Omit<Check, 'name'>> {
   const settings = config.sync.mqtt;
   if (!settings.enabled) return { status: 'ok', detail: 'sync off (sync.mqtt.enabled: false); results stay on this box' };
   // Its own client id and a clean session, so the running service's session is left alone.
-  const options = { ...connectionOptions(config, config.deviceId, `${settings.clientId ?? config.deviceId}-doctor`), clean: true, connectTimeout: 5000 };
+  const options = { ...deviceConnectionOptions(config, `${settings.clientId ?? config.deviceId}-doctor`), clean: true, connectTimeout: 5000 };
   delete options.properties;
   try {
     const client = await mqtt.connectAsync(settings.url, options, false);

@@ -26,6 +26,32 @@ const peerAddress = z.string().refine((value) => {
 const schedule = z.string().refine((value) => value === 'off' || cron.validate(value), 'a node-cron expression (5 or 6 fields) or "off"');
 
 /**
+ * How to reach the MQTT broker: shared by the device (sync.mqtt) and the dashboard
+ * (dashboard.mqtt), which connect to the same broker from the two ends.
+ */
+const brokerConnection = {
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').default('mqtt://127.0.0.1:1883'),
+  topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default('cspine/v1'),
+  keepaliveSec: z.int().min(5).max(3600).default(30),
+  /** MQTT 5: how long the broker keeps this client's session (and the QoS 1 messages queued for it) while it is offline. */
+  sessionExpirySec: z.int().min(0).default(86_400),
+  connectTimeoutMs: z.int().min(100).default(10_000),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Read at every connect; keeps the password out of the config file. */
+  passwordFile: z.string().optional(),
+  tls: z
+    .strictObject({
+      ca: z.string().optional(),
+      /** Client certificate and key (mTLS), when the broker asks for one. */
+      cert: z.string().optional(),
+      key: z.string().optional(),
+      rejectUnauthorized: z.boolean().default(true),
+    })
+    .prefault({}),
+};
+
+/**
  * The one configuration schema. Every key has a default, so the service starts with no
  * config file at all; objects are strict so a misspelt key is reported, not ignored.
  */
@@ -213,32 +239,15 @@ export const configSchema = z.strictObject({
         .strictObject({
           /** Off by default: the box works standalone; results queue only while sync is on. */
           enabled: z.boolean().default(false),
-          url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').default('mqtt://127.0.0.1:1883'),
+          ...brokerConnection,
           /** 5 (session expiry, reason codes) or 4 (MQTT 3.1.1) for brokers without MQTT 5. */
           protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
           /** Defaults to deviceId. */
           clientId: z.string().min(1).max(64).optional(),
-          topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default('cspine/v1'),
-          keepaliveSec: z.int().min(5).max(3600).default(30),
-          /** MQTT 5: how long the broker keeps this device's session while it is offline. */
-          sessionExpirySec: z.int().min(0).default(86_400),
-          connectTimeoutMs: z.int().min(100).default(10_000),
           reconnectMinMs: z.int().min(10).default(1_000),
           reconnectMaxMs: z.int().min(10).default(60_000),
           /** QoS 1 messages sent but not yet acknowledged. */
           inflightWindow: z.int().min(1).max(1000).default(32),
-          username: z.string().optional(),
-          password: z.string().optional(),
-          /** Read at start; keeps the password out of the config file. */
-          passwordFile: z.string().optional(),
-          tls: z
-            .strictObject({
-              ca: z.string().optional(),
-              cert: z.string().optional(),
-              key: z.string().optional(),
-              rejectUnauthorized: z.boolean().default(true),
-            })
-            .prefault({}),
         })
         .prefault({}),
       /** Past this many undelivered messages, health and the log say so (nothing is dropped). */
@@ -270,6 +279,90 @@ export const configSchema = z.strictObject({
       maxDiskShare: z.number().gt(0).max(1).default(0.85),
       /** Largest allowed difference in any probability when the self-test re-classifies. */
       selfTestTolerance: z.number().min(0).max(1).default(0.001),
+    })
+    .prefault({}),
+  /**
+   * The central dashboard (`cspine-edge dashboard`, docs/dashboard.md): a separate process
+   * that subscribes to every device's messages, keeps them in PostgreSQL and serves the web
+   * page and JSON API. The device never reads this section.
+   */
+  dashboard: z
+    .strictObject({
+      /**
+       * Names this process among the dashboards sharing the load: its MQTT client ids are
+       * cspine-dashboard-<instanceId>-<lane>, and two processes must not share one.
+       */
+      instanceId: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, "-" and "_" only')
+        .default(os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'dashboard'),
+      mqtt: z
+        .strictObject({
+          ...brokerConnection,
+          /**
+           * MQTT 5 shared-subscription group ($share/<group>/...): every dashboard process in the
+           * group gets a share of the messages, and each message goes to one of them.
+           */
+          shareGroup: z.string().regex(/^[^#+/]+$/, 'no MQTT wildcards or "/"').default('cspine-dashboard'),
+          /**
+           * Connections per process in the group. A message is acknowledged to the broker only
+           * once it is committed to PostgreSQL, and a connection takes its next message only
+           * after that acknowledgement: lanes let one database commit carry many messages.
+           */
+          lanes: z.int().min(1).max(64).default(8),
+          reconnectMs: z.int().min(10).default(1_000),
+        })
+        .prefault({}),
+      postgres: z
+        .strictObject({
+          /** A libpq connection URL; the password may instead come from passwordFile (or PGPASSWORD). */
+          url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').default('postgres://postgres@127.0.0.1:5432/cspine'),
+          passwordFile: z.string().optional(),
+          poolSize: z.int().min(2).max(100).default(10),
+          /** TLS to the database (managed PostgreSQL): CA to trust, and a client certificate if it asks. */
+          tls: z
+            .strictObject({
+              enabled: z.boolean().default(false),
+              ca: z.string().optional(),
+              cert: z.string().optional(),
+              key: z.string().optional(),
+              rejectUnauthorized: z.boolean().default(true),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      http: z
+        .strictObject({
+          /** Loopback by default: put a TLS reverse proxy in front (docs/dashboard.md). */
+          host: z.string().min(1).default('127.0.0.1'),
+          port: z.int().min(0).max(65535).default(8080),
+          /** Behind a reverse proxy: trust its X-Forwarded-* headers (client address for the login limit, https). */
+          trustProxy: z.boolean().default(false),
+          /** Session cookies carry Secure (sent over HTTPS only); turn off only for plain-HTTP tests on loopback. */
+          secureCookies: z.boolean().default(true),
+          sessionHours: z.number().gt(0).max(24 * 30).default(12),
+          /** Failed logins allowed per client address per minute; more get 429. */
+          loginAttemptsPerMinute: z.int().min(1).default(10),
+        })
+        .prefault({}),
+      ingest: z
+        .strictObject({
+          /** Messages written to PostgreSQL in one transaction at most. */
+          batchMaxRows: z.int().min(1).max(5000).default(500),
+          /** A message waits at most this long for others to share its commit. */
+          batchMaxDelayMs: z.int().min(0).max(1000).default(10),
+        })
+        .prefault({}),
+      retention: z
+        .strictObject({
+          /** node-cron expression, or "off". */
+          schedule: schedule.default('29 4 * * *'),
+          resultsDays: z.int().min(1).default(365),
+          eventsDays: z.int().min(1).default(365),
+          healthDays: z.int().min(1).default(14),
+          deadLettersDays: z.int().min(1).default(30),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

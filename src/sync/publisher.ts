@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { connectionOptions } from './connection.js';
+import { deviceConnectionOptions } from './connection.js';
 import type { Config } from '../config/schema.js';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -121,7 +121,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     const { settings } = this;
     let base: IClientOptions;
     try {
-      base = connectionOptions(this.config, this.payloads.deviceId);
+      base = deviceConnectionOptions(this.config);
     } catch (error) {
       this.logger.error({ code: ErrorCode.SYNC_SETTINGS }, `cannot prepare the MQTT connection: ${(error as Error).message}`);
       this.scheduleReconnect();
