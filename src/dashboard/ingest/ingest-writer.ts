@@ -1,0 +1,144 @@
+import type pg from 'pg';
+import type { AcceptedMessage, DeadLetter } from './messages.js';
+
+/** Channels other dashboard processes LISTEN on to push new rows to their pages at once. */
+export const NOTIFY_RESULTS = 'cspine_results';
+export const NOTIFY_DEVICES = 'cspine_devices';
+
+export interface WrittenBatch {
+  /** Rows new to the database; the rest were already there (a message delivered twice). */
+  inserted: { result: number; event: number; health: number };
+  duplicates: number;
+  deadLetters: number;
+}
+
+/** The latest of each kind per device in a batch, folded into its `devices` row. */
+interface DeviceSummary {
+  device_id: string;
+  state: string | null;
+  state_at: string | null;
+  state_since: string | null;
+  condition: unknown;
+  version: string | null;
+  health: unknown;
+  health_at: string | null;
+  last_result_at: string | null;
+}
+
+/**
+ * Writes one batch of messages in one transaction: results, events and heartbeats by their
+ * `id` (a message the broker delivers again is skipped, never stored twice), each device's
+ * latest status and heartbeat, and the dead letters. Returns only after COMMIT: the caller
+ * acknowledges the messages to the broker then, so a crash before it loses nothing.
+ */
+export async function writeBatch(client: pg.ClientBase, accepted: readonly AcceptedMessage[], dead: readonly DeadLetter[]): Promise<WrittenBatch> {
+  const byKind = (kind: AcceptedMessage['kind']) => accepted.filter((message) => message.kind === kind).map((message) => message.body);
+  await client.query('BEGIN');
+  try {
+    const results = await client.query(
+      `INSERT INTO results (id, device_id, processed_at, outcome, level, label, model_id, model_sha256, payload)
+       SELECT (r->>'id')::uuid, r->>'deviceId', (r->>'processedAt')::timestamptz, r->>'outcome', r#>>'{triage,level}',
+              r->>'label', r#>>'{model,id}', r#>>'{model,sha256}', r
+       FROM jsonb_array_elements($1::jsonb) AS r
+       ON CONFLICT (id) DO NOTHING`,
+      [JSON.stringify(byKind('result'))],
+    );
+    const events = await client.query(
+      `INSERT INTO events (id, device_id, at, severity, code, message, payload)
+       SELECT (e->>'id')::uuid, e->>'deviceId', (e->>'at')::timestamptz, e->>'severity', e->>'code', e->>'message', e
+       FROM jsonb_array_elements($1::jsonb) AS e
+       ON CONFLICT (id) DO NOTHING`,
+      [JSON.stringify(byKind('event'))],
+    );
+    const health = await client.query(
+      `INSERT INTO health (id, device_id, at, payload)
+       SELECT (h->>'id')::uuid, h->>'deviceId', (h->>'at')::timestamptz, h
+       FROM jsonb_array_elements($1::jsonb) AS h
+       ON CONFLICT (id) DO NOTHING`,
+      [JSON.stringify(byKind('health'))],
+    );
+    const devices = summarizeDevices(accepted);
+    if (devices.length > 0) await upsertDevices(client, devices);
+    if (dead.length > 0) {
+      await client.query(
+        `INSERT INTO dead_letters (topic, device_id, payload, reason)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])`,
+        [dead.map((letter) => letter.topic), dead.map((letter) => letter.deviceId ?? null), dead.map((letter) => letter.payload), dead.map((letter) => letter.reason)],
+      );
+    }
+    // Delivered with the commit, once per transaction whatever the number of rows.
+    if ((results.rowCount ?? 0) > 0) await client.query(`NOTIFY ${NOTIFY_RESULTS}`);
+    if (devices.length > 0) await client.query(`NOTIFY ${NOTIFY_DEVICES}`);
+    await client.query('COMMIT');
+    const inserted = { result: results.rowCount ?? 0, event: events.rowCount ?? 0, health: health.rowCount ?? 0 };
+    const stored = accepted.filter((message) => message.kind !== 'status').length;
+    return { inserted, duplicates: stored - inserted.result - inserted.event - inserted.health, deadLetters: dead.length };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * One summary per device, sorted by id: two dashboard processes committing at once then lock
+ * device rows in the same order and cannot deadlock.
+ */
+function summarizeDevices(messages: readonly AcceptedMessage[]): DeviceSummary[] {
+  const summaries = new Map<string, DeviceSummary>();
+  for (const message of messages) {
+    let summary = summaries.get(message.deviceId);
+    if (!summary) {
+      summary = { device_id: message.deviceId, state: null, state_at: null, state_since: null, condition: null, version: null, health: null, health_at: null, last_result_at: null };
+      summaries.set(message.deviceId, summary);
+    }
+    const { body } = message;
+    if (message.kind === 'result') {
+      summary.last_result_at = latest(summary.last_result_at, String(body.processedAt));
+    } else if (message.kind === 'health') {
+      if (summary.health_at === null || String(body.at) > summary.health_at) {
+        summary.health = body;
+        summary.health_at = String(body.at);
+        summary.version = String(body.version);
+      }
+    } else if (message.kind === 'status') {
+      const at = String(body.at);
+      if (summary.state_at === null || at > summary.state_at) {
+        summary.state = String(body.state);
+        summary.state_at = at;
+        // A device's last will carries the time it connected; the moment it went offline is
+        // when the broker sent the will, which is now unless the message was retained.
+        summary.state_since = body.state === 'offline' && !message.retained ? message.receivedAt.toISOString() : at;
+        summary.condition = body.device ?? null;
+        summary.version = String(body.version);
+      }
+    }
+  }
+  return [...summaries.values()].sort((a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0));
+}
+
+function latest(a: string | null, b: string): string {
+  return a === null || Date.parse(b) > Date.parse(a) ? b : a;
+}
+
+async function upsertDevices(client: pg.ClientBase, devices: readonly DeviceSummary[]): Promise<void> {
+  await client.query(
+    `INSERT INTO devices AS d (device_id, state, state_at, state_since, condition, version, health, health_at, last_result_at)
+     SELECT s.device_id, s.state, s.state_at, s.state_since, s.condition, s.version, s.health, s.health_at, s.last_result_at
+     FROM jsonb_to_recordset($1::jsonb) AS s(device_id text, state text, state_at timestamptz, state_since timestamptz, condition jsonb,
+                                              version text, health jsonb, health_at timestamptz, last_result_at timestamptz)
+     ORDER BY s.device_id
+     ON CONFLICT (device_id) DO UPDATE SET
+       -- a newer status wins; "since" moves only when the state changes
+       state_since = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL
+                          THEN CASE WHEN excluded.state IS DISTINCT FROM d.state THEN excluded.state_since ELSE d.state_since END
+                          ELSE d.state_since END,
+       state       = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.state ELSE d.state END,
+       condition   = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.condition ELSE d.condition END,
+       state_at    = greatest(d.state_at, excluded.state_at),
+       health      = CASE WHEN excluded.health_at > d.health_at OR d.health_at IS NULL THEN coalesce(excluded.health, d.health) ELSE d.health END,
+       health_at   = greatest(d.health_at, excluded.health_at),
+       version     = coalesce(excluded.version, d.version),
+       last_result_at = greatest(d.last_result_at, excluded.last_result_at)`,
+    [JSON.stringify(devices)],
+  );
+}

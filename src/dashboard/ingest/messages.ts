@@ -1,0 +1,66 @@
+import type { PayloadSchemas } from './payload-schemas.js';
+
+export const MESSAGE_KINDS = ['result', 'status', 'health', 'event'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** One MQTT message as it came off the wire. */
+export interface IncomingMessage {
+  topic: string;
+  payload: Buffer;
+  /** Delivered because it was retained at the broker (a status from before we subscribed). */
+  retained: boolean;
+  receivedAt: Date;
+}
+
+export interface AcceptedMessage {
+  topic: string;
+  kind: MessageKind;
+  deviceId: string;
+  body: Record<string, unknown>;
+  retained: boolean;
+  receivedAt: Date;
+}
+
+export interface DeadLetter {
+  topic: string;
+  deviceId: string | undefined;
+  payload: Buffer;
+  reason: string;
+}
+
+export type SortedMessage = { accepted: AcceptedMessage } | { dead: DeadLetter };
+
+/**
+ * Decides what one message is: a valid payload of the kind its topic says, from the device its
+ * topic names, or a dead letter with the reason. File names in clear (`image.source`, sent only
+ * when a device opted in) are dropped here, so the dashboard never stores an identifier.
+ */
+export function sortMessage(message: IncomingMessage, topicPrefix: string, schemas: PayloadSchemas): SortedMessage {
+  const { topic, payload } = message;
+  const levels = topic.startsWith(`${topicPrefix}/`) ? topic.slice(topicPrefix.length + 1).split('/') : [];
+  const [deviceId, kind] = levels;
+  const dead = (reason: string): SortedMessage => ({ dead: { topic, deviceId, payload, reason } });
+  if (levels.length !== 2 || !deviceId || !isKind(kind)) return dead(`unexpected topic (expected ${topicPrefix}/<deviceId>/result|status|health|event)`);
+  let body: unknown;
+  try {
+    body = JSON.parse(payload.toString('utf8'));
+  } catch (error) {
+    return dead(`not JSON: ${(error as Error).message}`);
+  }
+  const verdict = schemas.check(body, kind);
+  if (!verdict.ok) return dead(verdict.reason);
+  const fields = body as Record<string, unknown>;
+  if (fields.deviceId !== deviceId) return dead(`payload deviceId "${String(fields.deviceId)}" differs from the topic's "${deviceId}"`);
+  return { accepted: { topic, kind, deviceId, body: withoutIdentifiers(fields), retained: message.retained, receivedAt: message.receivedAt } };
+}
+
+function isKind(value: string | undefined): value is MessageKind {
+  return (MESSAGE_KINDS as readonly string[]).includes(value ?? '');
+}
+
+function withoutIdentifiers(body: Record<string, unknown>): Record<string, unknown> {
+  const image = body.image;
+  if (typeof image !== 'object' || image === null || !('source' in image)) return body;
+  const { source: _clearName, ...rest } = image as Record<string, unknown>;
+  return { ...body, image: rest };
+}

@@ -1,0 +1,236 @@
+import test, { type ExecutionContext } from 'ava';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { configSchema } from '../../src/config/schema.js';
+import { DashboardDatabase } from '../../src/dashboard/database/database.js';
+import { Ingest } from '../../src/dashboard/ingest/ingest.js';
+import { simulatedHealth, simulatedResult, simulatedStatus } from '../../src/tools/fixtures/payloads.js';
+import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
+import { startBroker, type TestBroker } from '../helpers/brokers.js';
+import { capturedLogger } from '../helpers/fixtures.js';
+
+const PREFIX = 'cspine/v1';
+let cluster: TemporaryPostgres;
+let databases = 0;
+
+test.before(async () => {
+  cluster = await TemporaryPostgres.create('postgres_seed');
+});
+test.after.always(async () => {
+  await cluster?.destroy();
+});
+
+/** A dashboard's ingest (with its database) on its own PostgreSQL database and broker. */
+async function dashboard(t: ExecutionContext, broker: TestBroker, options: { database?: string; instanceId?: string; lanes?: number } = {}) {
+  const database = options.database ?? (await newDatabase());
+  const settings = configSchema.parse({
+    dashboard: {
+      instanceId: options.instanceId ?? 'test',
+      mqtt: { url: broker.url, reconnectMs: 100, lanes: options.lanes ?? 4 },
+      postgres: { url: cluster.url(database) },
+    },
+  }).dashboard;
+  const log = capturedLogger();
+  const store = new DashboardDatabase(settings.postgres, log.logger);
+  const ingest = new Ingest(settings, store, log.logger);
+  await store.start();
+  await ingest.start();
+  let running = true;
+  const stop = async () => {
+    if (!running) return;
+    running = false;
+    await ingest.stop();
+    await store.stop();
+  };
+  t.teardown(stop);
+  return { database, ingest, store, log, stop };
+}
+
+async function newDatabase(): Promise<string> {
+  const name = `ingest_${++databases}`;
+  await cluster.query('postgres', `CREATE DATABASE ${name}`);
+  return name;
+}
+
+async function rows<T extends pg.QueryResultRow>(database: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: cluster.url(database) });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function count(database: string, table: string): Promise<number> {
+  const [row] = await rows<{ n: string }>(database, `SELECT count(*) AS n FROM ${table}`);
+  return Number(row?.n);
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A device-side publisher: QoS 1, persistent session, so what it sends during an outage is resent. */
+async function device(t: ExecutionContext, broker: TestBroker, clientId = `device-${Math.random().toString(36).slice(2)}`) {
+  const client = await mqtt.connectAsync(broker.url, { clientId, protocolVersion: 5, clean: false, reconnectPeriod: 100, properties: { sessionExpiryInterval: 3600 } });
+  t.teardown(() => client.endAsync(true));
+  return {
+    client,
+    publish: (topic: string, payload: unknown, options: mqtt.IClientPublishOptions = {}) =>
+      client.publishAsync(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, ...options }),
+  };
+}
+
+test('results from several devices are stored once each, with the devices, and never a clear file name', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const { database, ingest } = await dashboard(t, broker);
+  const sender = await device(t, broker);
+  const sent = [];
+  for (let i = 0; i < 200; i++) {
+    const result = simulatedResult(`amb-${i % 5}`, i % 10 === 0 ? 'RED' : 'GREEN');
+    const payload = { ...result, image: { ...result.image, source: `SMITH_JOHN_${i}.png` } };
+    sent.push(payload);
+    await sender.publish(`${PREFIX}/${payload.deviceId}/result`, payload);
+  }
+  // The same message delivered again (a device resending after a lost PUBACK).
+  await sender.publish(`${PREFIX}/${sent[7]!.deviceId}/result`, sent[7]);
+  await until(() => ingest.counters.messages >= 201, 'all messages ingested');
+  t.is(await count(database, 'results'), 200);
+  t.is(ingest.counters.duplicates, 1);
+  const [red] = await rows<{ n: string }>(database, `SELECT count(*) AS n FROM results WHERE level = 'RED'`);
+  t.is(Number(red?.n), 20);
+  const devices = await rows<{ device_id: string; last_result_at: Date }>(database, 'SELECT device_id, last_result_at FROM devices ORDER BY device_id');
+  t.deepEqual(
+    devices.map((row) => row.device_id),
+    ['amb-0', 'amb-1', 'amb-2', 'amb-3', 'amb-4'],
+  );
+  const [clear] = await rows<{ n: string }>(database, `SELECT count(*) AS n FROM results WHERE payload::text LIKE '%SMITH%'`);
+  t.is(Number(clear?.n), 0, 'image.source is dropped at ingest');
+  const [stored] = await rows<{ payload: { image: Record<string, unknown> } }>(database, `SELECT payload FROM results WHERE id = '${sent[0]!.id}'`);
+  t.is(stored?.payload.image.sourceRef, sent[0]!.image.sourceRef);
+});
+
+test('bad messages go to dead letters with the reason, and ingest goes on', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const { database, ingest } = await dashboard(t, broker);
+  const sender = await device(t, broker);
+  const good = simulatedResult('amb-1', 'GREEN');
+  await sender.publish(`${PREFIX}/amb-1/result`, '{not json');
+  await sender.publish(`${PREFIX}/amb-1/result`, { ...good, triage: { level: 'PURPLE', reason: 'x' } });
+  await sender.publish(`${PREFIX}/amb-2/result`, simulatedResult('amb-1', 'GREEN'));
+  await sender.publish(`${PREFIX}/amb-1/event`, good);
+  await sender.publish(`${PREFIX}/amb-1/result`, good);
+  await until(() => ingest.counters.messages >= 5, 'all messages ingested');
+  const letters = await rows<{ topic: string; reason: string; device_id: string }>(database, 'SELECT topic, reason, device_id FROM dead_letters ORDER BY id');
+  t.is(letters.length, 4);
+  t.regex(letters[0]!.reason, /^not JSON/);
+  t.regex(letters[1]!.reason, /cspine\.result\.v1: \/triage\/level/);
+  t.regex(letters[2]!.reason, /differs from the topic's "amb-2"/);
+  t.regex(letters[3]!.reason, /a cspine\.result\.v1 payload on a event topic/);
+  t.is(await count(database, 'results'), 1);
+});
+
+test('statuses: the retained one is read at start, the newest wins, a last will says offline since it arrived', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const sender = await device(t, broker);
+  const started = new Date(Date.now() - 3_600_000);
+  await sender.publish(`${PREFIX}/amb-1/status`, simulatedStatus('amb-1', 'online', started), { retain: true });
+  const { database, ingest } = await dashboard(t, broker);
+  await until(() => ingest.counters.messages >= 1, 'the retained status');
+  let [row] = await rows<{ state: string; state_since: Date; condition: { state: string } }>(database, `SELECT state, state_since, condition FROM devices WHERE device_id = 'amb-1'`);
+  t.is(row?.state, 'online');
+  t.is(row?.state_since.toISOString(), started.toISOString());
+  t.is(row?.condition.state, 'ready');
+  // An older status arriving late changes nothing.
+  await sender.publish(`${PREFIX}/amb-1/status`, simulatedStatus('amb-1', 'offline', new Date(started.getTime() - 1000)));
+  // The last will: sent by the broker now, stamped with the connection's start.
+  const beforeWill = Date.now();
+  await sender.publish(`${PREFIX}/amb-1/status`, simulatedStatus('amb-1', 'offline', new Date(started.getTime() + 1000)));
+  await sender.publish(`${PREFIX}/amb-1/health`, simulatedHealth('amb-1', new Date(), 12), { qos: 0 });
+  await until(() => ingest.counters.messages >= 4, 'status and health');
+  [row] = await rows<{ state: string; state_since: Date; condition: { state: string } }>(database, `SELECT state, state_since, condition FROM devices WHERE device_id = 'amb-1'`);
+  t.is(row?.state, 'offline');
+  t.true(row!.state_since.getTime() >= beforeWill - 5, 'offline since the will arrived, not since the connection began');
+  const [health] = await rows<{ health: { outbox: { pending: number } } }>(database, `SELECT health FROM devices WHERE device_id = 'amb-1'`);
+  t.is(health?.health.outbox.pending, 12);
+});
+
+test('dashboard restart: what arrives while it is down is stored after it comes back, once', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const first = await dashboard(t, broker);
+  const sender = await device(t, broker);
+  for (let i = 0; i < 50; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'GREEN'));
+  await until(() => first.ingest.counters.messages >= 50, 'the first 50');
+  await first.stop();
+  for (let i = 0; i < 150; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'AMBER'));
+  const second = await dashboard(t, broker, { database: first.database });
+  await until(async () => (await count(first.database, 'results')) >= 200, 'the 150 sent while it was down', 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(await count(first.database, 'results'), 200);
+  t.is(second.ingest.counters.duplicates, 0);
+});
+
+test('broker restart: nothing lost, nothing stored twice', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const { database, ingest } = await dashboard(t, broker);
+  const sender = await device(t, broker);
+  for (let i = 0; i < 100; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'GREEN'));
+  await broker.stop();
+  await broker.start();
+  await until(() => sender.client.connected, 'the device back');
+  for (let i = 0; i < 100; i++) await sender.publish(`${PREFIX}/amb-2/result`, simulatedResult('amb-2', 'RED'));
+  await until(async () => (await count(database, 'results')) >= 200, 'all 200', 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(await count(database, 'results'), 200);
+  t.true(ingest.health().status === 'ok');
+});
+
+test('database restart: messages wait unacknowledged at the broker and are stored once it is back', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  // Its own cluster: stopping the shared one would break the other tests.
+  const own = await TemporaryPostgres.create();
+  t.teardown(() => own.destroy());
+  const settings = configSchema.parse({ dashboard: { mqtt: { url: broker.url, reconnectMs: 100, lanes: 4 }, postgres: { url: own.url() } } }).dashboard;
+  const log = capturedLogger();
+  const store = new DashboardDatabase(settings.postgres, log.logger);
+  const ingest = new Ingest(settings, store, log.logger);
+  await store.start();
+  await ingest.start();
+  t.teardown(async () => {
+    await ingest.stop();
+    await store.stop();
+  });
+  const sender = await device(t, broker);
+  for (let i = 0; i < 40; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'GREEN'));
+  await until(() => ingest.counters.messages >= 40, 'the first 40');
+  await own.stop();
+  for (let i = 0; i < 60; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'RED'));
+  await until(() => ingest.health().status === 'degraded', 'ingest to notice');
+  t.regex(ingest.health().detail, /cannot write/);
+  await own.start();
+  await until(() => ingest.counters.messages >= 100, 'the 60 sent while the database was down', 30_000);
+  const client = new pg.Client({ connectionString: own.url() });
+  await client.connect();
+  const { rows: counted } = await client.query<{ n: string }>('SELECT count(*) AS n FROM results');
+  await client.end();
+  t.is(Number(counted[0]?.n), 100);
+  t.is(ingest.health().status, 'ok');
+  t.true(log.lines.some((line) => /PostgreSQL is back/.test(String(line.msg))));
+});
+
+test('two dashboard processes share the subscription: each message is stored once, both take part', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const one = await dashboard(t, broker, { instanceId: 'one', lanes: 2 });
+  const two = await dashboard(t, broker, { database: one.database, instanceId: 'two', lanes: 2 });
+  const sender = await device(t, broker);
+  for (let i = 0; i < 300; i++) await sender.publish(`${PREFIX}/amb-${i % 3}/result`, simulatedResult(`amb-${i % 3}`, 'GREEN'));
+  await until(() => one.ingest.counters.messages + two.ingest.counters.messages >= 300, 'all 300');
+  t.is(await count(one.database, 'results'), 300);
+  t.true(one.ingest.counters.messages > 50 && two.ingest.counters.messages > 50, `split ${one.ingest.counters.messages}/${two.ingest.counters.messages}`);
+  t.is(one.ingest.counters.duplicates + two.ingest.counters.duplicates, 0);
+});
