@@ -3,9 +3,7 @@
  * what it costs — wall time, this process's CPU time per result, and the bytes written to disk
  * per result (history + outbox + WAL). Prints the tables and writes docs/benchmarks-sync.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +18,7 @@ import { Outbox } from '../src/store/outbox.js';
 import { loadSiteSecret, Pseudonymizer } from '../src/privacy/pseudonymizer.js';
 import { MqttPublisher } from '../src/sync/publisher.js';
 import { recordResults } from '../src/tools/fixtures/results.js';
+import { startMosquitto } from '../src/tools/services/mosquitto.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks-sync.md', import.meta.url));
 const WINDOWS = [1, 32, 128];
@@ -36,35 +35,6 @@ interface DrainRun {
 function diskWrites(): number {
   const match = /^write_bytes: (\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'));
   return match ? Number(match[1]) : Number.NaN;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startMosquitto(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const binary = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', ...(process.env.PATH ?? '').split(':').map((p) => path.join(p, 'mosquitto'))].find((f) =>
-    fs.existsSync(f),
-  );
-  if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
-  const port = await freePort();
-  const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'log_dest none', ...(process.getuid?.() === 0 ? ['user root'] : [])].join('\n'));
-  const child = spawn(binary, ['-c', conf], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return { url: `mqtt://127.0.0.1:${port}`, child };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('mosquitto did not start');
 }
 
 async function drain(db: Db, url: string, secretFile: string, window: number): Promise<DrainRun> {

@@ -13,6 +13,10 @@ import path from 'node:path';
 import { Aedes } from 'aedes';
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
+import { mosquittoPath } from '../../src/tools/services/mosquitto.js';
+import { freeLoopbackPort as freePort } from '../../src/tools/services/ports.js';
+
+export { freePort };
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 
@@ -33,27 +37,13 @@ export interface BrokerOptions {
   tls?: { ca: string; cert: string; key: string };
 }
 
-export function mosquittoBinary(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin'];
-  return dirs.map((dir) => path.join(dir, 'mosquitto')).find((file) => fs.existsSync(file));
-}
+export const mosquittoBinary = mosquittoPath;
 
 /** The brokers to run interop tests against. In CI a missing Mosquitto is an error, not a skip. */
 export function brokerKinds(): BrokerKind[] {
   if (mosquittoBinary()) return ['aedes', 'mosquitto'];
   if (process.env.CI) throw new Error('mosquitto is not installed; .ci/run must install it (apt-get install mosquitto)');
   return ['aedes'];
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startBroker(t: ExecutionContext, kind: BrokerKind, options: BrokerOptions = {}): Promise<TestBroker> {

@@ -6,6 +6,10 @@ import type { Logger } from '../../logger.js';
 import type { Capability, CapabilityHealth } from '../../runtime/capability.js';
 import { migrate } from './migrations.js';
 
+/** SQLSTATE invalid_catalog_name: the database in the URL does not exist yet. */
+const DATABASE_MISSING = '3D000';
+const DUPLICATE_DATABASE = '42P04';
+
 export type PostgresSettings = Config['dashboard']['postgres'];
 
 /** node-postgres pool settings from the config: password from a file, TLS to managed servers. */
@@ -71,7 +75,11 @@ export class DashboardDatabase implements Capability {
     });
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      client = await pool.connect().catch(async (error: unknown) => {
+        if ((error as { code?: unknown }).code !== DATABASE_MISSING) throw error;
+        await this.createDatabase();
+        return pool.connect();
+      });
     } catch (error) {
       await pool.end();
       throw new CspineError(ErrorCode.DASHBOARD_DATABASE_UNREACHABLE, `cannot connect to PostgreSQL at ${describeUrl(this.settings.url)}: ${(error as Error).message}`, { cause: error });
@@ -86,6 +94,25 @@ export class DashboardDatabase implements Capability {
     }
     client.release();
     this.currentPool = pool;
+  }
+
+  /** A first start on a fresh server: the database is made through the maintenance database "postgres". */
+  private async createDatabase(): Promise<void> {
+    const target = new URL(this.settings.url);
+    const name = decodeURIComponent(target.pathname.slice(1));
+    const maintenance = new URL(this.settings.url);
+    maintenance.pathname = '/postgres';
+    const client = new pg.Client({ ...poolConfig(this.settings), connectionString: maintenance.toString() });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+      this.logger.info({ database: name }, 'created the dashboard database');
+    } catch (error) {
+      // Another dashboard process made it first.
+      if ((error as { code?: unknown }).code !== DUPLICATE_DATABASE) throw error;
+    } finally {
+      await client.end();
+    }
   }
 
   async stop(): Promise<void> {

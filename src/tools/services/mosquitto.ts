@@ -1,0 +1,45 @@
+/**
+ * A private Mosquitto for benchmarks, on a free loopback port with anonymous access and no
+ * persistence: a benchmark measures throughput, not crash recovery (the tests do that).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { freeLoopbackPort } from './ports.js';
+
+export interface RunningMosquitto {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function mosquittoPath(): string | undefined {
+  return ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', ...(process.env.PATH ?? '').split(':').map((dir) => path.join(dir, 'mosquitto'))].find((file) => fs.existsSync(file));
+}
+
+/** Starts mosquitto with its config in `dir`; resolves once it accepts connections. */
+export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
+  const binary = mosquittoPath();
+  if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
+  const port = await freeLoopbackPort();
+  const conf = path.join(dir, 'mosquitto.conf');
+  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'log_dest none', 'max_queued_messages 100000', ...(process.getuid?.() === 0 ? ['user root'] : [])].join('\n'));
+  const child = spawn(binary, ['-c', conf], { stdio: 'ignore' });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return { url: `mqtt://127.0.0.1:${port}`, child, stop };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stop();
+  throw new Error('mosquitto did not start');
+}
