@@ -23,6 +23,8 @@ const COMMANDS = new Map<string, CommandEntry>([
   ['model bench', { summary: 'INT8 vs fp32 latency on this board, and which to run', load: async () => (await import('./commands/model.js')).modelBench }],
   ['synth', { summary: 'synthetic c-spine phantoms with labels.csv (docs/phantoms.md)', load: async () => (await import('./commands/synth.js')).synth }],
   ['synth-ood', { summary: 'out-of-distribution and acquisition-shift test sets with ood.csv', load: async () => (await import('./commands/synth-ood.js')).synthOod }],
+  ['dashboard', { summary: 'the central dashboard: MQTT → PostgreSQL → web page and API (docs/dashboard.md)', load: async () => (await import('./commands/dashboard.js')).dashboard }],
+  ['dashboard user', { summary: 'add, list, disable dashboard users or set a password', load: async () => (await import('./commands/dashboard-user.js')).dashboardUser }],
   ['config', { summary: 'print the effective configuration (secrets masked)', load: async () => (await import('./commands/config.js')).config }],
 ]);
 
@@ -50,13 +52,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 1 : 0;
   }
-  const action = command === 'model' ? args.shift() : undefined;
-  if (action !== undefined && HELP.has(action)) {
-    process.stdout.write(USAGE);
-    return 0;
+  // Two-word commands: `model <action>` (model alone is not a command) and `dashboard user`.
+  const twoWord = `${command} ${args[0] ?? ''}`;
+  const entry = COMMANDS.get(twoWord) ?? COMMANDS.get(command);
+  if (COMMANDS.has(twoWord)) args.shift();
+  if (entry === undefined) {
+    if (command === 'model' && HELP.has(args[0] ?? '')) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    throw new UsageError(command === 'model' ? 'usage: model evaluate|quantize|ood-calibrate|dequantize|bench ...' : `unknown command "${command}"`);
   }
-  const entry = COMMANDS.get(command === 'model' ? `model ${action}` : command);
-  if (entry === undefined) throw new UsageError(command === 'model' ? 'usage: model evaluate|quantize|ood-calibrate|dequantize|bench ...' : `unknown command "${command}"`);
   return (await entry.load()).run([...configOption, ...args]);
 }
 

@@ -128,33 +128,29 @@ export class IngestBatcher {
    * the ones refused become dead letters with PostgreSQL's reason.
    */
   private async write(accepted: AcceptedMessage[], dead: DeadLetter[]): Promise<WrittenBatch> {
-    const client = await this.options.pool().connect();
+    const pool = this.options.pool();
     try {
+      return await writeBatch(pool, accepted, dead);
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+    }
+    const total: WrittenBatch = { inserted: { result: 0, event: 0, health: 0 }, duplicates: 0, deadLetters: 0 };
+    for (const [index, message] of accepted.entries()) {
+      const letters = index === 0 ? dead : [];
+      let written: WrittenBatch;
       try {
-        return await writeBatch(client, accepted, dead);
+        written = await writeBatch(pool, [message], letters);
       } catch (error) {
         if (!isDataError(error)) throw error;
+        written = await writeBatch(pool, [], [...letters, refused(message, error)]);
       }
-      const total: WrittenBatch = { inserted: { result: 0, event: 0, health: 0 }, duplicates: 0, deadLetters: 0 };
-      for (const [index, message] of accepted.entries()) {
-        const letters = index === 0 ? dead : [];
-        let written: WrittenBatch;
-        try {
-          written = await writeBatch(client, [message], letters);
-        } catch (error) {
-          if (!isDataError(error)) throw error;
-          written = await writeBatch(client, [], [...letters, refused(message, error)]);
-        }
-        total.inserted.result += written.inserted.result;
-        total.inserted.event += written.inserted.event;
-        total.inserted.health += written.inserted.health;
-        total.duplicates += written.duplicates;
-        total.deadLetters += written.deadLetters;
-      }
-      return total;
-    } finally {
-      client.release();
+      total.inserted.result += written.inserted.result;
+      total.inserted.event += written.inserted.event;
+      total.inserted.health += written.inserted.health;
+      total.duplicates += written.duplicates;
+      total.deadLetters += written.deadLetters;
     }
+    return total;
   }
 }
 

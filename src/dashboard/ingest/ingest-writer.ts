@@ -26,63 +26,90 @@ interface DeviceSummary {
 }
 
 /**
- * Writes one batch of messages in one transaction: results, events and heartbeats by their
- * `id` (a message the broker delivers again is skipped, never stored twice), each device's
- * latest status and heartbeat, and the dead letters. Returns only after COMMIT: the caller
- * acknowledges the messages to the broker then, so a crash before it loses nothing.
+ * Writes one batch of messages as one statement, so one transaction and one round trip:
+ * results, events and heartbeats by their `id` (a message the broker delivers again is
+ * skipped, never stored twice), each device's latest status and heartbeat, the dead letters,
+ * and the notifications for the pages. Returns only after COMMIT: the caller acknowledges the
+ * messages to the broker then, so a crash before it loses nothing.
  */
-export async function writeBatch(client: pg.ClientBase, accepted: readonly AcceptedMessage[], dead: readonly DeadLetter[]): Promise<WrittenBatch> {
-  const byKind = (kind: AcceptedMessage['kind']) => accepted.filter((message) => message.kind === kind).map((message) => message.body);
-  await client.query('BEGIN');
-  try {
-    const results = await client.query(
-      `INSERT INTO results (id, device_id, processed_at, outcome, level, label, model_id, model_sha256, payload)
-       SELECT (r->>'id')::uuid, r->>'deviceId', (r->>'processedAt')::timestamptz, r->>'outcome', r#>>'{triage,level}',
-              r->>'label', r#>>'{model,id}', r#>>'{model,sha256}', r
-       FROM jsonb_array_elements($1::jsonb) AS r
-       ON CONFLICT (id) DO NOTHING`,
-      [JSON.stringify(byKind('result'))],
-    );
-    const events = await client.query(
-      `INSERT INTO events (id, device_id, at, severity, code, message, payload)
-       SELECT (e->>'id')::uuid, e->>'deviceId', (e->>'at')::timestamptz, e->>'severity', e->>'code', e->>'message', e
-       FROM jsonb_array_elements($1::jsonb) AS e
-       ON CONFLICT (id) DO NOTHING`,
-      [JSON.stringify(byKind('event'))],
-    );
-    const health = await client.query(
-      `INSERT INTO health (id, device_id, at, payload)
-       SELECT (h->>'id')::uuid, h->>'deviceId', (h->>'at')::timestamptz, h
-       FROM jsonb_array_elements($1::jsonb) AS h
-       ON CONFLICT (id) DO NOTHING`,
-      [JSON.stringify(byKind('health'))],
-    );
-    const devices = summarizeDevices(accepted);
-    if (devices.length > 0) await upsertDevices(client, devices);
-    if (dead.length > 0) {
-      await client.query(
-        `INSERT INTO dead_letters (topic, device_id, payload, reason)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])`,
-        [dead.map((letter) => letter.topic), dead.map((letter) => letter.deviceId ?? null), dead.map((letter) => letter.payload), dead.map((letter) => letter.reason)],
-      );
-    }
-    // Delivered with the commit, once per transaction whatever the number of rows.
-    if ((results.rowCount ?? 0) > 0) await client.query(`NOTIFY ${NOTIFY_RESULTS}`);
-    if (devices.length > 0) await client.query(`NOTIFY ${NOTIFY_DEVICES}`);
-    await client.query('COMMIT');
-    const inserted = { result: results.rowCount ?? 0, event: events.rowCount ?? 0, health: health.rowCount ?? 0 };
-    const stored = accepted.filter((message) => message.kind !== 'status').length;
-    return { inserted, duplicates: stored - inserted.result - inserted.event - inserted.health, deadLetters: dead.length };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+export async function writeBatch(db: pg.Pool | pg.ClientBase, accepted: readonly AcceptedMessage[], dead: readonly DeadLetter[]): Promise<WrittenBatch> {
+  const byKind = (kind: AcceptedMessage['kind']) => JSON.stringify(accepted.filter((message) => message.kind === kind).map((message) => message.body));
+  const devices = summarizeDevices(accepted);
+  const { rows } = await db.query<{ results: number; events: number; health: number }>(WRITE_BATCH, [
+    byKind('result'),
+    byKind('event'),
+    byKind('health'),
+    JSON.stringify(devices),
+    dead.map((letter) => letter.topic),
+    dead.map((letter) => letter.deviceId ?? null),
+    dead.map((letter) => letter.payload),
+    dead.map((letter) => letter.reason),
+  ]);
+  const row = rows[0] ?? { results: 0, events: 0, health: 0 };
+  const inserted = { result: row.results, event: row.events, health: row.health };
+  const stored = accepted.filter((message) => message.kind !== 'status').length;
+  return { inserted, duplicates: stored - inserted.result - inserted.event - inserted.health, deadLetters: dead.length };
 }
 
-/**
- * One summary per device, sorted by id: two dashboard processes committing at once then lock
- * device rows in the same order and cannot deadlock.
- */
+// Every data-modifying CTE runs exactly once, whether or not the final SELECT reads it.
+// Device rows are upserted in device-id order: two dashboard processes committing at once lock
+// them in the same order and cannot deadlock.
+const WRITE_BATCH = `
+WITH new_results AS (
+  INSERT INTO results (id, device_id, processed_at, outcome, level, label, model_id, model_sha256, payload)
+  SELECT (r->>'id')::uuid, r->>'deviceId', (r->>'processedAt')::timestamptz, r->>'outcome', r#>>'{triage,level}',
+         r->>'label', r#>>'{model,id}', r#>>'{model,sha256}', r
+  FROM jsonb_array_elements($1::jsonb) AS r
+  ON CONFLICT (id) DO NOTHING
+  RETURNING 1
+), new_events AS (
+  INSERT INTO events (id, device_id, at, severity, code, message, payload)
+  SELECT (e->>'id')::uuid, e->>'deviceId', (e->>'at')::timestamptz, e->>'severity', e->>'code', e->>'message', e
+  FROM jsonb_array_elements($2::jsonb) AS e
+  ON CONFLICT (id) DO NOTHING
+  RETURNING 1
+), new_health AS (
+  INSERT INTO health (id, device_id, at, payload)
+  SELECT (h->>'id')::uuid, h->>'deviceId', (h->>'at')::timestamptz, h
+  FROM jsonb_array_elements($3::jsonb) AS h
+  ON CONFLICT (id) DO NOTHING
+  RETURNING 1
+), changed_devices AS (
+  INSERT INTO devices AS d (device_id, state, state_at, state_since, condition, version, health, health_at, last_result_at)
+  SELECT s.device_id, s.state, s.state_at, s.state_since, s.condition, s.version, s.health, s.health_at, s.last_result_at
+  FROM jsonb_to_recordset($4::jsonb) AS s(device_id text, state text, state_at timestamptz, state_since timestamptz, condition jsonb,
+                                           version text, health jsonb, health_at timestamptz, last_result_at timestamptz)
+  ORDER BY s.device_id
+  ON CONFLICT (device_id) DO UPDATE SET
+    -- a newer status wins; "since" moves only when the state changes
+    state_since = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL
+                       THEN CASE WHEN excluded.state IS DISTINCT FROM d.state THEN excluded.state_since ELSE d.state_since END
+                       ELSE d.state_since END,
+    state       = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.state ELSE d.state END,
+    condition   = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.condition ELSE d.condition END,
+    state_at    = greatest(d.state_at, excluded.state_at),
+    health      = CASE WHEN excluded.health_at > d.health_at OR d.health_at IS NULL THEN coalesce(excluded.health, d.health) ELSE d.health END,
+    health_at   = greatest(d.health_at, excluded.health_at),
+    version     = coalesce(excluded.version, d.version),
+    last_result_at = greatest(d.last_result_at, excluded.last_result_at)
+  RETURNING 1
+), new_dead_letters AS (
+  INSERT INTO dead_letters (topic, device_id, payload, reason)
+  SELECT * FROM unnest($5::text[], $6::text[], $7::bytea[], $8::text[])
+  RETURNING 1
+), counts AS (
+  SELECT (SELECT count(*) FROM new_results)::int AS results,
+         (SELECT count(*) FROM new_events)::int AS events,
+         (SELECT count(*) FROM new_health)::int AS health,
+         (SELECT count(*) FROM changed_devices)::int AS devices
+)
+-- Delivered with the commit; several in one transaction reach a listener once.
+SELECT results, events, health,
+       CASE WHEN results > 0 THEN pg_notify('${NOTIFY_RESULTS}', '') END AS notified_results,
+       CASE WHEN devices > 0 THEN pg_notify('${NOTIFY_DEVICES}', '') END AS notified_devices
+FROM counts`;
+
+/** One summary per device: its latest result time, heartbeat and status in the batch. */
 function summarizeDevices(messages: readonly AcceptedMessage[]): DeviceSummary[] {
   const summaries = new Map<string, DeviceSummary>();
   for (const message of messages) {
@@ -113,32 +140,9 @@ function summarizeDevices(messages: readonly AcceptedMessage[]): DeviceSummary[]
       }
     }
   }
-  return [...summaries.values()].sort((a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0));
+  return [...summaries.values()];
 }
 
 function latest(a: string | null, b: string): string {
   return a === null || Date.parse(b) > Date.parse(a) ? b : a;
-}
-
-async function upsertDevices(client: pg.ClientBase, devices: readonly DeviceSummary[]): Promise<void> {
-  await client.query(
-    `INSERT INTO devices AS d (device_id, state, state_at, state_since, condition, version, health, health_at, last_result_at)
-     SELECT s.device_id, s.state, s.state_at, s.state_since, s.condition, s.version, s.health, s.health_at, s.last_result_at
-     FROM jsonb_to_recordset($1::jsonb) AS s(device_id text, state text, state_at timestamptz, state_since timestamptz, condition jsonb,
-                                              version text, health jsonb, health_at timestamptz, last_result_at timestamptz)
-     ORDER BY s.device_id
-     ON CONFLICT (device_id) DO UPDATE SET
-       -- a newer status wins; "since" moves only when the state changes
-       state_since = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL
-                          THEN CASE WHEN excluded.state IS DISTINCT FROM d.state THEN excluded.state_since ELSE d.state_since END
-                          ELSE d.state_since END,
-       state       = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.state ELSE d.state END,
-       condition   = CASE WHEN excluded.state_at > d.state_at OR d.state_at IS NULL THEN excluded.condition ELSE d.condition END,
-       state_at    = greatest(d.state_at, excluded.state_at),
-       health      = CASE WHEN excluded.health_at > d.health_at OR d.health_at IS NULL THEN coalesce(excluded.health, d.health) ELSE d.health END,
-       health_at   = greatest(d.health_at, excluded.health_at),
-       version     = coalesce(excluded.version, d.version),
-       last_result_at = greatest(d.last_result_at, excluded.last_result_at)`,
-    [JSON.stringify(devices)],
-  );
 }
