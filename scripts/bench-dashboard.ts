@@ -50,6 +50,10 @@ interface Run {
   rssStartMb: number[];
   rssPeakMb: number[];
   rssEndMb: number[];
+  /** CPU time of the dashboard processes per result stored (ingest, live feed, page queries). */
+  cpuMsPerResult: number;
+  /** PostgreSQL bytes per result: the results table with its indexes and TOAST. */
+  bytesPerResult: number;
   stored: number;
 }
 
@@ -102,6 +106,7 @@ async function measure(processes: number, rate: number | undefined, postgres: Te
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const rssStartMb = dashboards.map((dashboard) => dashboard.rss.at(-1) ?? 0);
+    const cpuBefore = dashboards.map((dashboard) => cpuMs(dashboard.child.pid));
     const feed = await liveFeed(dashboards[0]!.url);
     const fleet = await connectFleet(brokerUrl);
     const started = Date.now();
@@ -113,7 +118,9 @@ async function measure(processes: number, rate: number | undefined, postgres: Te
     await Promise.all(fleet.map((client) => client.endAsync()));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const latencies = feed.latencies.sort((a, b) => a - b);
+    const cpu = dashboards.reduce((sum, dashboard, i) => sum + cpuMs(dashboard.child.pid) - cpuBefore[i]!, 0);
     const stored = Number((await postgres.query(database, 'SELECT count(*) FROM results')).trim());
+    const bytes = Number((await postgres.query(database, "SELECT pg_total_relation_size('results')")).trim());
     return {
       processes,
       rate,
@@ -125,6 +132,8 @@ async function measure(processes: number, rate: number | undefined, postgres: Te
       rssStartMb,
       rssPeakMb: dashboards.map((dashboard) => Math.max(...dashboard.rss)),
       rssEndMb: dashboards.map((dashboard) => dashboard.rss.at(-1) ?? 0),
+      cpuMsPerResult: cpu / stored,
+      bytesPerResult: bytes / stored,
       stored,
     };
   } finally {
@@ -250,6 +259,16 @@ async function stopDashboard(dashboard: Dashboard): Promise<void> {
   await exited;
 }
 
+/** utime + stime of a process, in ms (clock ticks of 10 ms, as on every Linux we run on). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 function residentMb(pid: number | undefined): number | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -276,11 +295,11 @@ function quantile(sorted: number[], q: number): number {
 function render(runs: Run[]): string {
   const mb = (values: number[]) => values.map((value) => value.toFixed(0)).join(' / ');
   return [
-    '| dashboard processes | offered | results | wall (s) | ingested/s | publish → visible p50 (ms) | p99 (ms) | max (ms) | RSS start (MB) | RSS peak (MB) | RSS end (MB) | stored |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| dashboard processes | offered | results | wall (s) | ingested/s | publish → visible p50 (ms) | p99 (ms) | max (ms) | RSS start (MB) | RSS peak (MB) | RSS end (MB) | dashboard CPU per result (ms) | PostgreSQL bytes per result | stored |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...runs.map(
       (run) =>
-        `| ${run.processes} | ${run.rate === undefined ? 'all at once' : `${run.rate}/s`} | ${RESULTS} | ${run.seconds.toFixed(1)} | ${run.throughput.toFixed(0)} | ${run.p50.toFixed(0)} | ${run.p99.toFixed(0)} | ${run.max.toFixed(0)} | ${mb(run.rssStartMb)} | ${mb(run.rssPeakMb)} | ${mb(run.rssEndMb)} | ${run.stored} |`,
+        `| ${run.processes} | ${run.rate === undefined ? 'all at once' : `${run.rate}/s`} | ${RESULTS} | ${run.seconds.toFixed(1)} | ${run.throughput.toFixed(0)} | ${run.p50.toFixed(0)} | ${run.p99.toFixed(0)} | ${run.max.toFixed(0)} | ${mb(run.rssStartMb)} | ${mb(run.rssPeakMb)} | ${mb(run.rssEndMb)} | ${run.cpuMsPerResult.toFixed(2)} | ${run.bytesPerResult.toFixed(0)} | ${run.stored} |`,
     ),
   ].join('\n');
 }

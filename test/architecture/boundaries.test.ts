@@ -18,6 +18,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** `cspine-edge run` and the commands a crew uses on the device. */
 const RUNTIME_ENTRIES = ['src/commands/run.ts', 'src/service.ts', 'src/commands/classify.ts', 'src/commands/doctor.ts', 'src/commands/history.ts', 'src/commands/lamp-test.ts', 'src/commands/config.ts'];
 const TOOLS = 'src/tools/';
+/** The central process (`cspine-edge dashboard`) and the packages only it needs. */
+const DASHBOARD = 'src/dashboard/';
+const DASHBOARD_PACKAGES = ['pg', 'hono', '@hono/node-server', 'ajv', 'ajv-formats'];
 
 interface Edge {
   to: string;
@@ -28,6 +31,8 @@ type ImportGraph = Map<string, Edge[]>;
 
 interface ScannedSources {
   graph: ImportGraph;
+  /** Repository-relative paths of modules → the npm packages each imports. */
+  packages: Map<string, string[]>;
   /** Imports the graph cannot follow: it must be complete for the rules to mean anything. */
   unreadable: string[];
 }
@@ -54,13 +59,20 @@ function isTypeOnlyExport(node: ts.ExportDeclaration): boolean {
 
 function scanSources(dir: string): ScannedSources {
   const graph: ImportGraph = new Map();
+  const packages = new Map<string, string[]>();
   const unreadable: string[] = [];
   for (const file of typeScriptFiles(dir)) {
+    const imported: string[] = [];
+    packages.set(file, imported);
     const source = ts.createSourceFile(file, fs.readFileSync(path.join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
     const edges: Edge[] = [];
     const where = (node: ts.Node) => `${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`;
     const follow = (specifier: string, typeOnly: boolean, node: ts.Node) => {
-      if (!specifier.startsWith('.')) return; // a package or a Node built-in
+      if (!specifier.startsWith('.')) {
+        // a package (its name: "@scope/name" or "name", without a subpath) or a Node built-in
+        if (!specifier.startsWith('node:')) imported.push(specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/'));
+        return;
+      }
       const target = path.posix.join(path.posix.dirname(file), specifier).replace(/\.js$/, '.ts');
       if (fs.existsSync(path.join(ROOT, target))) edges.push({ to: target, typeOnly });
       else unreadable.push(`${where(node)}: "${specifier}" resolves to no file (${target})`);
@@ -84,7 +96,7 @@ function scanSources(dir: string): ScannedSources {
     visit(source);
     graph.set(file, edges);
   }
-  return { graph, unreadable };
+  return { graph, packages, unreadable };
 }
 
 function formatChain(start: string, steps: Edge[]): string {
@@ -179,6 +191,13 @@ test('every import in src/ can be followed', (t) => {
 test('the device runtime never imports src/tools/', (t) => {
   const chains = forbiddenChains(sources.graph, RUNTIME_ENTRIES, (file) => file.startsWith(TOOLS));
   t.deepEqual(chains, [], `runtime modules import offline tools:\n${chains.join('\n')}`);
+});
+
+test("the device runtime never imports the dashboard or the dashboard's packages", (t) => {
+  const chains = forbiddenChains(sources.graph, RUNTIME_ENTRIES, (file) => file.startsWith(DASHBOARD) || (sources.packages.get(file) ?? []).some((name) => DASHBOARD_PACKAGES.includes(name)));
+  t.deepEqual(chains, [], `runtime modules load the dashboard's code or packages:\n${chains.join('\n')}`);
+  const dashboardImports = [...sources.packages.get('src/dashboard/database/database.ts')!, ...sources.packages.get('src/dashboard/ingest/payload-schemas.ts')!];
+  t.true(dashboardImports.includes('pg') && dashboardImports.includes('ajv'), 'package imports are seen');
 });
 
 test('src/ has no import cycle, type-only imports included', (t) => {
