@@ -48,6 +48,8 @@ interface Run {
   p99: number;
   max: number;
   rssStartMb: number[];
+  /** After half the results: with the end value, whether memory grows with the results or levels off. */
+  rssHalfwayMb: number[];
   rssPeakMb: number[];
   rssEndMb: number[];
   /** CPU time of the dashboard processes per result stored (ingest, live feed, page queries). */
@@ -111,6 +113,8 @@ async function measure(processes: number, rate: number | undefined, postgres: Te
     const fleet = await connectFleet(brokerUrl);
     const started = Date.now();
     const publishing = publishAll(fleet, rate);
+    await feed.until(RESULTS / 2, 300_000);
+    const rssHalfwayMb = dashboards.map((dashboard) => residentMb(dashboard.child.pid) ?? 0);
     await feed.until(RESULTS, 300_000);
     const seconds = (Date.now() - started) / 1000;
     await publishing;
@@ -130,6 +134,7 @@ async function measure(processes: number, rate: number | undefined, postgres: Te
       p99: quantile(latencies, 0.99),
       max: latencies.at(-1) ?? NaN,
       rssStartMb,
+      rssHalfwayMb,
       rssPeakMb: dashboards.map((dashboard) => Math.max(...dashboard.rss)),
       rssEndMb: dashboards.map((dashboard) => dashboard.rss.at(-1) ?? 0),
       cpuMsPerResult: cpu / stored,
@@ -295,11 +300,11 @@ function quantile(sorted: number[], q: number): number {
 function render(runs: Run[]): string {
   const mb = (values: number[]) => values.map((value) => value.toFixed(0)).join(' / ');
   return [
-    '| dashboard processes | offered | results | wall (s) | ingested/s | publish → visible p50 (ms) | p99 (ms) | max (ms) | RSS start (MB) | RSS peak (MB) | RSS end (MB) | dashboard CPU per result (ms) | PostgreSQL bytes per result | stored |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| dashboard processes | offered | results | wall (s) | ingested/s | publish → visible p50 (ms) | p99 (ms) | max (ms) | RSS start (MB) | RSS halfway (MB) | RSS end (MB) | RSS peak (MB) | dashboard CPU per result (ms) | PostgreSQL bytes per result | stored |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...runs.map(
       (run) =>
-        `| ${run.processes} | ${run.rate === undefined ? 'all at once' : `${run.rate}/s`} | ${RESULTS} | ${run.seconds.toFixed(1)} | ${run.throughput.toFixed(0)} | ${run.p50.toFixed(0)} | ${run.p99.toFixed(0)} | ${run.max.toFixed(0)} | ${mb(run.rssStartMb)} | ${mb(run.rssPeakMb)} | ${mb(run.rssEndMb)} | ${run.cpuMsPerResult.toFixed(2)} | ${run.bytesPerResult.toFixed(0)} | ${run.stored} |`,
+        `| ${run.processes} | ${run.rate === undefined ? 'all at once' : `${run.rate}/s`} | ${RESULTS} | ${run.seconds.toFixed(1)} | ${run.throughput.toFixed(0)} | ${run.p50.toFixed(0)} | ${run.p99.toFixed(0)} | ${run.max.toFixed(0)} | ${mb(run.rssStartMb)} | ${mb(run.rssHalfwayMb)} | ${mb(run.rssEndMb)} | ${mb(run.rssPeakMb)} | ${run.cpuMsPerResult.toFixed(2)} | ${run.bytesPerResult.toFixed(0)} | ${run.stored} |`,
     ),
   ].join('\n');
 }
@@ -315,7 +320,8 @@ built CLI, stores them in its own PostgreSQL cluster (fsync on) and a logged-in 
 the page's live feed (\`/api/live\`). Everything (publishers, broker, dashboards, PostgreSQL, feed
 reader) shares the same ${os.cpus().length} cores. *Visible* is when the result arrives on the live feed;
 latency runs from the payload's \`processedAt\`, stamped just before it is published. RSS per
-dashboard process, sampled every 250 ms (start = 1 s after /healthz answered).
+dashboard process, sampled every 250 ms (start = 1 s after /healthz answered; halfway = when half the
+results had reached the feed; end = when all had, one second later).
 
 ${table}
 

@@ -25,6 +25,7 @@ const COMMANDS = new Map<string, CommandEntry>([
   ['synth-ood', { summary: 'out-of-distribution and acquisition-shift test sets with ood.csv', load: async () => (await import('./commands/synth-ood.js')).synthOod }],
   ['dashboard', { summary: 'the central dashboard: MQTT → PostgreSQL → web page and API (docs/dashboard.md)', load: async () => (await import('./commands/dashboard.js')).dashboard }],
   ['dashboard user', { summary: 'add, list, disable dashboard users or set a password', load: async () => (await import('./commands/dashboard-user.js')).dashboardUser }],
+  ['dashboard retire', { summary: 'take a dashboard instance out of the group, storing what the broker kept for it', load: async () => (await import('./commands/dashboard-retire.js')).dashboardRetire }],
   ['config', { summary: 'print the effective configuration (secrets masked)', load: async () => (await import('./commands/config.js')).config }],
 ]);
 

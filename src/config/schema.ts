@@ -309,7 +309,7 @@ export const configSchema = z.strictObject({
            * once it is committed to PostgreSQL, and a connection takes its next message only
            * after that acknowledgement: lanes let one database commit carry many messages.
            */
-          lanes: z.int().min(1).max(64).default(8),
+          lanes: z.int().min(1).max(64).default(16),
           reconnectMs: z.int().min(10).default(1_000),
         })
         .prefault({}),

@@ -1,13 +1,17 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import mqtt from 'mqtt';
 import pg from 'pg';
+import { dashboardRetire } from '../../src/commands/dashboard-retire.js';
 import { configSchema } from '../../src/config/schema.js';
 import { DashboardDatabase } from '../../src/dashboard/database/database.js';
 import { Ingest } from '../../src/dashboard/ingest/ingest.js';
 import { simulatedHealth, simulatedResult, simulatedStatus } from '../../src/tools/fixtures/payloads.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
 import { startBroker, type TestBroker } from '../helpers/brokers.js';
-import { capturedLogger } from '../helpers/fixtures.js';
+import { makeCertificates } from '../helpers/certificates.js';
+import { capturedLogger, tempDir } from '../helpers/fixtures.js';
 
 const PREFIX = 'cspine/v1';
 let cluster: TemporaryPostgres;
@@ -21,12 +25,12 @@ test.after.always(async () => {
 });
 
 /** A dashboard's ingest (with its database) on its own PostgreSQL database and broker. */
-async function dashboard(t: ExecutionContext, broker: TestBroker, options: { database?: string; instanceId?: string; lanes?: number } = {}) {
+async function dashboard(t: ExecutionContext, broker: TestBroker, options: { database?: string; instanceId?: string; lanes?: number; tls?: { ca: string; cert?: string; key?: string } } = {}) {
   const database = options.database ?? (await newDatabase());
   const settings = configSchema.parse({
     dashboard: {
       instanceId: options.instanceId ?? 'test',
-      mqtt: { url: broker.url, reconnectMs: 100, lanes: options.lanes ?? 4 },
+      mqtt: { url: broker.url, reconnectMs: 100, lanes: options.lanes ?? 4, ...(options.tls ? { tls: options.tls } : {}) },
       postgres: { url: cluster.url(database) },
     },
   }).dashboard;
@@ -236,4 +240,47 @@ test('two dashboard processes share the subscription: each message is stored onc
   t.is(await count(one.database, 'results'), 300);
   t.true(one.ingest.counters.messages > 50 && two.ingest.counters.messages > 50, `split ${one.ingest.counters.messages}/${two.ingest.counters.messages}`);
   t.is(one.ingest.counters.duplicates + two.ingest.counters.duplicates, 0);
+});
+
+test('a stopped instance keeps its share at the broker; `dashboard retire` stores it and leaves the group', async (t) => {
+  const broker = await startBroker(t, 'mosquitto');
+  const staying = await dashboard(t, broker, { instanceId: 'staying', lanes: 2 });
+  const leaving = await dashboard(t, broker, { database: staying.database, instanceId: 'leaving', lanes: 2 });
+  await until(() => leaving.ingest.connections.connected === 2, 'the leaving instance connected');
+  await new Promise((resolve) => setTimeout(resolve, 300)); // its subscriptions acknowledged
+  await leaving.stop();
+  const sender = await device(t, broker);
+  for (let i = 0; i < 100; i++) await sender.publish(`${PREFIX}/amb-1/result`, simulatedResult('amb-1', 'GREEN'));
+  await until(() => staying.ingest.counters.messages >= 30, 'the staying instance to take its share');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const beforeRetire = await count(staying.database, 'results');
+  t.true(beforeRetire < 100, `the stopped instance's sessions held part of them (${100 - beforeRetire} of 100)`);
+
+  const root = tempDir(t);
+  const configFile = path.join(root, 'dashboard.yaml');
+  fs.writeFileSync(configFile, JSON.stringify({ dashboard: { mqtt: { url: broker.url, lanes: 2 }, postgres: { url: cluster.url(staying.database) } }, log: { level: 'warn' } }));
+  t.is(await dashboardRetire.run(['--config', configFile, '--instance', 'leaving', '--quiet-seconds', '1']), 0);
+  t.is(await count(staying.database, 'results'), 100);
+
+  // Its sessions are gone: everything now goes to the instance that stayed.
+  for (let i = 0; i < 50; i++) await sender.publish(`${PREFIX}/amb-2/result`, simulatedResult('amb-2', 'RED'));
+  await until(async () => (await count(staying.database, 'results')) >= 150, 'all new results at the staying instance');
+});
+
+test('mTLS to the broker: with its client certificate the dashboard ingests; without one the broker refuses it', async (t) => {
+  const certs = makeCertificates(tempDir(t), 'dashboard');
+  const broker = await startBroker(t, 'mosquitto', { tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey } });
+  const tls = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
+  const { database, ingest } = await dashboard(t, broker, { tls });
+  const sender = await mqtt.connectAsync(broker.url, { clientId: 'tls-device', protocolVersion: 5, ca: fs.readFileSync(certs.ca), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) });
+  t.teardown(() => sender.endAsync(true));
+  await until(() => ingest.connections.connected === ingest.connections.lanes, 'every lane connected over TLS');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let i = 0; i < 10; i++) await sender.publishAsync(`${PREFIX}/amb-1/result`, JSON.stringify(simulatedResult('amb-1', 'GREEN')), { qos: 1 });
+  await until(async () => (await count(database, 'results')) === 10, 'results over TLS');
+
+  const anonymous = await dashboard(t, broker, { database, instanceId: 'no-cert', tls: { ca: certs.ca } });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.is(anonymous.ingest.connections.connected, 0);
+  t.is(anonymous.ingest.health().status, 'degraded');
 });

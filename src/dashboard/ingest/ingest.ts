@@ -9,8 +9,13 @@ import { PayloadSchemas } from './payload-schemas.js';
 
 export type DashboardSettings = Config['dashboard'];
 
+/** The schema's largest `dashboard.mqtt.lanes`: retiring an instance ends every session it may have had. */
+const MAX_LANES = 64;
+
 export interface IngestCounters {
   messages: number;
+  /** When the last batch was written (ms since the epoch), 0 before the first. */
+  lastWrittenAt: number;
   stored: number;
   duplicates: number;
   deadLetters: number;
@@ -32,7 +37,7 @@ export function laneFilters(settings: DashboardSettings['mqtt'], lane: number): 
  */
 export class Ingest implements Capability {
   readonly name = 'ingest';
-  readonly counters: IngestCounters = { messages: 0, stored: 0, duplicates: 0, deadLetters: 0, batches: 0 };
+  readonly counters: IngestCounters = { messages: 0, lastWrittenAt: 0, stored: 0, duplicates: 0, deadLetters: 0, batches: 0 };
   private lanes: IngestLane[] = [];
   private batcher: IngestBatcher | undefined;
   private writeError: string | undefined;
@@ -41,6 +46,8 @@ export class Ingest implements Capability {
     private readonly settings: DashboardSettings,
     private readonly database: DashboardDatabase,
     private readonly logger: Logger,
+    /** `dashboard retire`: store what the broker kept for this instance, then leave the group. */
+    private readonly mode: { retiring?: boolean } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -60,6 +67,7 @@ export class Ingest implements Capability {
         const counters = this.counters;
         counters.batches += 1;
         counters.messages += messages;
+        counters.lastWrittenAt = Date.now();
         counters.stored += written.inserted.result + written.inserted.event + written.inserted.health;
         counters.duplicates += written.duplicates;
         counters.deadLetters += written.deadLetters;
@@ -75,13 +83,15 @@ export class Ingest implements Capability {
     this.batcher = batcher;
     // Connection details are read once here (password file, certificates): a mistake fails the start.
     const connection = connectionOptions(mqtt, `cspine-dashboard-${instanceId}`, 5);
-    this.lanes = Array.from({ length: mqtt.lanes }, (_unused, lane) => {
+    const retiring = this.mode.retiring === true;
+    this.lanes = Array.from({ length: retiring ? MAX_LANES : mqtt.lanes }, (_unused, lane) => {
       const clientId = `cspine-dashboard-${instanceId}-${lane}`;
       return new IngestLane(clientId, {
         url: mqtt.url,
         connection,
         reconnectMs: mqtt.reconnectMs,
         filters: laneFilters(mqtt, lane),
+        retiring,
         deliver: (message) => batcher.add(message),
         onConnectionChange: (connected) => {
           if (lane === 0) this.logger.info({ url: mqtt.url, connected }, connected ? 'connected to the broker' : 'disconnected from the broker; reconnecting');
@@ -101,9 +111,14 @@ export class Ingest implements Capability {
     this.batcher = undefined;
   }
 
+  /** Lanes connected to the broker now, and in all. */
+  get connections(): { connected: number; lanes: number } {
+    return { connected: this.lanes.filter((lane) => lane.connected).length, lanes: this.lanes.length };
+  }
+
   health(): CapabilityHealth {
     if (!this.batcher) return { status: 'off', detail: 'not started' };
-    const connected = this.lanes.filter((lane) => lane.connected).length;
+    const { connected } = this.connections;
     const { messages, deadLetters } = this.counters;
     const detail = `${connected}/${this.lanes.length} connections to ${this.settings.mqtt.url}; ${messages} messages, ${deadLetters} dead letters`;
     if (this.writeError !== undefined) return { status: 'degraded', detail: `${detail}; cannot write: ${this.writeError}` };

@@ -8,6 +8,11 @@ export interface LaneOptions {
   connection: IClientOptions;
   reconnectMs: number;
   filters: readonly string[];
+  /**
+   * Leaving the group for good: the lane resumes its session only to take what the broker kept
+   * for it, unsubscribes so that nothing new is assigned to it, and ends the session when stopped.
+   */
+  retiring?: boolean;
   /** Resolves when the message is stored: only then is it acknowledged (PUBACK). */
   deliver(message: IncomingMessage): Promise<void>;
   onConnectionChange(connected: boolean): void;
@@ -51,6 +56,12 @@ export class IngestLane {
     client.on('connect', (connack) => {
       this.setConnected(true);
       options.logger.debug({ clientId: this.clientId, sessionPresent: connack.sessionPresent }, 'ingest lane connected');
+      if (options.retiring) {
+        client.unsubscribe([...options.filters], (error) => {
+          if (error) options.logger.warn({ clientId: this.clientId, err: error.message }, 'cannot unsubscribe');
+        });
+        return;
+      }
       // Also when the session was present: a broker that lost its state needs them again.
       // rh 1: retained messages only for a subscription the session did not have yet.
       client.subscribe([...options.filters], { qos: 1, rh: 1 }, (error, granted) => {
@@ -67,8 +78,9 @@ export class IngestLane {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    // Not forced: a PUBACK already being written goes out first. Unacknowledged messages stay in the session.
-    await client?.endAsync(false).catch(() => undefined);
+    // Not forced: a PUBACK already being written goes out first. Unacknowledged messages stay in
+    // the session, unless the lane is retiring: then the broker forgets the session now.
+    await client?.endAsync(false, this.options.retiring ? { properties: { sessionExpiryInterval: 0 } } : {}).catch(() => undefined);
     this.setConnected(false);
   }
 
