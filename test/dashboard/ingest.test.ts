@@ -158,7 +158,7 @@ test('statuses: the retained one is read at start, the newest wins, a last will 
   // The last will: sent by the broker now, stamped with the connection's start.
   const beforeWill = Date.now();
   await sender.publish(`${PREFIX}/amb-1/status`, simulatedStatus('amb-1', 'offline', new Date(started.getTime() + 1000)));
-  await sender.publish(`${PREFIX}/amb-1/health`, simulatedHealth('amb-1', new Date(), 12), { qos: 0 });
+  await sender.publish(`${PREFIX}/amb-1/health`, simulatedHealth('amb-1', { pending: 12 }), { qos: 0 });
   await until(() => ingest.counters.messages >= 4, 'status and health');
   [row] = await rows<{ state: string; state_since: Date; condition: { state: string } }>(database, `SELECT state, state_since, condition FROM devices WHERE device_id = 'amb-1'`);
   t.is(row?.state, 'offline');

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { Browser } from 'playwright-core';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
+import { simulatedHealth } from '../../src/tools/fixtures/payloads.js';
 import { launchBrowser, login } from '../helpers/browser.js';
-import { addUser, healthPayload, insertResults, resultPayload, startDashboardWeb, upsertDevice, type RunningDashboard } from '../helpers/dashboard-fixtures.js';
+import { addUser, insertResults, resultPayload, startDashboardWeb, upsertDevice, type RunningDashboard } from '../helpers/dashboard-fixtures.js';
 
 const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 const PASSWORD = 'correct horse battery';
@@ -27,14 +28,14 @@ test.before(async () => {
   await addUser(dashboard.database, 'dr.lee', 'clinician', PASSWORD);
   await addUser(dashboard.database, 'vera', 'viewer', PASSWORD);
   const db = dashboard.database.pool;
-  await upsertDevice(db, 'ambulance-7', { since: minutesAgo(200), health: healthPayload('ambulance-7', { at: minutesAgo(0.5), lamp: 'RED', pending: 0 }) });
-  await upsertDevice(db, 'ambulance-12', { since: minutesAgo(95), health: healthPayload('ambulance-12', { at: minutesAgo(0.8), lamp: 'GREEN', pending: 14, diskFreeBytes: 8_912_345_678 }) });
+  await upsertDevice(db, 'ambulance-7', { since: minutesAgo(200), health: simulatedHealth('ambulance-7', { at: minutesAgo(0.5), lamp: 'RED', pending: 0 }) });
+  await upsertDevice(db, 'ambulance-12', { since: minutesAgo(95), health: simulatedHealth('ambulance-12', { at: minutesAgo(0.8), lamp: 'GREEN', pending: 14, diskFreeBytes: 8_912_345_678 }) });
   await upsertDevice(db, 'ambulance-3', {
     since: minutesAgo(12),
     condition: { state: 'fault', code: 'E_SELF_TEST_FAILED', since: minutesAgo(12).toISOString() },
-    health: { ...healthPayload('ambulance-3', { at: minutesAgo(1), lamp: 'FAULT' }), model: null },
+    health: { ...simulatedHealth('ambulance-3', { at: minutesAgo(1), lamp: 'FAULT' }), model: null },
   });
-  await upsertDevice(db, 'helicopter-1', { state: 'offline', since: minutesAgo(300), health: healthPayload('helicopter-1', { at: minutesAgo(301), lamp: 'IDLE', diskFreeBytes: 52_000_000_000 }) });
+  await upsertDevice(db, 'helicopter-1', { state: 'offline', since: minutesAgo(300), health: simulatedHealth('helicopter-1', { at: minutesAgo(301), lamp: 'IDLE', diskFreeBytes: 52_000_000_000 }) });
   await insertResults(db, [
     resultPayload({ deviceId: 'ambulance-12', level: 'GREEN', processedAt: minutesAgo(41) }),
     resultPayload({ deviceId: 'ambulance-7', level: 'AMBER', processedAt: minutesAgo(33), dicom: true }),
