@@ -1,7 +1,7 @@
 /**
  * The whole product with real parts, each in its own process: a device (`cspine-edge run`),
  * Mosquitto, the dashboard (`cspine-edge dashboard`) and PostgreSQL, and the page in Debian's
- * Chromium. With CSPINE_SCREENSHOTS=1 the first test also writes docs/images/dashboard-live.png.
+ * Chromium. With DOCS_SCREENSHOTS=1 the first test also writes docs/images/dashboard-live.png.
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -121,7 +121,7 @@ test.serial('an image dropped on the device is on the page within 2 s, and a cli
 
   await row.click();
   await page.locator('[data-testid=probability-chart]').waitFor();
-  if (process.env.CSPINE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(IMAGES, 'dashboard-live.png') });
+  if (process.env.DOCS_SCREENSHOTS === '1') await page.screenshot({ path: path.join(IMAGES, 'dashboard-live.png') });
   await page.locator('[data-testid=ack]').click();
   await page.locator('[data-testid=ack-done]').waitFor();
   t.is(await page.locator('[data-testid=ack-by]').innerText(), 'dr.lee');

@@ -1,7 +1,7 @@
 /**
  * The dashboard page in Debian's Chromium against a real server and PostgreSQL: sign in, the
  * fleet, RED first with its banner, a result's detail, acknowledging, and a result arriving
- * live. With CSPINE_SCREENSHOTS=1 it also writes the screenshots in docs/images/.
+ * live. With DOCS_SCREENSHOTS=1 it also writes the screenshots in docs/images/.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +53,7 @@ test.after.always(async () => {
   await postgres?.destroy();
 });
 
-const screenshots = process.env.CSPINE_SCREENSHOTS === '1';
+const screenshots = process.env.DOCS_SCREENSHOTS === '1';
 
 test.serial('a clinician signs in, sees RED first, opens its detail, acknowledges it, and sees a new result arrive live', async (t) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
