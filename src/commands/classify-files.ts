@@ -5,6 +5,9 @@ import type { Config } from '../config/schema.js';
 import { ErrorCode, ImageRejectedError, toCspineError } from '../errors.js';
 import { decodeImage } from '../imaging/decode.js';
 import { HEATMAP_EXTENSION, heatmapOverlay, type HeatmapFormat } from '../imaging/heatmap.js';
+import type { DecodeLimits } from '../imaging/image.js';
+import { decodeLimitsFor } from '../imaging/model-resolution.js';
+import { readManifest } from '../model/model-package.js';
 import type { Classification, Classifier } from '../pipeline/classifier.js';
 import { openClassifier } from '../pipeline/open-classifier.js';
 import { ProgressBar } from '../ui/progress.js';
@@ -28,16 +31,23 @@ export async function classifyFiles(config: Config, options: ClassifyFilesOption
   // for lines going to a file or a pipe, and ProgressBar itself stays silent unless stderr is a terminal.
   const progress = options.files.length > 1 && !process.stdout.isTTY ? new ProgressBar(options.files.length) : undefined;
   let rejected = 0;
+  const modelDir = path.resolve(options.modelDir ?? path.join(config.model.dir, config.model.id));
+  // The model's input size says how small DICOM frames may be decoded (imaging.dicomDecode); the
+  // manifest is enough for that. Unreadable, it leaves decoding in full: opening the model fails anyway.
+  const limits: DecodeLimits = await readManifest(modelDir).then(
+    (manifest) => decodeLimitsFor(config.imaging, manifest.input),
+    () => config.imaging,
+  );
   for (const file of options.files) {
     let line: Record<string, unknown>;
     try {
       const bytes = await readInput(file, config.capture.maxFileBytes);
       const started = performance.now();
-      const image = await decodeImage(bytes, config.imaging);
+      const image = await decodeImage(bytes, limits);
       const decodeMs = performance.now() - started;
       if (!classifier) {
         try {
-          classifier = await openClassifier(config, options.modelDir === undefined ? undefined : path.resolve(options.modelDir));
+          classifier = await openClassifier(config, modelDir);
         } catch (error) {
           const problem = toCspineError(error);
           process.stderr.write(`cspine-edge classify: ${problem.code}: ${problem.message}\n`);

@@ -85,6 +85,13 @@ export const configSchema = z.strictObject({
       /** Checked from the header before any pixel is decoded: stops decompression bombs. */
       maxPixels: z.int().min(1).default(64_000_000),
       /**
+       * JPEG 2000 and lossy JPEG DICOM frames: decoded only as large as the model needs ('model':
+       * fewer wavelet levels or a scaled IDCT, the short side still above the model input; tens of
+       * times faster for a 5-Mpixel JPEG 2000), or always in full ('full': heatmap overlays at the
+       * file's resolution). Lamps agree either way (docs/dicom.md, docs/benchmarks-dicom.md).
+       */
+      dicomDecode: z.enum(['model', 'full']).default('model'),
+      /**
        * Heatmap overlays (radiograph + class-activation map) as <sha256>.<jpg|png|webp>, when the
        * model has a CAM output; "" turns them off. Drawn after the lamp, never before it.
        */

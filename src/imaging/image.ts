@@ -1,4 +1,4 @@
-/** A decoded radiograph: one gray channel, full resolution, native bit depth (8 or 16). */
+/** A decoded radiograph: one gray channel, full resolution unless `fullSize` says otherwise, native bit depth (8 or 16). */
 export interface DecodedImage {
   /** Container format as detected from the bytes, e.g. `png`, `jpeg`, later `dicom`. */
   format: string;
@@ -7,6 +7,11 @@ export interface DecodedImage {
   bitsPerSample: 8 | 16;
   /** Row-major gray samples: Uint8Array for 8-bit, Uint16Array for 16-bit. */
   pixels: Uint8Array | Uint16Array;
+  /**
+   * The image's size in the file, present only when it was decoded at a reduced resolution
+   * (DecodeLimits.minShortSide): size checks (quality.minSidePx) and records use this one.
+   */
+  fullSize?: { width: number; height: number };
   /** For DICOM input: what the header says about the acquisition (see DicomFacts). */
   dicom?: DicomFacts;
   /**
@@ -50,6 +55,12 @@ export interface DicomFacts {
 export interface DecodeLimits {
   /** width × height allowed, checked from the header before decoding. */
   maxPixels: number;
+  /**
+   * The smallest short side the caller needs. JPEG 2000 and lossy JPEG DICOM frames are then
+   * decoded at a reduced resolution (halved as often as this allows) instead of in full;
+   * absent: full resolution. Other formats ignore it.
+   */
+  minShortSide?: number;
 }
 
 /**

@@ -41,7 +41,10 @@ export function reorient(image: DecodedImage, { rotated, inverted }: Orientation
       out[rowOrigin + x * stepX] = inverted ? full - value : value;
     }
   }
-  return { ...image, width: quarter ? height : width, height: quarter ? width : height, pixels: out };
+  const turned = { ...image, width: quarter ? height : width, height: quarter ? width : height, pixels: out };
+  const { fullSize } = image;
+  if (fullSize && quarter) turned.fullSize = { width: fullSize.height, height: fullSize.width };
+  return turned;
 }
 
 /**

@@ -31,6 +31,7 @@ export interface QualityThresholds {
 
 /** What the gate measured; levels and shares are 0..1 of full scale (255 or 65535). */
 export interface QualityMeasures {
+  /** The image's size in the file (DecodedImage.fullSize when decoded at reduced resolution). */
   width: number;
   height: number;
   /** Grid samples the measures are computed on. */
@@ -171,13 +172,16 @@ export function measureQuality(image: DecodedImage): QualityMeasures {
   }
   const [c0, c1] = span(colCount, Math.max(2, Math.ceil(0.02 * gh)));
   const [r0, r1] = span(rowCount, Math.max(2, Math.ceil(0.02 * gw)));
-  const fieldWidth = c1 < c0 ? 0 : Math.min(width, (c1 - c0 + 1) * sx);
-  const fieldHeight = r1 < r0 ? 0 : Math.min(height, (r1 - r0 + 1) * sy);
+  // Sizes in the file's pixels, also for a frame decoded at reduced resolution: the minimum
+  // side is a property of the radiograph, not of how far the decoder shrank it.
+  const file = image.fullSize ?? { width, height };
+  const fieldWidth = c1 < c0 ? 0 : Math.min(file.width, Math.round((c1 - c0 + 1) * sx * (file.width / width)));
+  const fieldHeight = r1 < r0 ? 0 : Math.min(file.height, Math.round((r1 - r0 + 1) * sy * (file.height / height)));
 
   const round = (value: number): number => Math.round(value * 1e5) / 1e5;
   return {
-    width,
-    height,
+    width: file.width,
+    height: file.height,
     samples: n,
     meanLevel: round(mean / full),
     stdLevel: round(std / full),
@@ -189,7 +193,7 @@ export function measureQuality(image: DecodedImage): QualityMeasures {
     structureShare: round(structureShare),
     fieldWidth,
     fieldHeight,
-    fieldShare: round((fieldWidth * fieldHeight) / (width * height)),
+    fieldShare: round((fieldWidth * fieldHeight) / (file.width * file.height)),
     colourfulness: round(image.colourfulness ?? 0),
   };
 }

@@ -104,7 +104,8 @@ export class Classifier {
       probabilities: Object.fromEntries(manifest.labels.map((label, i) => [label, probabilities[i]!])),
       triage: triage(manifest.labels, probabilities, this.options.thresholds, image.dicom?.attributes, { ood, orientation }),
       model: { id: manifest.id, sha256: manifest.sha256 },
-      image: { format: image.format, width: image.width, height: image.height, bitsPerSample: image.bitsPerSample },
+      // The file's size, also when it was decoded at the model's resolution.
+      image: { format: image.format, ...(image.fullSize ?? { width: image.width, height: image.height }), bitsPerSample: image.bitsPerSample },
       ...(image.dicom ? { dicom: image.dicom.attributes } : {}),
       timingsMs: {
         decode: round(t1 - t0),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { decodeLimitsFor } from '../imaging/model-resolution.js';
 import { InferenceEngine } from '../model/inference.js';
 import { loadModelPackage } from '../model/model-package.js';
 import { resolveThresholds } from '../triage/policy.js';
@@ -9,5 +10,5 @@ import { Classifier } from './classifier.js';
 export async function openClassifier(config: Config, modelDir = path.resolve(config.model.dir, config.model.id), variant = config.model.variant): Promise<Classifier> {
   const model = await loadModelPackage(modelDir, variant);
   const engine = await InferenceEngine.open(model, { threads: config.model.threads });
-  return new Classifier(engine, { limits: config.imaging, thresholds: resolveThresholds(config.triage, model.manifest.triage), quality: config.quality, orientationSearch: config.triage.orientationSearch, orientationMaxScore: config.triage.orientationMaxScore });
+  return new Classifier(engine, { limits: decodeLimitsFor(config.imaging, model.manifest.input), thresholds: resolveThresholds(config.triage, model.manifest.triage), quality: config.quality, orientationSearch: config.triage.orientationSearch, orientationMaxScore: config.triage.orientationMaxScore });
 }

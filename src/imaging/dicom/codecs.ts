@@ -1,12 +1,14 @@
 import { createRequire } from 'node:module';
+import sharp from 'sharp';
 import { ErrorCode, ImageRejectedError } from '../../errors.js';
+import { reductionSteps } from './resolution.js';
 import type { PixelCodec } from './transfer-syntax.js';
 
 /**
- * Compressed pixel data → raw sample words. The WASM codecs (CharLS, OpenJPEG, libjpeg-turbo)
- * ship inside their npm packages and are compiled on first use only, so a device that never
- * sees a JPEG-LS file never loads CharLS. Every codestream's own header is checked against
- * the DICOM header before a codec allocates anything.
+ * Compressed pixel data → raw sample words. The WASM codecs (CharLS, OpenJPEG) ship inside
+ * their npm packages and are compiled on first use only, so a device that never sees a JPEG-LS
+ * file never loads CharLS; lossy JPEG goes through sharp's libjpeg-turbo. Every codestream's
+ * own header is checked against the DICOM header before a codec allocates anything.
  */
 
 export interface FrameSpec {
@@ -19,12 +21,21 @@ export interface FrameSpec {
 
 export type RawSamples = Uint8Array | Uint16Array;
 
+/** Decoded samples and their size: the frame's, or smaller when the codec reduced it. */
+export interface DecodedFrame {
+  samples: RawSamples;
+  rows: number;
+  columns: number;
+}
+
 const require = createRequire(import.meta.url);
 
 interface EmscriptenDecoder {
   getEncodedBuffer(length: number): Uint8Array;
   getDecodedBuffer(): Uint8Array;
   decode(): void;
+  decodeSubResolution(level: number, layer: number): void;
+  calculateSizeAtDecompositionLevel(level: number): { width: number; height: number };
   getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned?: boolean };
   delete(): void;
 }
@@ -50,18 +61,29 @@ function loadWasm(specifier: string): Promise<CodecModule> {
 const corrupt = (what: string, reason: string): ImageRejectedError =>
   new ImageRejectedError(ErrorCode.DICOM_PIXEL_DATA_CORRUPT, `${what} pixel data cannot be decoded: ${reason}`);
 
-export async function decodeCompressed(codec: Exclude<PixelCodec, 'native'>, codestream: Uint8Array, spec: FrameSpec): Promise<RawSamples> {
+/**
+ * `minShortSide`: JPEG 2000 and lossy JPEG may come back reduced (halved once or more) as long
+ * as the short side stays at least this; the lossless JPEG family and RLE have no cheaper
+ * smaller decode and always come back at full size. Undefined: full size.
+ */
+export async function decodeCompressed(codec: Exclude<PixelCodec, 'native'>, codestream: Uint8Array, spec: FrameSpec, minShortSide?: number): Promise<DecodedFrame> {
+  const full = (samples: RawSamples): DecodedFrame => ({ samples, rows: spec.rows, columns: spec.columns });
   switch (codec) {
     case 'rle':
-      return decodeRle(codestream, spec);
+      return full(decodeRle(codestream, spec));
     case 'jpeg':
-      return decodeJpegBaseline(codestream, spec);
+      return decodeJpeg(codestream, spec, minShortSide);
     case 'jpeg-lossless':
-      return decodeJpegLossless(codestream, spec);
+      return full(await decodeJpegLossless(codestream, spec));
     case 'jpeg-ls':
-      return decodeWithWasm('JPEG-LS', '@cornerstonejs/codec-charls/decodewasmjs', 'JpegLSDecoder', codestream, spec, checkJpegFamilyHeader(codestream, spec, 'JPEG-LS'));
-    case 'jpeg2000':
-      return decodeWithWasm('JPEG 2000', '@cornerstonejs/codec-openjpeg/decodewasmjs', 'J2KDecoder', codestream, spec, checkJ2kHeader(codestream, spec));
+      checkJpegFamilyHeader(codestream, spec, 'JPEG-LS');
+      return decodeWithWasm('JPEG-LS', '@cornerstonejs/codec-charls/decodewasmjs', 'JpegLSDecoder', codestream, spec, 0);
+    case 'jpeg2000': {
+      checkJ2kHeader(codestream, spec);
+      const levels = minShortSide === undefined ? 0 : (j2kDecompositionLevels(codestream) ?? 0);
+      const level = reductionSteps(spec.rows, spec.columns, minShortSide, levels);
+      return decodeWithWasm('JPEG 2000', '@cornerstonejs/codec-openjpeg/decodewasmjs', 'J2KDecoder', codestream, spec, level);
+    }
   }
 }
 
@@ -114,16 +136,18 @@ function checkJpegFamilyHeader(codestream: Uint8Array, spec: FrameSpec, what: st
   return header;
 }
 
-/** The SIZ segment of a JPEG 2000 codestream (bare, or inside a JP2 file's jp2c box). */
-export function j2kFrameHeader(bytes: Uint8Array): JpegFrameHeader | undefined {
-  let pos = -1;
+/** Where the SIZ marker of a JPEG 2000 codestream (bare, or inside a JP2 file's jp2c box) starts, or -1. */
+function j2kSizPosition(bytes: Uint8Array): number {
   const limit = Math.min(bytes.length - 4, 1 << 16);
   for (let i = 0; i <= limit; i++) {
-    if (bytes[i] === 0xff && bytes[i + 1] === 0x4f && bytes[i + 2] === 0xff && bytes[i + 3] === 0x51) {
-      pos = i + 2;
-      break;
-    }
+    if (bytes[i] === 0xff && bytes[i + 1] === 0x4f && bytes[i + 2] === 0xff && bytes[i + 3] === 0x51) return i + 2;
   }
+  return -1;
+}
+
+/** The SIZ segment of a JPEG 2000 codestream. */
+export function j2kFrameHeader(bytes: Uint8Array): JpegFrameHeader | undefined {
+  const pos = j2kSizPosition(bytes);
   if (pos < 0 || pos + 40 > bytes.length) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const width = view.getUint32(pos + 6) - view.getUint32(pos + 14);
@@ -131,6 +155,30 @@ export function j2kFrameHeader(bytes: Uint8Array): JpegFrameHeader | undefined {
   const components = view.getUint16(pos + 38);
   const precision = pos + 41 <= bytes.length ? (bytes[pos + 40]! & 0x7f) + 1 : 0;
   return { marker: 0x51, precision, height, width, components };
+}
+
+/**
+ * Wavelet decomposition levels in a JPEG 2000 main header: the COD segment's, or a COC's (for
+ * the one component) when fewer. OpenJPEG cannot drop more levels than the fewest any
+ * tile-component has, so undefined (no COD before the first tile) means "do not reduce".
+ */
+export function j2kDecompositionLevels(bytes: Uint8Array): number | undefined {
+  let pos = j2kSizPosition(bytes);
+  if (pos < 0) return undefined;
+  let levels: number | undefined;
+  while (pos + 4 <= bytes.length && bytes[pos] === 0xff) {
+    const marker = bytes[pos + 1]!;
+    if (marker === 0x90 || marker === 0x93) break; // SOT or SOD: the main header is over
+    if (marker === 0x52 && pos + 10 <= bytes.length) {
+      // COD: Lcod(2) Scod(1) SGcod: progression(1) layers(2) MCT(1), then SPcod's levels.
+      levels = Math.min(levels ?? Infinity, bytes[pos + 9]!);
+    } else if (marker === 0x53 && pos + 7 <= bytes.length) {
+      // COC: Lcoc(2) Ccoc(1, one component) Scoc(1), then SPcoc's levels.
+      levels = Math.min(levels ?? Infinity, bytes[pos + 6]!);
+    }
+    pos += 2 + ((bytes[pos + 2]! << 8) | bytes[pos + 3]!);
+  }
+  return levels;
 }
 
 function checkJ2kHeader(codestream: Uint8Array, spec: FrameSpec): JpegFrameHeader {
@@ -144,7 +192,16 @@ function checkJ2kHeader(codestream: Uint8Array, spec: FrameSpec): JpegFrameHeade
   return header;
 }
 
-async function decodeJpegBaseline(codestream: Uint8Array, spec: FrameSpec): Promise<RawSamples> {
+/** libjpeg-turbo scales the IDCT by 1/2, 1/4 and 1/8. */
+const JPEG_MAX_SCALE_STEPS = 3;
+
+/**
+ * Lossy JPEG (8-bit, one component) through sharp's libjpeg-turbo: its own sample values, no
+ * colour management for a gray codestream. Asked for exactly 1/2^k of the frame, libvips uses
+ * libjpeg-turbo's scaled IDCT on load (shrink-on-load); the sizes are rounded down so that
+ * the shrink factor is never taken for less than 2^k.
+ */
+async function decodeJpeg(codestream: Uint8Array, spec: FrameSpec, minShortSide: number | undefined): Promise<DecodedFrame> {
   const header = checkJpegFamilyHeader(codestream, spec, 'JPEG');
   if (header.precision !== 8) {
     throw new ImageRejectedError(
@@ -155,7 +212,20 @@ async function decodeJpegBaseline(codestream: Uint8Array, spec: FrameSpec): Prom
   if (header.marker !== 0xc0 && header.marker !== 0xc1) {
     throw new ImageRejectedError(ErrorCode.DICOM_SYNTAX_UNSUPPORTED, `JPEG frame type SOF${header.marker - 0xc0} is not baseline or extended sequential DCT`);
   }
-  return decodeWithWasm('JPEG', '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', codestream, spec, header);
+  const steps = reductionSteps(spec.rows, spec.columns, minShortSide, JPEG_MAX_SCALE_STEPS);
+  const rows = steps === 0 ? spec.rows : Math.floor(spec.rows / 2 ** steps);
+  const columns = steps === 0 ? spec.columns : Math.floor(spec.columns / 2 ** steps);
+  let data: Buffer;
+  try {
+    let image = sharp(codestream, { failOn: 'warning', limitInputPixels: spec.rows * spec.columns });
+    if (steps > 0) image = image.resize(columns, rows, { fit: 'fill' });
+    ({ data } = await image.extractChannel(0).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
+  } catch (error) {
+    throw corrupt('JPEG', describe(error));
+  }
+  if (data.length !== rows * columns) throw corrupt('JPEG', `decoded ${data.length} samples for ${columns}×${rows}`);
+  const eight = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  return { samples: spec.bitsAllocated === 8 ? eight : Uint16Array.from(eight), rows, columns };
 }
 
 async function decodeWithWasm(
@@ -164,8 +234,9 @@ async function decodeWithWasm(
   className: string,
   codestream: Uint8Array,
   spec: FrameSpec,
-  _checked: JpegFrameHeader,
-): Promise<RawSamples> {
+  /** JPEG 2000 only: resolution levels to drop (0: full size). */
+  level: number,
+): Promise<DecodedFrame> {
   const codecs = await loadWasm(specifier);
   const Decoder = codecs[className];
   if (!Decoder) throw new Error(`${specifier} has no ${className}`);
@@ -173,26 +244,29 @@ async function decodeWithWasm(
   try {
     decoder.getEncodedBuffer(codestream.length).set(codestream);
     try {
-      decoder.decode();
+      if (level > 0) decoder.decodeSubResolution(level, 0);
+      else decoder.decode();
     } catch (error) {
       throw corrupt(what, describe(error));
     }
+    // The frame info keeps the full size after a reduced decode; the level's size is asked apart.
     const info = decoder.getFrameInfo();
     if (info.width !== spec.columns || info.height !== spec.rows || info.componentCount !== 1) {
       throw corrupt(what, `decoded ${info.width}×${info.height}×${info.componentCount} where the DICOM header says ${spec.columns}×${spec.rows}×1`);
     }
+    const { width: columns, height: rows } = level > 0 ? decoder.calculateSizeAtDecompositionLevel(level) : info;
     const decoded = decoder.getDecodedBuffer();
-    const count = spec.rows * spec.columns;
+    const count = rows * columns;
     const bytesPerSample = info.bitsPerSample > 8 ? 2 : 1;
     if (decoded.byteLength < count * bytesPerSample) throw corrupt(what, `decoded ${decoded.byteLength} bytes for ${count} samples`);
     // Copy out of WASM memory before the decoder frees it.
     if (bytesPerSample === 1) {
       const eight = Uint8Array.from(decoded.subarray(0, count));
-      return spec.bitsAllocated === 8 ? eight : Uint16Array.from(eight);
+      return { samples: spec.bitsAllocated === 8 ? eight : Uint16Array.from(eight), rows, columns };
     }
     const words = new Uint16Array(count);
     new Uint8Array(words.buffer).set(decoded.subarray(0, count * 2));
-    return words;
+    return { samples: words, rows, columns };
   } finally {
     decoder.delete();
   }

@@ -1,6 +1,6 @@
 import { ErrorCode, ImageRejectedError } from '../../errors.js';
 import type { DecodedImage, DecodeLimits, DicomAttributes, DicomFacts, ImageDecoder } from '../image.js';
-import { decodeCompressed, type RawSamples } from './codecs.js';
+import { decodeCompressed, type DecodedFrame, type RawSamples } from './codecs.js';
 import { looksLikeDicom, readDicom, Tag, wordsOf, type Dataset, type DicomFile } from './dataset.js';
 import { pixelTransforms, renderGray, type PixelLayout } from './pixels.js';
 import { transferSyntax } from './transfer-syntax.js';
@@ -40,18 +40,21 @@ export const dicomDecoder: ImageDecoder = {
   name: 'dicom',
   accepts: (bytes) => looksLikeDicom(bytes),
   async decode(bytes: Buffer, limits: DecodeLimits): Promise<DecodedImage> {
-    const { file, facts, layout, raw } = await readDicomFrame(bytes, limits);
+    const { file, facts, layout, raw, fullSize } = await readDicomFrame(bytes, limits);
     const pixels = renderGray(raw, layout, pixelTransforms(file.dataset, layout));
-    return { format: 'dicom', width: layout.columns, height: layout.rows, bitsPerSample: 16, pixels, dicom: facts };
+    return { format: 'dicom', width: layout.columns, height: layout.rows, bitsPerSample: 16, pixels, dicom: facts, ...(fullSize ? { fullSize } : {}) };
   },
 };
 
 export interface DicomFrame {
   file: DicomFile;
   facts: DicomFacts;
+  /** The layout of `raw`: the header's, with smaller rows and columns when the codec reduced the frame. */
   layout: PixelLayout;
   /** Raw sample words in native byte order, before masking (see pixels.ts). */
   raw: RawSamples;
+  /** The header's Columns × Rows, present only when `raw` is a reduced-resolution decode. */
+  fullSize?: { width: number; height: number };
 }
 
 /**
@@ -65,8 +68,9 @@ export async function readDicomFrame(bytes: Buffer, limits: DecodeLimits, option
   try {
     if (options.acceptance !== false) checkAcceptance(file.dataset, facts.attributes);
     const layout = pixelLayout(file.dataset, facts.attributes, limits);
-    const raw = await pixelSamples(file, layout);
-    return { file, facts, layout, raw };
+    const { samples, rows, columns } = await pixelSamples(file, layout, limits.minShortSide);
+    if (rows === layout.rows && columns === layout.columns) return { file, facts, layout, raw: samples };
+    return { file, facts, layout: { ...layout, rows, columns }, raw: samples, fullSize: { width: layout.columns, height: layout.rows } };
   } catch (error) {
     // A refused DICOM object still has a study and an instance: history records them (pseudonymised).
     if (error instanceof ImageRejectedError) throw new ImageRejectedError(error.code, error.message, { cause: error.cause, details: { ...error.details, dicom: facts } });
@@ -146,8 +150,8 @@ function pixelLayout(dataset: Dataset, attributes: DicomAttributes, limits: Deco
   return { rows, columns, bitsAllocated, bitsStored, highBit, pixelRepresentation, photometric };
 }
 
-/** The frame's raw sample words, native byte order, exactly rows × columns of them. */
-async function pixelSamples(file: DicomFile, layout: PixelLayout): Promise<RawSamples> {
+/** The frame's raw sample words, native byte order, exactly rows × columns of them (reduced ones, when the codec can and `minShortSide` allows). */
+async function pixelSamples(file: DicomFile, layout: PixelLayout, minShortSide: number | undefined): Promise<DecodedFrame> {
   const syntax = transferSyntax(file.syntaxUid);
   if (!syntax) throw reject(ErrorCode.DICOM_SYNTAX_UNSUPPORTED, `DICOM transfer syntax ${sanitiseUid(file.syntaxUid)} is not supported (docs/dicom.md lists those that are)`);
   const element = file.dataset.get(Tag.PixelData)!;
@@ -162,7 +166,7 @@ async function pixelSamples(file: DicomFile, layout: PixelLayout): Promise<RawSa
       throw reject(ErrorCode.DICOM_PIXEL_DATA_SHORT, `DICOM Pixel Data holds ${element.value.byteLength} bytes where ${layout.columns}×${layout.rows} at ${layout.bitsAllocated} bits needs ${needed}`);
     }
     const value = element.value.subarray(0, needed);
-    return layout.bitsAllocated === 8 ? value : wordsOf(value, syntax.littleEndian);
+    return { samples: layout.bitsAllocated === 8 ? value : wordsOf(value, syntax.littleEndian), rows: layout.rows, columns: layout.columns };
   }
 
   if (!element.fragments) throw reject(ErrorCode.DICOM_MALFORMED, `${syntax.name} needs encapsulated Pixel Data, but the element has a defined length`);
@@ -171,7 +175,7 @@ async function pixelSamples(file: DicomFile, layout: PixelLayout): Promise<RawSa
   }
   // One frame: all fragments together are its codestream.
   const codestream = element.fragments.length === 1 ? element.fragments[0]! : Buffer.concat(element.fragments);
-  return decodeCompressed(syntax.codec, codestream, layout);
+  return decodeCompressed(syntax.codec, codestream, layout, minShortSide);
 }
 
 /** The facts the rest of the runtime may see; identifiers separately, for pseudonymising. */

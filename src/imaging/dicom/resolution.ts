@@ -1,0 +1,13 @@
+/**
+ * How far a codec may reduce a frame while decoding it: JPEG 2000 by dropping wavelet
+ * resolution levels, JPEG by libjpeg-turbo's DCT scaling. Each step halves both sides; the
+ * decoder takes as many as keep the short side at least `minShortSide` (docs/dicom.md).
+ */
+
+/** Halvings (0 = full resolution) that keep ceil(side / 2^k) ≥ minShortSide on both sides, at most `maxSteps`. */
+export function reductionSteps(rows: number, columns: number, minShortSide: number | undefined, maxSteps: number): number {
+  if (minShortSide === undefined) return 0;
+  let steps = 0;
+  while (steps < maxSteps && Math.min(Math.ceil(rows / 2 ** (steps + 1)), Math.ceil(columns / 2 ** (steps + 1))) >= minShortSide) steps++;
+  return steps;
+}
