@@ -26,6 +26,7 @@ const COMMANDS = new Map<string, CommandEntry>([
   ['dashboard', { summary: 'the central dashboard: MQTT → PostgreSQL → web page and API (docs/dashboard.md)', load: async () => (await import('./commands/dashboard.js')).dashboard }],
   ['dashboard user', { summary: 'add, list, disable dashboard users or set a password', load: async () => (await import('./commands/dashboard-user.js')).dashboardUser }],
   ['dashboard retire', { summary: 'take a dashboard instance out of the group, storing what the broker kept for it', load: async () => (await import('./commands/dashboard-retire.js')).dashboardRetire }],
+  ['camera snapshot', { summary: 'one camera frame with the region of interest drawn on it, for setting it up', load: async () => (await import('./commands/camera.js')).cameraSnapshot }],
   ['config', { summary: 'print the effective configuration (secrets masked)', load: async () => (await import('./commands/config.js')).config }],
 ]);
 

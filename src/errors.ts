@@ -57,6 +57,9 @@ export const ErrorCode = {
   SYNC_SETTINGS: 'E_SYNC_SETTINGS',
   // capture folder
   CAPTURE_FOLDER_FAILED: 'E_CAPTURE_FOLDER_FAILED',
+  // camera source: see docs/camera.md; the device is at FAULT while the camera is lost
+  CAMERA_LOST: 'E_CAMERA_LOST',
+  CAMERA_UNAVAILABLE: 'E_CAMERA_UNAVAILABLE',
   // DICOM C-STORE receiver: see docs/dicom-receiver.md; the service and the capture folder go on
   DICOM_RECEIVER_PORT_IN_USE: 'E_DICOM_RECEIVER_PORT_IN_USE',
   DICOM_RECEIVER_BIND_FAILED: 'E_DICOM_RECEIVER_BIND_FAILED',

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { Camera } from './capture/camera/camera.js';
 import { CaptureFolder } from './capture/capture-folder.js';
 import { DicomReceiver } from './capture/dicom-receiver/receiver.js';
 import type { Config } from './config/schema.js';
@@ -13,7 +14,7 @@ import type { Logger } from './logger.js';
 import { ImagePipeline } from './pipeline/image-pipeline.js';
 import { ModelSlot } from './pipeline/model-slot.js';
 import { SitePseudonyms } from './privacy/pseudonymizer.js';
-import type { Capability } from './runtime/capability.js';
+import type { Capability, CapabilityHealth } from './runtime/capability.js';
 import { DeviceStatus } from './runtime/device-state.js';
 import { EventBus } from './runtime/event-bus.js';
 import { Lifecycle } from './runtime/lifecycle.js';
@@ -75,6 +76,7 @@ export class Service {
     this.dicomReceiver = config.dicom.receiver.enabled
       ? new DicomReceiver(config, logger, pseudonyms, { onStateChange: (state) => bus.emit('receiverStateChanged', state) })
       : undefined;
+    const camera = config.capture.camera.enabled ? new Camera({ settings: config.capture.camera, captureDir: path.resolve(config.capture.dir), bus, logger }) : undefined;
     const { jobs } = config;
     const scheduler = new JobScheduler(logger)
       .add('health', jobs.healthSchedule, () => this.publishHealth())
@@ -90,6 +92,7 @@ export class Service {
       pipeline,
       folder,
       this.dicomReceiver, // writes into the capture folder, so images that arrive early wait there
+      camera, // likewise
       scheduler,
       new SystemdWatchdog(logger, options.env), // READY=1 only once everything above runs
     ];
@@ -115,6 +118,11 @@ export class Service {
     await this.lifecycle.stop();
     this.stateFile.stopped();
     this.logger.info('service stopped');
+  }
+
+  /** Each capability's own health, by name (what `doctor` shows of the running service). */
+  capabilityHealth(): Record<string, CapabilityHealth> {
+    return Object.fromEntries(this.lifecycle.health().map(({ name, ...health }) => [name, health]));
   }
 
   health(): HealthSnapshot {

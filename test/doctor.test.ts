@@ -3,6 +3,8 @@ import test from 'ava';
 import { brokerKinds, startBroker, type BrokerKind } from './helpers/brokers.js';
 import { jsonLines, runCli } from './helpers/cli.js';
 import { openDatabase } from '../src/store/database.js';
+import { grayImage } from '../src/tools/fixtures/images.js';
+import { writeScreenVideo } from '../src/tools/fixtures/screen-video.js';
 import { configEnv, MODEL_ID, SHIPPED_MODEL, workspace } from './helpers/fixtures.js';
 import { startService } from './helpers/service.js';
 
@@ -21,13 +23,14 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'service']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'camera', 'service']);
   t.like(checks.service, { status: 'warn' });
   t.regex(String(checks.service!.detail), /^not running/);
   // The test package has no OOD statistics: a warning, not a failure.
   t.like(checks['ood detector'], { status: 'warn' });
   t.regex(String(checks['ood detector']!.detail), /^unguarded: .*model ood-calibrate/);
   t.like(checks['dicom receiver'], { status: 'ok', detail: 'off (dicom.receiver.enabled: false)' });
+  t.like(checks.camera, { status: 'ok', detail: 'off (capture.camera.enabled: false)' });
   t.like(checks.model, { status: 'ok' });
   t.regex(String(checks.model!.detail), /verified, loads and runs/);
   t.like(checks.mqtt, { status: 'ok' });
@@ -74,3 +77,21 @@ test('doctor reads the running service: its device state and capabilities, FAULT
   t.like(stopped, { status: 'warn' });
   t.regex(String(stopped!.detail), /^not running \(last seen /);
 });
+
+test('doctor shows the camera: what the input is while no service holds it, and an input that cannot be opened', async (t) => {
+  const { root, config } = workspace(t);
+  const video = path.join(root, 'screen.mkv');
+  await writeScreenVideo(video, [{ image: await grayImage(120, { width: 64, height: 64 }), seconds: 1 }], { width: 320, height: 240, fps: 5 });
+  const found = await runCli(['doctor', '--json'], { ...configEnv(config), CSPINE_CAPTURE__CAMERA__ENABLED: 'true', CSPINE_CAPTURE__CAMERA__INPUT: video });
+  const camera = jsonLines(found.stdout).find((line) => line.name === 'camera');
+  t.like(camera, { status: 'ok' });
+  t.regex(String(camera!.detail), /screen\.mkv found: matroska.* h264 320×240 at 5\.0 fps/);
+
+  const missing = await runCli(['doctor', '--json'], { ...configEnv(config), CSPINE_CAPTURE__CAMERA__ENABLED: 'true', CSPINE_CAPTURE__CAMERA__INPUT: path.join(root, 'no-such-camera') });
+  t.is(missing.code, 1);
+  t.like(
+    jsonLines(missing.stdout).find((line) => line.name === 'camera'),
+    { status: 'fail' },
+  );
+});
+

@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import { promisify } from 'node:util';
 import mqtt from 'mqtt';
+import { ffmpegPath, inputArguments } from '../capture/camera/ffmpeg-frames.js';
 import { Reject } from '../capture/dicom-receiver/constants.js';
 import { cEcho } from '../capture/dicom-receiver/echo.js';
 import { bindError, receiverStateFile, type ReceiverState } from '../capture/dicom-receiver/receiver.js';
@@ -17,6 +20,8 @@ import { Outbox } from '../store/outbox.js';
 import { processAlive, readRuntimeState, runtimeStateFile } from '../runtime/state-file.js';
 import { deviceConnectionOptions } from '../sync/connection.js';
 import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
+
+const execFileAsync = promisify(execFile);
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -42,6 +47,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
     ['lamps', () => lamps(config)],
     ['mqtt', () => broker(config)],
     ['dicom receiver', () => dicomReceiver(config)],
+    ['camera', () => camera(config)],
     ['service', () => runningService(config)],
   ];
   const checks: Check[] = [];
@@ -193,6 +199,34 @@ function readReceiverState(config: Config): ReceiverState | undefined {
  * The running service as it last described itself (runtime.state.json beside the database):
  * its device state and each capability's health. A FAULT is a failure; not running is a warning.
  */
+/**
+ * The camera: while the service runs it holds the device, so its own account (frames, stills,
+ * last frame) is read from the runtime state; otherwise ffprobe says what the input is.
+ */
+async function camera(config: Config): Promise<Omit<Check, 'name'>> {
+  const settings = config.capture.camera;
+  if (!settings.enabled) return { status: 'ok', detail: 'off (capture.camera.enabled: false)' };
+  const ffprobe = ffmpegPath('ffprobe');
+  if (!ffmpegPath() || !ffprobe) return { status: 'fail', detail: 'FFmpeg is not installed (apt-get install ffmpeg)' };
+  const snapshot = readRuntimeState(config);
+  const running = snapshot?.running && processAlive(snapshot.pid) ? snapshot.capabilities.find((capability) => capability.name === 'camera') : undefined;
+  if (running) return { status: running.status === 'ok' ? 'ok' : 'fail', detail: `in use by the service: ${running.detail}` };
+  try {
+    const { stdout } = await execFileAsync(ffprobe, ['-v', 'error', ...inputArguments(settings).filter((arg) => arg !== '-re'), '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,avg_frame_rate:format=format_name', '-of', 'json'], {
+      timeout: 10_000,
+    });
+    const probed = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string; width?: number; height?: number; avg_frame_rate?: string }>; format?: { format_name?: string } };
+    const video = probed.streams?.[0];
+    if (!video) return { status: 'fail', detail: `${settings.input} has no video stream` };
+    const [num, den] = (video.avg_frame_rate ?? '0/1').split('/').map(Number);
+    const rate = den ? (num ?? 0) / den : 0;
+    return { status: 'ok', detail: `${settings.input} found: ${probed.format?.format_name ?? '?'} ${video.codec_name ?? '?'} ${video.width}×${video.height} at ${rate.toFixed(1)} fps; looked at ${settings.fps} fps, stills ${settings.width}×${settings.height}` };
+  } catch (error) {
+    const said = (error as { stderr?: string }).stderr?.trim();
+    return { status: 'fail', detail: `${settings.input} cannot be opened: ${said || (error as Error).message}` };
+  }
+}
+
 function runningService(config: Config): Omit<Check, 'name'> {
   const snapshot = readRuntimeState(config);
   if (!snapshot) return { status: 'warn', detail: `not running (no ${runtimeStateFile(config)} yet)` };
@@ -220,7 +254,7 @@ function tryBind(host: string, port: number): Promise<{ code: string; message: s
 // Command line (cspine-edge doctor): options, usage and help; the checks themselves are doctorCommand.
 export const doctor = defineCommand({
   synopsis: 'doctor [--json]',
-  about: 'Checks the model, OOD detector, database, disk, lamps, broker, DICOM receiver and the running service (its device state and each capability), each with the reason; exit 1 on a failure.',
+  about: 'Checks the model, OOD detector, database, disk, lamps, broker, DICOM receiver, camera and the running service (its device state and each capability), each with the reason; exit 1 on a failure.',
   options: { json: { type: 'boolean', default: false }, ...CONFIG_OPTION },
   optionHelp: '  --json                    one JSON line per check',
   run: ({ values }) => doctorCommand(commandConfig(values), { json: values.json }),

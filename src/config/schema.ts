@@ -23,6 +23,8 @@ const peerAddress = z.string().refine((value) => {
   if (family === 0 || rest.length > 0) return false;
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }, 'an IP address or a CIDR block (e.g. 192.168.10.0/24)');
+/** [x, y] in the camera picture's pixels. */
+const screenPoint = z.tuple([z.number().min(0), z.number().min(0)]);
 const schedule = z.string().refine((value) => value === 'off' || cron.validate(value), 'a node-cron expression (5 or 6 fields) or "off"');
 
 /**
@@ -78,6 +80,53 @@ export const configSchema = z.strictObject({
       afterCommit: z.enum(['move', 'delete']).default('move'),
       processedDir: z.string().min(1).default('./data/processed'),
       rejectedDir: z.string().min(1).default('./data/rejected'),
+      /**
+       * A camera or video grabber watching the X-ray unit's screen (docs/camera.md): FFmpeg reads
+       * it, each new image that stays steady is saved as a PNG into the capture folder and
+       * classified like a file.
+       */
+      camera: z
+        .strictObject({
+          /** Off by default: nothing is opened unless asked to. */
+          enabled: z.boolean().default(false),
+          /** Any FFmpeg input: /dev/video0 (V4L2), rtsp://…, tcp://… (rpicam-vid --listen), a video file (read at its own rate: a fake camera). */
+          input: z.string().min(1).default('/dev/video0'),
+          /** FFmpeg's input format (-f), e.g. v4l2 or h264; empty lets FFmpeg find out. */
+          format: z.string().default(''),
+          /** More FFmpeg input options, before -i (e.g. ["-video_size", "1920x1080", "-input_format", "mjpeg"]). */
+          inputOptions: z.array(z.string()).default([]),
+          /** Frames looked at per second: it watches a still screen, not motion. */
+          fps: z.number().gt(0).max(30).default(2),
+          /** Size of the still saved and classified (after the region of interest is cut out). */
+          width: z.int().min(64).max(4096).default(1024),
+          height: z.int().min(64).max(4096).default(1280),
+          /**
+           * The radiograph's part of the camera's picture, in its pixels: a rectangle, or the
+           * four corners (top-left, top-right, bottom-right, bottom-left) of a screen seen at an
+           * angle, straightened by a perspective correction. Unset: the whole picture.
+           * `cspine-edge camera snapshot` shows it drawn on a frame.
+           */
+          roi: z
+            .union([
+              z.strictObject({ x: z.int().min(0), y: z.int().min(0), width: z.int().min(16), height: z.int().min(16) }),
+              z.strictObject({ corners: z.tuple([screenPoint, screenPoint, screenPoint, screenPoint]) }),
+            ])
+            .optional(),
+          /** A new picture must stay steady this long before it is taken. */
+          stableMs: z.int().min(0).max(60_000).default(1500),
+          /** Share of the picture that must change for it to be a new image (a cursor or clock changes far less). */
+          minChangedShare: probability.default(0.2),
+          /** A part of the picture counts as changed when its level moves by more than this share of full scale. */
+          cellThreshold: probability.default(0.08),
+          /** Perceptual-hash bits (of 64) within which two stills are the same image shown again. */
+          sameImageDistance: z.int().min(0).max(32).default(6),
+          /** Recent stills remembered as already classified. */
+          memory: z.int().min(1).max(1000).default(20),
+          /** While FFmpeg cannot open the camera or dies, try again after this, doubling up to retryMaxMs. */
+          retryMinMs: z.int().min(100).default(1_000),
+          retryMaxMs: z.int().min(100).default(30_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   imaging: z

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { isCameraStill } from '../capture/camera/still-name.js';
 import type { ClaimedFile, IntakeSink } from '../capture/capture-folder.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, unchangedSinceRead, type DisposeOptions, type FileVersion, type IntakeRead } from '../capture/intake.js';
 import type { Config } from '../config/schema.js';
@@ -208,7 +209,7 @@ export class ImagePipeline implements Capability, IntakeSink {
       return this.handOff(file, read.sha256, 'already-recorded', earlier, undefined);
     }
 
-    const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: 'folder', bytes: read.size, receivedAt: file.readyAt };
+    const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: isCameraStill(file.name) ? 'camera' : 'folder', bytes: read.size, receivedAt: file.readyAt };
     let outcome: { outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING | undefined;
     if (read.kind === 'refused') {
       const rejected = await this.rejectUnlessWriting(file, read, facts, read.error);

@@ -6,7 +6,7 @@ type Activity = Exclude<DeviceState, { state: 'fault' }>;
 type ShownResult = Extract<DeviceState, { state: 'result' }>;
 
 /** When several faults are active the lamp names the one a crew can least work around. */
-const FAULT_ORDER: FaultKind[] = ['model', 'capture', 'image-pipeline'];
+const FAULT_ORDER: FaultKind[] = ['model', 'capture', 'camera', 'image-pipeline'];
 
 /**
  * Folds the bus's events into the device state: any active fault wins; otherwise what the

@@ -41,7 +41,7 @@ export interface RuntimeEvents {
 }
 
 /** What has gone wrong, by the part that went wrong; each kind is cleared by its own recovery. */
-export type FaultKind = 'model' | 'capture' | 'image-pipeline';
+export type FaultKind = 'model' | 'capture' | 'camera' | 'image-pipeline';
 
 export interface Fault {
   kind: FaultKind;

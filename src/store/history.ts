@@ -9,7 +9,8 @@ export interface ImageFacts {
   sha256: string;
   /** File name as it arrived (no directories). */
   source: string;
-  sourceKind: 'folder';
+  /** camera: a still the camera source took from the X-ray unit's screen. */
+  sourceKind: 'folder' | 'camera';
   bytes: number;
   format?: string | undefined;
   width?: number | undefined;
@@ -59,6 +60,7 @@ export interface HistoryEntry {
   id: number;
   sha256: string;
   source: string;
+  sourceKind: ImageFacts['sourceKind'];
   bytes: number;
   format: string | null;
   receivedAt: string;
@@ -88,6 +90,7 @@ interface EntryRow {
   id: number;
   sha256: string;
   source: string;
+  source_kind: ImageFacts['sourceKind'];
   bytes: number;
   format: string | null;
   received_at: string;
@@ -117,7 +120,7 @@ interface EntryRow {
 }
 
 const ENTRY_SELECT = `
-  SELECT i.id, i.sha256, i.source, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
+  SELECT i.id, i.sha256, i.source, i.source_kind, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
          i.study_ref, i.instance_ref, i.modality, i.body_part, i.view_position, i.acquired_at,
          r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms, r.quality, r.ood, r.orientation,
          j.code, j.message, o.message_id, o.delivered_at
@@ -278,6 +281,7 @@ function toEntry(row: EntryRow): HistoryEntry {
     id: row.id,
     sha256: row.sha256,
     source: row.source,
+    sourceKind: row.source_kind,
     bytes: row.bytes,
     format: row.format,
     receivedAt: row.received_at,
