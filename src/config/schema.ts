@@ -118,8 +118,13 @@ export const configSchema = z.strictObject({
           minChangedShare: probability.default(0.2),
           /** A part of the picture counts as changed when its level moves by more than this share of full scale. */
           cellThreshold: probability.default(0.08),
-          /** Perceptual-hash bits (of 64) within which two stills are the same image shown again. */
-          sameImageDistance: z.int().min(0).max(32).default(6),
+          /**
+           * Perceptual-hash bits (of 64) within which a still is an image shown before. The cell
+           * comparison already finds repeats through noise, flicker, a cursor or a clock; the hash
+           * only adds near-identical ones, and is kept strict: different images of the same layout
+           * and brightness can come within 6 bits, and a new image missed is worse than one taken twice.
+           */
+          sameImageDistance: z.int().min(0).max(32).default(3),
           /** Recent stills remembered as already classified. */
           memory: z.int().min(1).max(1000).default(20),
           /** While FFmpeg cannot open the camera or dies, try again after this, doubling up to retryMaxMs. */

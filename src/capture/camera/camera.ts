@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomicSync } from '../../atomic-file.js';
@@ -8,6 +9,9 @@ import type { EventBus } from '../../runtime/event-bus.js';
 import { ffmpegPath, FfmpegFrameStream, isRecording, type CameraSettings } from './ffmpeg-frames.js';
 import { cameraStillName } from './still-name.js';
 import { StillDetector, type GrayFrame } from './still-detector.js';
+
+/** Older than any capture-folder stability window (at most 60 s) and its second look at young files. */
+const SETTLED_AGE_MS = 120_000;
 
 export interface CameraOptions {
   settings: CameraSettings;
@@ -108,7 +112,12 @@ export class Camera implements Capability {
       const png = await sharp(Buffer.from(still.data.buffer, still.data.byteOffset, still.data.byteLength), { raw: { width: still.width, height: still.height, channels: 1 } })
         .png({ compressionLevel: 1 })
         .toBuffer();
-      writeFileAtomicSync(path.join(this.options.captureDir, name), png);
+      const file = path.join(this.options.captureDir, name);
+      writeFileAtomicSync(file, png);
+      // Complete the moment it appears (renamed in whole): dated back so that the folder does not
+      // wait for it to settle as it would for a file still being copied in.
+      const settled = new Date(still.at - SETTLED_AGE_MS);
+      fs.utimesSync(file, settled, settled);
       this.stills += 1;
       this.options.logger.info({ file: name }, 'camera: a new image on the screen, taken');
     } catch (error) {
