@@ -57,8 +57,9 @@ export interface DecodeLimits {
   maxPixels: number;
   /**
    * The smallest short side the caller needs. JPEG 2000 and lossy JPEG DICOM frames are then
-   * decoded at a reduced resolution (halved as often as this allows) instead of in full;
-   * absent: full resolution. Other formats ignore it.
+   * decoded at a reduced resolution (halved as often as this allows) instead of in full, and
+   * other DICOM frames box-averaged as they are rendered; absent: full resolution. Other
+   * formats ignore it.
    */
   minShortSide?: number;
 }

@@ -9,7 +9,7 @@ import { decodeImage } from '../../src/imaging/decode.js';
 import { readDicomFrame } from '../../src/imaging/dicom/decoder.js';
 import { storedValues } from '../../src/imaging/dicom/pixels.js';
 import { ImageRejectedError } from '../../src/errors.js';
-import { dicomFile, openJpegCodestream, pattern, transcode, TS } from '../../src/tools/fixtures/dicom.js';
+import { dcmtkDecompress, dicomFile, openJpegCodestream, pattern, transcode, TS } from '../../src/tools/fixtures/dicom.js';
 import { haveTools } from '../helpers/dicom.js';
 
 const limits = { maxPixels: 64_000_000 };
@@ -70,6 +70,28 @@ for (const [name, tool, args, uid] of lossless) {
     });
   }
 }
+
+test('JPEG Lossless, every predictor (SV1–7), 2 to 16 bits, a point transform, white noise: bit-exact against dcmdjpeg', async (t) => {
+  if (!haveTools(t, 'dcmcjpeg', 'dcmdjpeg')) return;
+  const rows = 67;
+  const columns = 53;
+  // White noise over the full 16 bits: difference categories up to 16 and codes past the look-up table.
+  let state = 7;
+  const noise = Uint16Array.from({ length: rows * columns }, () => (state = (state * 1103515245 + 12345) >>> 0) >>> 16);
+  const sources: Array<[string, Buffer]> = [
+    ['12-bit', dicomFile({ rows, columns, bitsStored: 12, pixels: pattern(rows, columns, 12, 9) })],
+    ['16-bit noise', dicomFile({ rows, columns, bitsStored: 16, pixels: noise })],
+    ['2-bit', dicomFile({ rows, columns, bitsAllocated: 8, bitsStored: 2, pixels: pattern(rows, columns, 2, 4), modality: 'CR', sopClassUid: '1.2.840.10008.5.1.4.1.1.1' })],
+  ];
+  for (const [what, original] of sources) {
+    for (const args of [...[1, 2, 3, 4, 5, 6, 7].map((sv) => ['+el', '+sv', String(sv)]), ['+el', '+sv', '4', '+pt', '1']]) {
+      const twin = transcode(original, 'dcmcjpeg', args);
+      const ours = await stored(twin);
+      const theirs = await stored(dcmtkDecompress(twin, 'dcmdjpeg'));
+      t.deepEqual(Buffer.from(ours.values.buffer), Buffer.from(theirs.values.buffer), `${what} ${args.join(' ')}`);
+    }
+  }
+});
 
 test('flat images, whose last code sits right before EOI, and padded codestreams decode exactly with every lossless codec', async (t) => {
   if (!haveTools(t, 'dcmcjpeg', 'dcmcjpls', 'dcmcrle')) return;

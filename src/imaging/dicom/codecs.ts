@@ -1,11 +1,14 @@
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import { ErrorCode, ImageRejectedError } from '../../errors.js';
+import { decodeJpegLossless, JpegLosslessError } from './jpeg-lossless.js';
 import { reductionSteps } from './resolution.js';
+import { decodeRle, RleError } from './rle.js';
 import type { PixelCodec } from './transfer-syntax.js';
 
 /**
- * Compressed pixel data → raw sample words. The WASM codecs (CharLS, OpenJPEG) ship inside
+ * Compressed pixel data → raw sample words. JPEG Lossless and RLE are decoded by our own
+ * TypeScript (jpeg-lossless.ts, rle.ts); the WASM codecs (CharLS, OpenJPEG) ship inside
  * their npm packages and are compiled on first use only, so a device that never sees a JPEG-LS
  * file never loads CharLS; lossy JPEG goes through sharp's libjpeg-turbo. Every codestream's
  * own header is checked against the DICOM header before a codec allocates anything.
@@ -70,11 +73,11 @@ export async function decodeCompressed(codec: Exclude<PixelCodec, 'native'>, cod
   const full = (samples: RawSamples): DecodedFrame => ({ samples, rows: spec.rows, columns: spec.columns });
   switch (codec) {
     case 'rle':
-      return full(decodeRle(codestream, spec));
+      return full(decodeRleFrame(codestream, spec));
     case 'jpeg':
       return decodeJpeg(codestream, spec, minShortSide);
     case 'jpeg-lossless':
-      return full(await decodeJpegLossless(codestream, spec));
+      return full(decodeLossless(codestream, spec));
     case 'jpeg-ls':
       checkJpegFamilyHeader(codestream, spec, 'JPEG-LS');
       return decodeWithWasm('JPEG-LS', '@cornerstonejs/codec-charls/decodewasmjs', 'JpegLSDecoder', codestream, spec, 0);
@@ -272,89 +275,25 @@ async function decodeWithWasm(
   }
 }
 
-let losslessModule: Promise<typeof import('jpeg-lossless-decoder-js')> | undefined;
-
-async function decodeJpegLossless(codestream: Uint8Array, spec: FrameSpec): Promise<RawSamples> {
+function decodeLossless(codestream: Uint8Array, spec: FrameSpec): RawSamples {
   const header = checkJpegFamilyHeader(codestream, spec, 'JPEG Lossless');
-  if (header.marker !== 0xc3 && header.marker !== 0xc7) {
-    throw corrupt('JPEG Lossless', `frame type SOF${header.marker - 0xc0} is not lossless (process 14)`);
-  }
-  losslessModule ??= import('jpeg-lossless-decoder-js');
-  const { Decoder } = await losslessModule;
-  let decoded: Uint8Array | Uint16Array | Int16Array;
+  if (header.marker !== 0xc3) throw corrupt('JPEG Lossless', `frame type SOF${header.marker - 0xc0} is not lossless non-hierarchical (process 14)`);
+  let samples: Uint16Array;
   try {
-    const copy = forLosslessDecoder(codestream);
-    decoded = new Decoder().decode(copy.buffer as ArrayBuffer, 0, copy.byteLength, spec.bitsAllocated === 8 ? 1 : 2);
+    ({ samples } = decodeJpegLossless(codestream, spec.rows));
   } catch (error) {
-    throw corrupt('JPEG Lossless', describe(error));
+    if (error instanceof JpegLosslessError) throw corrupt('JPEG Lossless', error.message);
+    throw error;
   }
-  const count = spec.rows * spec.columns;
-  if (!decoded || decoded.length < count) throw corrupt('JPEG Lossless', `decoded ${decoded?.length ?? 0} samples for ${count}`);
-  if (spec.bitsAllocated === 8) return decoded instanceof Uint8Array ? decoded.subarray(0, count) : Uint8Array.from(decoded.subarray(0, count));
-  return decoded instanceof Uint16Array ? decoded.subarray(0, count) : new Uint16Array(decoded.buffer, decoded.byteOffset, count);
+  return spec.bitsAllocated === 8 ? Uint8Array.from(samples) : samples;
 }
 
-/**
- * The codestream as jpeg-lossless-decoder-js needs it. That decoder reads ahead up to two bytes
- * for the last Huffman code; when those bytes are the EOI marker it takes the marker for the
- * end of the data and drops the last sample (a flat image shows it: its last code sits in the
- * final byte). Zero bytes between the entropy-coded data and EOI give it something harmless
- * to read ahead into; nothing is decoded from them. Trailing padding is removed first:
- * fragments have even lengths, so encoders pad odd codestreams, dcmtk with an extra 0xFF fill
- * byte before EOI, others with 0x00 after it.
- */
-export function forLosslessDecoder(codestream: Uint8Array): Uint8Array {
-  let end = codestream.length;
-  while (end > 2 && codestream[end - 1] === 0x00) end--;
-  if (end < 4 || codestream[end - 2] !== 0xff || codestream[end - 1] !== 0xd9) return Uint8Array.from(codestream.subarray(0, end));
-  let data = end - 2;
-  while (data > 2 && codestream[data - 1] === 0xff) data--;
-  const out = new Uint8Array(data + LOOKAHEAD_PADDING + 2);
-  out.set(codestream.subarray(0, data));
-  out[out.length - 2] = 0xff;
-  out[out.length - 1] = 0xd9;
-  return out;
-}
-const LOOKAHEAD_PADDING = 4;
-
-/** DICOM RLE (PS3.5 Annex G): one PackBits segment per byte plane, most significant first. */
-export function decodeRle(data: Uint8Array, spec: FrameSpec): RawSamples {
-  if (data.length < 64) throw corrupt('RLE', 'no RLE header');
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const segments = view.getUint32(0, true);
-  const planes = spec.bitsAllocated / 8;
-  if (segments !== planes) throw corrupt('RLE', `${segments} segments where ${planes} byte planes are expected`);
-  const count = spec.rows * spec.columns;
-  const out = spec.bitsAllocated === 8 ? new Uint8Array(count) : new Uint16Array(count);
-  const plane = new Uint8Array(count);
-  for (let s = 0; s < segments; s++) {
-    const start = view.getUint32(4 + 4 * s, true);
-    const end = s + 1 < segments ? view.getUint32(8 + 4 * s, true) : data.length;
-    if (start < 64 || start > data.length || end > data.length || end < start) throw corrupt('RLE', `segment ${s + 1} offset out of range`);
-    unpackBits(data, start, end, plane, s + 1);
-    const shift = 8 * (planes - 1 - s);
-    for (let i = 0; i < count; i++) out[i] = out[i]! | (plane[i]! << shift);
-  }
-  return out;
-}
-
-function unpackBits(data: Uint8Array, pos: number, end: number, out: Uint8Array, segment: number): void {
-  let o = 0;
-  while (o < out.length) {
-    if (pos >= end) throw corrupt('RLE', `segment ${segment} ends after ${o} of ${out.length} bytes`);
-    const n = data[pos++]!;
-    if (n < 128) {
-      const run = n + 1;
-      if (pos + run > end || o + run > out.length) throw corrupt('RLE', `segment ${segment} literal run overflows`);
-      out.set(data.subarray(pos, pos + run), o);
-      pos += run;
-      o += run;
-    } else if (n > 128) {
-      const run = 257 - n;
-      if (pos >= end || o + run > out.length) throw corrupt('RLE', `segment ${segment} replicate run overflows`);
-      out.fill(data[pos++]!, o, o + run);
-      o += run;
-    } // 128: no operation
+function decodeRleFrame(codestream: Uint8Array, spec: FrameSpec): RawSamples {
+  try {
+    return decodeRle(codestream, spec.rows, spec.columns, spec.bitsAllocated);
+  } catch (error) {
+    if (error instanceof RleError) throw corrupt('RLE', error.message);
+    throw error;
   }
 }
 

@@ -1,8 +1,10 @@
 import { ErrorCode, ImageRejectedError } from '../../errors.js';
 import type { DecodedImage, DecodeLimits, DicomAttributes, DicomFacts, ImageDecoder } from '../image.js';
+import { renderGrayBoxed } from './box-render.js';
 import { decodeCompressed, type DecodedFrame, type RawSamples } from './codecs.js';
 import { looksLikeDicom, readDicom, Tag, wordsOf, type Dataset, type DicomFile } from './dataset.js';
 import { pixelTransforms, renderGray, type PixelLayout } from './pixels.js';
+import { boxFactor } from './resolution.js';
 import { transferSyntax } from './transfer-syntax.js';
 
 /** SOP classes of single-frame projection radiographs (and the secondary captures we take). */
@@ -41,7 +43,14 @@ export const dicomDecoder: ImageDecoder = {
   accepts: (bytes) => looksLikeDicom(bytes),
   async decode(bytes: Buffer, limits: DecodeLimits): Promise<DecodedImage> {
     const { file, facts, layout, raw, fullSize } = await readDicomFrame(bytes, limits);
-    const pixels = renderGray(raw, layout, pixelTransforms(file.dataset, layout));
+    const transforms = pixelTransforms(file.dataset, layout);
+    // A frame the codec could not decode small is averaged down while it is rendered.
+    const factor = fullSize ? 1 : boxFactor(layout.rows, layout.columns, limits.minShortSide);
+    if (factor > 1) {
+      const { pixels, rows, columns } = renderGrayBoxed(raw, layout, transforms, factor);
+      return { format: 'dicom', width: columns, height: rows, bitsPerSample: 16, pixels, dicom: facts, fullSize: { width: layout.columns, height: layout.rows } };
+    }
+    const pixels = renderGray(raw, layout, transforms);
     return { format: 'dicom', width: layout.columns, height: layout.rows, bitsPerSample: 16, pixels, dicom: facts, ...(fullSize ? { fullSize } : {}) };
   },
 };

@@ -157,6 +157,21 @@ function readLut(item: Dataset, signedInput: boolean, name: string, notes: strin
  * 0 darkest. `raw` must hold rows × columns samples.
  */
 export function renderGray(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms): Uint16Array {
+  const { table, shift, mask } = displayTable(raw, layout, transforms);
+  const count = layout.rows * layout.columns;
+  const out = new Uint16Array(count);
+  for (let i = 0; i < count; i++) out[i] = table[(raw[i]! >> shift) & mask]!;
+  return out;
+}
+
+/** Steps 1–4 as one table: the display value of raw word w is table[(w >> shift) & mask]. */
+export interface DisplayTable {
+  table: Uint16Array;
+  shift: number;
+  mask: number;
+}
+
+export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms): DisplayTable {
   const { shift, mask, signBit } = bitLayout(layout);
   const count = layout.rows * layout.columns;
   const tableSize = mask + 1;
@@ -193,10 +208,7 @@ export function renderGray(raw: RawSamples, layout: PixelLayout, transforms: Pix
     if (invert) y = 1 - y;
     table[u] = Math.round(y * 65535);
   }
-
-  const out = new Uint16Array(count);
-  for (let i = 0; i < count; i++) out[i] = table[(raw[i]! >> shift) & mask]!;
-  return out;
+  return { table, shift, mask };
 }
 
 function modalityFunction(transform: ModalityTransform): (stored: number) => number {

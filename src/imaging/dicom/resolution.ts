@@ -11,3 +11,14 @@ export function reductionSteps(rows: number, columns: number, minShortSide: numb
   while (steps < maxSteps && Math.min(Math.ceil(rows / 2 ** (steps + 1)), Math.ceil(columns / 2 ** (steps + 1))) >= minShortSide) steps++;
   return steps;
 }
+
+/**
+ * The integer box a full-size frame may be averaged down by: the largest k that keeps
+ * ceil(side / k) ≥ minShortSide on both sides (1: none). For frames no codec could decode small.
+ */
+export function boxFactor(rows: number, columns: number, minShortSide: number | undefined): number {
+  if (minShortSide === undefined) return 1;
+  let factor = 1;
+  while (Math.min(Math.ceil(rows / (factor + 1)), Math.ceil(columns / (factor + 1))) >= minShortSide) factor++;
+  return factor;
+}

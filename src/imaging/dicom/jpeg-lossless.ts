@@ -1,0 +1,321 @@
+/**
+ * JPEG Lossless, process 14 (ITU-T T.81 Annex H): one component, any predictor 1–7, any
+ * precision 2–16, point transform, restart intervals of whole rows. Written for speed on a
+ * 5-Mpixel radiograph: Huffman codes up to LOOKUP_BITS long are decoded by one table look-up,
+ * longer ones by the canonical MAXCODE search (T.81 F.2.2.3); a 32-bit bit buffer; samples go
+ * straight into the output array, predictions read back from it; nothing is allocated per sample.
+ * Samples wrap modulo 2^16 as T.81 H.2.1 and libjpeg (dcmtk's codec) do.
+ */
+
+/**
+ * Bits looked at at once. A code and its difference bits together (the common case: a 2–4-bit
+ * code and 6–9 bits of a 12-bit radiograph's difference) come out of one look-up when they fit.
+ */
+const LOOKUP_BITS = 12;
+
+export interface LosslessFrame {
+  samples: Uint16Array;
+  rows: number;
+  columns: number;
+  precision: number;
+}
+
+/** A DC Huffman table (T.81 C): the look-up table for short codes and the canonical arrays for the rest. */
+interface HuffmanTable {
+  /**
+   * Indexed by the next LOOKUP_BITS bits; 0 when the code is longer. Otherwise bits used
+   * (0–4), difference bits still to read (5–9), and the difference + 32768 when none are (10–26).
+   */
+  lookup: Int32Array;
+  /** Per length 1..16: the largest code of that length, or -1. */
+  maxCode: Int32Array;
+  /** Per length 1..16: symbol index of the first code of that length, minus that code. */
+  offset: Int32Array;
+  symbols: Uint8Array;
+}
+
+export class JpegLosslessError extends Error {}
+
+const fail = (message: string): never => {
+  throw new JpegLosslessError(message);
+};
+
+/** The signed difference that `category` bits `value` stand for (T.81 F.2.2.1 EXTEND, H.1.2.2 for 16). */
+function extend(value: number, category: number): number {
+  if (category === 0) return 0;
+  if (category === 16) return 32768;
+  return value < 1 << (category - 1) ? value - ((1 << category) - 1) : value;
+}
+
+const lookupEntry = (used: number, pending: number, difference: number): number => used | (pending << 5) | ((difference + 32768) << 10);
+
+function huffmanTable(counts: Uint8Array, symbols: Uint8Array): HuffmanTable {
+  const lookup = new Int32Array(1 << LOOKUP_BITS);
+  const maxCode = new Int32Array(17).fill(-1);
+  const offset = new Int32Array(17);
+  let code = 0;
+  let index = 0;
+  for (let length = 1; length <= 16; length++) {
+    const n = counts[length - 1]!;
+    offset[length] = index - code;
+    for (let i = 0; i < n; i++, code++, index++) {
+      const category = symbols[index]!;
+      if (category > 16) fail(`Huffman table holds difference category ${category} (at most 16)`);
+      if (length > LOOKUP_BITS) continue;
+      const bitsToRead = category === 16 ? 0 : category;
+      if (length + bitsToRead <= LOOKUP_BITS) {
+        const shift = LOOKUP_BITS - length - bitsToRead;
+        for (let value = 0; value < 1 << bitsToRead; value++) {
+          const first = ((code << bitsToRead) | value) << shift;
+          lookup.fill(lookupEntry(length + bitsToRead, 0, extend(value, category)), first, first + (1 << shift));
+        }
+      } else {
+        const shift = LOOKUP_BITS - length;
+        lookup.fill(lookupEntry(length, category, 0), code << shift, (code + 1) << shift);
+      }
+    }
+    if (n > 0) maxCode[length] = code - 1;
+    if (code > 1 << length) fail('Huffman table has more codes than its lengths allow');
+    code <<= 1;
+  }
+  return { lookup, maxCode, offset, symbols };
+}
+
+interface Scan {
+  table: HuffmanTable;
+  predictor: number;
+  pointTransform: number;
+  /** Start of the entropy-coded data. */
+  start: number;
+}
+
+interface Header {
+  precision: number;
+  rows: number;
+  columns: number;
+  restartInterval: number;
+  scan: Scan;
+}
+
+/** Markers up to the (single) scan: frame header, Huffman tables, restart interval. */
+function readHeader(data: Uint8Array): Header {
+  if (data.length < 4 || data[0] !== 0xff || data[1] !== 0xd8) fail('no SOI marker');
+  const tables: Array<HuffmanTable | undefined> = [];
+  let frame: { precision: number; rows: number; columns: number; componentId: number } | undefined;
+  let restartInterval = 0;
+  let pos = 2;
+  for (;;) {
+    if (pos + 4 > data.length) fail('codestream ends before the scan');
+    if (data[pos] !== 0xff) fail(`marker expected at byte ${pos}`);
+    const marker = data[pos + 1]!;
+    if (marker === 0xff) {
+      pos++;
+      continue;
+    }
+    const length = (data[pos + 2]! << 8) | data[pos + 3]!;
+    const body = pos + 4;
+    const end = pos + 2 + length;
+    if (length < 2 || end > data.length) fail(`marker 0x${marker.toString(16)} overruns the codestream`);
+    if (marker === 0xc3) {
+      const components = data[body + 5]!;
+      if (components !== 1) fail(`${components} components (one expected)`);
+      frame = { precision: data[body]!, rows: (data[body + 1]! << 8) | data[body + 2]!, columns: (data[body + 3]! << 8) | data[body + 4]!, componentId: data[body + 6]! };
+      if (frame.precision < 2 || frame.precision > 16) fail(`precision ${frame.precision} (2 to 16)`);
+    } else if ((marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)) {
+      fail(`frame type SOF${marker - 0xc0} is not lossless non-hierarchical (process 14)`);
+    } else if (marker === 0xc4) {
+      for (let p = body; p < end; ) {
+        const kind = data[p]! >> 4;
+        const id = data[p]! & 0x0f;
+        const counts = data.subarray(p + 1, p + 17);
+        let total = 0;
+        for (const count of counts) total += count;
+        if (p + 17 + total > end) fail('Huffman table overruns its segment');
+        // Lossless scans use DC tables (class 0) only.
+        if (kind === 0) tables[id] = huffmanTable(counts, data.subarray(p + 17, p + 17 + total));
+        p += 17 + total;
+      }
+    } else if (marker === 0xdd) {
+      restartInterval = (data[body]! << 8) | data[body + 1]!;
+    } else if (marker === 0xda) {
+      if (!frame) fail('scan before the frame header');
+      if (data[body] !== 1) fail(`scan of ${data[body]} components (one expected)`);
+      if (data[body + 1] !== frame!.componentId) fail('scan component is not the frame’s');
+      const table = tables[data[body + 2]! >> 4] ?? fail(`scan uses Huffman table ${data[body + 2]! >> 4}, which is not defined`);
+      const predictor = data[body + 3]!;
+      const pointTransform = data[body + 5]! & 0x0f;
+      if (predictor < 1 || predictor > 7) fail(`predictor ${predictor} (1 to 7)`);
+      if (pointTransform >= frame!.precision) fail(`point transform ${pointTransform} for ${frame!.precision}-bit samples`);
+      return { ...frame!, restartInterval, scan: { table, predictor, pointTransform, start: end } };
+    } else if (marker === 0xd9) {
+      fail('EOI before any scan');
+    }
+    pos = end;
+  }
+}
+
+/** The entropy-coded data without byte stuffing, cut at restart markers, and where each interval starts. */
+interface EntropyData {
+  bytes: Uint8Array;
+  /** Unstuffed length; `bytes` has zeros after it to read ahead into. */
+  length: number;
+  intervalStarts: number[];
+}
+
+/**
+ * The scan's data with 0xFF 0x00 → 0xFF, fill bytes dropped, RSTn noted, stopped at any other
+ * marker, so that the decoding loop reads plain bytes. Copied a run at a time between 0xFF
+ * bytes (about one in 256), found by the native indexOf.
+ */
+function unstuff(data: Uint8Array, start: number): EntropyData {
+  const bytes = new Uint8Array(data.length - start + READ_AHEAD);
+  const intervalStarts = [0];
+  let length = 0;
+  let pos = start;
+  while (pos < data.length) {
+    const marker = data.indexOf(0xff, pos);
+    const runEnd = marker < 0 ? data.length : marker;
+    bytes.set(data.subarray(pos, runEnd), length);
+    length += runEnd - pos;
+    if (marker < 0) break;
+    const next = marker + 1 < data.length ? data[marker + 1]! : 0xd9;
+    if (next === 0x00) {
+      bytes[length++] = 0xff;
+      pos = marker + 2;
+    } else if (next === 0xff) pos = marker + 1;
+    else if (next >= 0xd0 && next <= 0xd7) {
+      intervalStarts.push(length);
+      pos = marker + 2;
+    } else break;
+  }
+  return { bytes, length, intervalStarts };
+}
+
+/** Zeros after the data: the bit buffer reads at most 4 bytes ahead of what a sample uses (T.81 F.2.2.5 pads with ones or zeros; no code is read from them). */
+const READ_AHEAD = 8;
+
+/** Where the bit reader stands between rows. */
+interface Reader {
+  bytes: Uint8Array;
+  /** Reading past this means the data ended early. */
+  end: number;
+  pos: number;
+  /** The next `count` bits, in the low end. */
+  bits: number;
+  count: number;
+}
+
+/**
+ * Decodes the codestream. `rowsIfUndefined`: the height to use when the frame header leaves it
+ * to a DNL marker (0 rows); the DICOM header's.
+ */
+export function decodeJpegLossless(data: Uint8Array, rowsIfUndefined: number): LosslessFrame {
+  const header = readHeader(data);
+  const { precision, columns, restartInterval } = header;
+  const rows = header.rows || rowsIfUndefined;
+  if (columns === 0 || rows === 0) fail('frame of 0 samples');
+  if (restartInterval % columns !== 0) fail(`restart interval ${restartInterval} is not a whole number of ${columns}-sample rows`);
+  const { table, predictor, pointTransform, start } = header.scan;
+  const { bytes, length, intervalStarts } = unstuff(data, start);
+  const reader: Reader = { bytes, end: length + 4, pos: 0, bits: 0, count: 0 };
+  const out = new Uint16Array(rows * columns);
+  const restartRows = restartInterval / columns;
+  const initial = 1 << (precision - pointTransform - 1);
+  let interval = 0;
+  for (let row = 0; row < rows; row++) {
+    const firstRow = restartRows === 0 ? row === 0 : row % restartRows === 0;
+    if (firstRow && row > 0) {
+      // Restart: byte-aligned, prediction reset as at the start of the scan.
+      interval++;
+      if (interval >= intervalStarts.length) fail(`restart marker missing before row ${row}`);
+      reader.pos = intervalStarts[interval]!;
+      reader.bits = 0;
+      reader.count = 0;
+    }
+    // The first row (of the scan or of a restart interval) predicts from the left only (T.81 H.1.2.1).
+    decodeRow(reader, table, out, row * columns, columns, firstRow ? 0 : predictor, initial);
+  }
+  if (pointTransform > 0) for (let k = 0; k < out.length; k++) out[k] = out[k]! << pointTransform;
+  return { samples: out, rows, columns, precision };
+}
+
+/**
+ * One row into out[start, start + columns). Its own function, called once a row, so that V8
+ * optimises it after a few rows of the first image instead of replacing a running loop.
+ * `predictor` 0: a first row (left neighbour; `initial` for the first sample).
+ */
+function decodeRow(reader: Reader, table: HuffmanTable, out: Uint16Array, start: number, columns: number, predictor: number, initial: number): void {
+  const { bytes, end } = reader;
+  const { lookup, maxCode, offset, symbols } = table;
+  const lookupMask = (1 << LOOKUP_BITS) - 1;
+  let { pos, bits, count } = reader;
+  const stop = start + columns;
+  for (let i = start; i < stop; i++) {
+    while (count <= 24) {
+      bits = (bits << 8) | bytes[pos++]!;
+      count += 8;
+    }
+    const entry = lookup[(bits >>> (count - LOOKUP_BITS)) & lookupMask]!;
+    let difference: number;
+    let pending: number;
+    if (entry !== 0) {
+      count -= entry & 31;
+      pending = (entry >> 5) & 31;
+      difference = (entry >> 10) - 32768;
+    } else {
+      let codeLength = LOOKUP_BITS + 1;
+      let code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+      while (codeLength <= 16 && code > maxCode[codeLength]!) {
+        codeLength++;
+        code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+      }
+      if (codeLength > 16) fail(`invalid Huffman code at sample ${i}`);
+      count -= codeLength;
+      const category = symbols[offset[codeLength]! + code]!;
+      pending = category === 16 ? 0 : category;
+      difference = category === 16 ? 32768 : 0;
+    }
+    if (pending !== 0) {
+      while (count < pending) {
+        bits = (bits << 8) | bytes[pos++]!;
+        count += 8;
+      }
+      count -= pending;
+      difference = extend((bits >>> count) & ((1 << pending) - 1), pending);
+    }
+    if (pos > end) fail(`entropy-coded data ends at sample ${i} of ${out.length}`);
+
+    let prediction: number;
+    if (i === start) prediction = predictor === 0 ? initial : out[i - columns]!;
+    else {
+      const a = out[i - 1]!;
+      switch (predictor) {
+        case 0:
+        case 1:
+          prediction = a;
+          break;
+        case 2:
+          prediction = out[i - columns]!;
+          break;
+        case 3:
+          prediction = out[i - columns - 1]!;
+          break;
+        case 4:
+          prediction = a + out[i - columns]! - out[i - columns - 1]!;
+          break;
+        case 5:
+          prediction = a + ((out[i - columns]! - out[i - columns - 1]!) >> 1);
+          break;
+        case 6:
+          prediction = out[i - columns]! + ((a - out[i - columns - 1]!) >> 1);
+          break;
+        default:
+          prediction = (a + out[i - columns]!) >> 1;
+      }
+    }
+    out[i] = prediction + difference; // Uint16Array: modulo 2^16
+  }
+  reader.pos = pos;
+  reader.bits = bits;
+  reader.count = count;
+}
