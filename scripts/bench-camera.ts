@@ -11,12 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import sharp from 'sharp';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { SimulatedIndicators } from '../src/indicators/simulated.js';
 import { createLogger } from '../src/logger.js';
 import type { CommitEvent } from '../src/runtime/events.js';
 import { Service } from '../src/service.js';
+import { ringedSquare } from '../src/tools/fixtures/images.js';
 import { brightnessModel, writeModelPackage } from '../src/tools/fixtures/onnx-models.js';
 import { screenPane, writeScreenVideo } from '../src/tools/fixtures/screen-video.js';
 
@@ -28,18 +28,6 @@ const IDLE_SECONDS = 30;
 /** What a grabber asked for a low rate delivers (inputOptions: [-framerate, 10]); FFmpeg decodes every frame it gets. */
 const VIDEO_FPS = 10;
 
-/** A square "radiograph": mean `level` (the bench model classifies by brightness) with rings. */
-async function radiograph(level: number, rings: number): Promise<Buffer> {
-  const side = 512;
-  const pixels = Buffer.alloc(side * side);
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      const radius = Math.hypot(x - side / 2, y - side / 2);
-      pixels[y * side + x] = Math.max(0, Math.min(255, Math.round(level + 30 * Math.sin((radius / side) * Math.PI * rings))));
-    }
-  }
-  return sharp(pixels, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
-}
 
 function workspaceConfig(root: string, camera: NonNullable<NonNullable<ConfigInput['capture']>['camera']>) {
   writeModelPackage(path.join(root, 'models'), { id: 'brightness', onnx: brightnessModel(), size: 16 });
@@ -83,7 +71,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cspine-bench-camera-'));
   try {
     const levels = [115, 230, 25, 200, 60, 140];
-    const images = await Promise.all(levels.slice(0, SCENES).map((level, i) => radiograph(level, 3 + i * 2)));
+    const images = await Promise.all(levels.slice(0, SCENES).map((level, i) => ringedSquare(level, 3 + i * 2, { side: 512, amplitude: 30 })));
     const showing = path.join(dir, 'showing.mkv');
     process.stderr.write(`rendering ${SCENES} scenes of ${SCENE_SECONDS} s at ${SCREEN.width}×${SCREEN.height}\n`);
     const ranges = await writeScreenVideo(showing, images.map((image) => ({ image, seconds: SCENE_SECONDS })), { ...SCREEN, fps: VIDEO_FPS });

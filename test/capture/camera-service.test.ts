@@ -7,31 +7,16 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import sharp from 'sharp';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { openDatabase } from '../../src/store/database.js';
 import { History } from '../../src/store/history.js';
+import { ringedSquare } from '../../src/tools/fixtures/images.js';
 import { screenPane, writeScreenVideo } from '../../src/tools/fixtures/screen-video.js';
 import { listFiles, tempDir, waitFor, workspace } from '../helpers/fixtures.js';
 import { startService } from '../helpers/service.js';
 
 const SCREEN = { width: 640, height: 480 };
 
-/**
- * A square "radiograph" whose mean level is `level` (the test model classifies by brightness:
- * 230 normal, 115 fracture, 25 dislocation) with rings of ±24 levels, so it has structure.
- */
-async function radiograph(level: number, rings: number): Promise<Buffer> {
-  const side = 256;
-  const pixels = Buffer.alloc(side * side);
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      const radius = Math.hypot(x - side / 2, y - side / 2);
-      pixels[y * side + x] = Math.max(0, Math.min(255, Math.round(level + 24 * Math.sin((radius / side) * Math.PI * rings))));
-    }
-  }
-  return sharp(pixels, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
-}
 
 function cameraSettings(input: string, overrides: NonNullable<NonNullable<ConfigInput['capture']>['camera']> = {}): ConfigInput['capture'] {
   return {
@@ -61,13 +46,13 @@ function history(dbPath: string) {
 
 test('a recorded screen played as the camera: each image shown is classified once, rightly, and nothing else', async (t) => {
   const video = path.join(tempDir(t), 'screen.mkv');
-  const fracture = await radiograph(115, 6);
+  const fracture = await ringedSquare(115, 6);
   await writeScreenVideo(
     video,
     [
       { image: fracture, seconds: 3 },
-      { image: await radiograph(230, 9), seconds: 3 },
-      { image: await radiograph(25, 4), seconds: 3 },
+      { image: await ringedSquare(230, 9), seconds: 3 },
+      { image: await ringedSquare(25, 4), seconds: 3 },
       // Scrolled back to the first image: already triaged, not taken again.
       { image: fracture, seconds: 3 },
     ],
@@ -106,7 +91,7 @@ test('the camera lost (no input, FFmpeg killed) is a FAULT that clears when fram
 
   // The camera comes (a long recording at the path it waits for): the fault clears.
   const playing = path.join(dir, 'playing.mkv');
-  await writeScreenVideo(playing, [{ image: await radiograph(115, 6), seconds: 30 }], { ...SCREEN, fps: 5 });
+  await writeScreenVideo(playing, [{ image: await ringedSquare(115, 6), seconds: 30 }], { ...SCREEN, fps: 5 });
   fs.renameSync(playing, video);
   await waitFor(() => service.status.current.state !== 'fault', 10_000, 'the fault to clear');
   t.is(service.capabilityHealth().camera?.status, 'ok');
