@@ -134,7 +134,8 @@ async function mosquittoBroker(t: ExecutionContext, options: BrokerOptions): Pro
       child = started;
       let stderr = '';
       started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      await waitForPort(port, 5000).catch((error: Error) => {
+      // Generous: a CI machine running several test files starts many brokers at once.
+      await waitForPort(port, 15_000).catch((error: Error) => {
         throw new Error(`${error.message}; mosquitto said: ${stderr}`);
       });
     },
