@@ -250,6 +250,8 @@ async function loadRedOpen() {
   state.redOpen = new Map(page.results.map((result) => [result.id, result]));
   page.results.forEach(noteSeq);
   renderBanner();
+  // The list may have been drawn before these arrived: pin them on top now.
+  renderResults();
 }
 
 function renderBanner() {

@@ -71,7 +71,9 @@ async function count(database: string, table: string): Promise<number> {
   return Number(row?.n);
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+// Serial: each test runs a broker, dashboards and clients; a CI machine running several test
+// files at once is loaded enough without ten of them together.
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -90,7 +92,7 @@ async function device(t: ExecutionContext, broker: TestBroker, clientId = `devic
   };
 }
 
-test('results from several devices are stored once each, with the devices, and never a clear file name', async (t) => {
+test.serial('results from several devices are stored once each, with the devices, and never a clear file name', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const { database, ingest } = await dashboard(t, broker);
   const sender = await device(t, broker);
@@ -119,7 +121,7 @@ test('results from several devices are stored once each, with the devices, and n
   t.is(stored?.payload.image.sourceRef, sent[0]!.image.sourceRef);
 });
 
-test('bad messages go to dead letters with the reason, and ingest goes on', async (t) => {
+test.serial('bad messages go to dead letters with the reason, and ingest goes on', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const { database, ingest } = await dashboard(t, broker);
   const sender = await device(t, broker);
@@ -142,7 +144,7 @@ test('bad messages go to dead letters with the reason, and ingest goes on', asyn
   t.is(await count(database, 'results'), 1);
 });
 
-test('statuses: the retained one is read at start, the newest wins, a last will says offline since it arrived', async (t) => {
+test.serial('statuses: the retained one is read at start, the newest wins, a last will says offline since it arrived', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const sender = await device(t, broker);
   const started = new Date(Date.now() - 3_600_000);
@@ -167,7 +169,7 @@ test('statuses: the retained one is read at start, the newest wins, a last will 
   t.is(health?.health.outbox.pending, 12);
 });
 
-test('dashboard restart: what arrives while it is down is stored after it comes back, once', async (t) => {
+test.serial('dashboard restart: what arrives while it is down is stored after it comes back, once', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const first = await dashboard(t, broker);
   const sender = await device(t, broker);
@@ -182,7 +184,7 @@ test('dashboard restart: what arrives while it is down is stored after it comes 
   t.is(second.ingest.counters.duplicates, 0);
 });
 
-test('broker restart: nothing lost, nothing stored twice', async (t) => {
+test.serial('broker restart: nothing lost, nothing stored twice', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const { database, ingest } = await dashboard(t, broker);
   const sender = await device(t, broker);
@@ -191,13 +193,15 @@ test('broker restart: nothing lost, nothing stored twice', async (t) => {
   await broker.start();
   await until(() => sender.client.connected, 'the device back');
   for (let i = 0; i < 100; i++) await sender.publish(`${PREFIX}/amb-2/result`, simulatedResult('amb-2', 'RED'));
-  await until(async () => (await count(database, 'results')) >= 200, 'all 200', 30_000);
+  await until(async () => (await count(database, 'results')) >= 200, 'all 200', 60_000).catch(async (error: Error) => {
+    throw new Error(`${error.message}: ${await count(database, 'results')} stored, ${ingest.counters.messages} messages, ingest ${ingest.health().detail}`);
+  });
   await new Promise((resolve) => setTimeout(resolve, 300));
   t.is(await count(database, 'results'), 200);
   t.true(ingest.health().status === 'ok');
 });
 
-test('database restart: messages wait unacknowledged at the broker and are stored once it is back', async (t) => {
+test.serial('database restart: messages wait unacknowledged at the broker and are stored once it is back', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   // Its own cluster: stopping the shared one would break the other tests.
   const own = await TemporaryPostgres.create();
@@ -230,7 +234,7 @@ test('database restart: messages wait unacknowledged at the broker and are store
   t.true(log.lines.some((line) => /PostgreSQL is back/.test(String(line.msg))));
 });
 
-test('two dashboard processes share the subscription: each message is stored once, both take part', async (t) => {
+test.serial('two dashboard processes share the subscription: each message is stored once, both take part', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const one = await dashboard(t, broker, { instanceId: 'one', lanes: 2 });
   const two = await dashboard(t, broker, { database: one.database, instanceId: 'two', lanes: 2 });
@@ -242,7 +246,7 @@ test('two dashboard processes share the subscription: each message is stored onc
   t.is(one.ingest.counters.duplicates + two.ingest.counters.duplicates, 0);
 });
 
-test('a stopped instance keeps its share at the broker; `dashboard retire` stores it and leaves the group', async (t) => {
+test.serial('a stopped instance keeps its share at the broker; `dashboard retire` stores it and leaves the group', async (t) => {
   const broker = await startBroker(t, 'mosquitto');
   const staying = await dashboard(t, broker, { instanceId: 'staying', lanes: 2 });
   const leaving = await dashboard(t, broker, { database: staying.database, instanceId: 'leaving', lanes: 2 });
@@ -267,7 +271,7 @@ test('a stopped instance keeps its share at the broker; `dashboard retire` store
   await until(async () => (await count(staying.database, 'results')) >= 150, 'all new results at the staying instance');
 });
 
-test('mTLS to the broker: with its client certificate the dashboard ingests; without one the broker refuses it', async (t) => {
+test.serial('mTLS to the broker: with its client certificate the dashboard ingests; without one the broker refuses it', async (t) => {
   const certs = makeCertificates(tempDir(t), 'dashboard');
   const broker = await startBroker(t, 'mosquitto', { tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey } });
   const tls = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
