@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { ErrorCode } from '../../src/errors.js';
+import { CHANNEL } from '../../src/dashboard/database/channels.js';
 import type { ResultPage, ResultSummary } from '../../src/dashboard/database/queries.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
 import { addUser, ApiClient, insertResults, resultPayload, startDashboardWeb, upsertDevice, type RunningDashboard } from '../helpers/dashboard-fixtures.js';
@@ -470,7 +471,7 @@ test('a result whose transaction commits after a newer one still reaches the liv
   await insertResults(slow, [older], { notify: false });
   await insertResults(dashboard.database.pool, [newer]);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  await slow.query('NOTIFY cspine_results');
+  await slow.query(`NOTIFY ${CHANNEL.results}`);
   await slow.query('COMMIT');
   const ids = (await collected).filter((event) => event.event === 'result').map((event) => (JSON.parse(event.data) as ResultSummary).id);
   t.true(ids.includes(older.id) && ids.includes(newer.id), JSON.stringify(ids));

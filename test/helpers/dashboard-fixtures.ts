@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { Accounts, type Role } from '../../src/dashboard/database/accounts.js';
+import { CHANNEL } from '../../src/dashboard/database/channels.js';
 import { DashboardDatabase } from '../../src/dashboard/database/database.js';
 import { createLogger } from '../../src/logger.js';
 import type { CapabilityHealth } from '../../src/runtime/capability.js';
@@ -36,7 +37,7 @@ export async function insertResults(db: Queryable, payloads: ResultPayload[], op
       [payload.id, payload.deviceId, payload.processedAt, payload.outcome, triage.level, payload.label, model?.id ?? null, model?.sha256 ?? null, payload],
     );
   }
-  if (options.notify ?? true) await db.query('NOTIFY cspine_results');
+  if (options.notify ?? true) await db.query(`NOTIFY ${CHANNEL.results}`);
 }
 
 export interface DeviceOptions {
@@ -56,7 +57,7 @@ export async function upsertDevice(db: Queryable, deviceId: string, options: Dev
      ON CONFLICT (device_id) DO UPDATE SET state = $2, state_at = $3, state_since = $3, condition = $4, health = $5, health_at = $6`,
     [deviceId, options.state ?? 'online', since, options.condition ?? { state: 'ready', since: since.toISOString() }, health, health ? String(health.at) : null],
   );
-  await db.query('NOTIFY cspine_devices');
+  await db.query(`NOTIFY ${CHANNEL.devices}`);
 }
 
 export async function addUser(db: DashboardDatabase, name: string, role: Role, password: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { CHANNEL } from './channels.js';
 
 export const LEVELS = ['GREEN', 'AMBER', 'RED'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -78,9 +79,6 @@ export type AcknowledgeOutcome =
   | { status: 'acknowledged'; result: ResultSummary; /** an earlier acknowledgement stands */ already: boolean }
   | { status: 'not-found' }
   | { status: 'not-red'; level: Level };
-
-/** Wakes every dashboard process's live feed with the acknowledged result's id. */
-export const ACK_CHANNEL = 'cspine_acks';
 
 const CURSOR = /^(\d{1,19})-(\d{1,19})$/;
 
@@ -238,7 +236,7 @@ export class DashboardQueries {
     );
     const first = updated.rows[0];
     if (first) {
-      await this.database.pool.query('SELECT pg_notify($1, $2)', [ACK_CHANNEL, id]);
+      await this.database.pool.query('SELECT pg_notify($1, $2)', [CHANNEL.acknowledged, id]);
       return { status: 'acknowledged', result: toSummary(first), already: false };
     }
     const { rows } = await this.database.pool.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM results WHERE id = $1`, [id]);

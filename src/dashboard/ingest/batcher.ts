@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { Logger } from '../../logger.js';
 import { writeBatch, type WrittenBatch } from './ingest-writer.js';
 import { sortMessage, type AcceptedMessage, type DeadLetter, type IncomingMessage } from './messages.js';
 import type { PayloadSchemas } from './payload-schemas.js';
@@ -12,7 +11,6 @@ export interface BatcherOptions {
   lanes: number;
   maxRows: number;
   maxDelayMs: number;
-  logger: Logger;
   onWritten(batch: WrittenBatch, messages: number): void;
   onWriteFailed(error: unknown): void;
 }

@@ -1,9 +1,6 @@
 import type pg from 'pg';
+import { CHANNEL } from '../database/channels.js';
 import type { AcceptedMessage, DeadLetter } from './messages.js';
-
-/** Channels other dashboard processes LISTEN on to push new rows to their pages at once. */
-export const NOTIFY_RESULTS = 'cspine_results';
-export const NOTIFY_DEVICES = 'cspine_devices';
 
 export interface WrittenBatch {
   /** Rows new to the database; the rest were already there (a message delivered twice). */
@@ -105,8 +102,8 @@ WITH new_results AS (
 )
 -- Delivered with the commit; several in one transaction reach a listener once.
 SELECT results, events, health,
-       CASE WHEN results > 0 THEN pg_notify('${NOTIFY_RESULTS}', '') END AS notified_results,
-       CASE WHEN devices > 0 THEN pg_notify('${NOTIFY_DEVICES}', '') END AS notified_devices
+       CASE WHEN results > 0 THEN pg_notify('${CHANNEL.results}', '') END AS notified_results,
+       CASE WHEN devices > 0 THEN pg_notify('${CHANNEL.devices}', '') END AS notified_devices
 FROM counts`;
 
 /** One summary per device: its latest result time, heartbeat and status in the batch. */

@@ -3,12 +3,9 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../logger.js';
 import type { CapabilityHealth } from '../../runtime/capability.js';
 import { poolConfig } from '../database/database.js';
-import { ACK_CHANNEL, type DashboardQueries, type DeviceSummary, type ResultSummary } from '../database/queries.js';
+import { CHANNEL } from '../database/channels.js';
+import type { DashboardQueries, DeviceSummary, ResultSummary } from '../database/queries.js';
 import { FeedPosition } from './feed-position.js';
-
-/** Ingest notifies these after each commit, in whichever dashboard process it runs. */
-export const RESULTS_CHANNEL = 'cspine_results';
-export const DEVICES_CHANNEL = 'cspine_devices';
 
 const READ_PAGE = 500;
 const RECONNECT_MIN_MS = 250;
@@ -126,7 +123,7 @@ export class LiveFeed {
     client.on('end', () => this.lost(client, new Error('connection closed')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${RESULTS_CHANNEL}; LISTEN ${DEVICES_CHANNEL}; LISTEN ${ACK_CHANNEL}`);
+      await client.query(`LISTEN ${CHANNEL.results}; LISTEN ${CHANNEL.devices}; LISTEN ${CHANNEL.acknowledged}`);
     } catch (error) {
       this.lost(client, error as Error);
       return;
@@ -158,9 +155,9 @@ export class LiveFeed {
 
   private notified(message: pg.Notification): void {
     if (this.subscribers.size === 0) return;
-    if (message.channel === RESULTS_CHANNEL) this.resultsReader.wake();
-    else if (message.channel === DEVICES_CHANNEL) this.devicesReader.wake();
-    else if (message.channel === ACK_CHANNEL && message.payload && UUID.test(message.payload)) {
+    if (message.channel === CHANNEL.results) this.resultsReader.wake();
+    else if (message.channel === CHANNEL.devices) this.devicesReader.wake();
+    else if (message.channel === CHANNEL.acknowledged && message.payload && UUID.test(message.payload)) {
       this.acknowledgedIds.add(message.payload);
       this.acksReader.wake();
     }

@@ -1,0 +1,10 @@
+/**
+ * The PostgreSQL NOTIFY channels by which every dashboard process's live feed learns of new
+ * rows, whichever process wrote them: ingest after each commit, the API after an acknowledgement.
+ */
+export const CHANNEL = {
+  results: 'cspine_results',
+  devices: 'cspine_devices',
+  /** Its payload is the acknowledged result's id. */
+  acknowledged: 'cspine_acks',
+} as const;
