@@ -28,6 +28,7 @@ lowering dashboard.mqtt.lanes. Exit 1 when the broker cannot be reached.`,
     const database = new DashboardDatabase(settings.postgres, logger);
     const ingest = new Ingest(settings, database, logger, { retiring: true });
     await database.start();
+    let sessions: number;
     try {
       await ingest.start();
       const started = Date.now();
@@ -38,14 +39,15 @@ lowering dashboard.mqtt.lanes. Exit 1 when the broker cannot be reached.`,
         await sleep(100);
       }
       while (Date.now() - Math.max(ingest.counters.lastWrittenAt, started) < quietMs) await sleep(200);
-      const sessions = ingest.connections.lanes;
-      await ingest.stop();
-      process.stdout.write(`retired dashboard instance "${settings.instanceId}": ${ingest.counters.messages} messages it held were stored (${ingest.counters.duplicates} already there), its ${sessions} broker sessions ended\n`);
-      return 0;
+      sessions = ingest.connections.lanes;
+      await ingest.endSessions();
     } finally {
+      // After endSessions() a no-op; after a failure it leaves every session as it was.
       await ingest.stop();
       await database.stop();
     }
+    process.stdout.write(`retired dashboard instance "${settings.instanceId}": ${ingest.counters.messages} messages it held were stored (${ingest.counters.duplicates} already there), its ${sessions} broker sessions ended\n`);
+    return 0;
   },
 });
 

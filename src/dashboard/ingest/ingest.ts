@@ -16,10 +16,8 @@ export interface IngestCounters {
   messages: number;
   /** When the last batch was written (ms since the epoch), 0 before the first. */
   lastWrittenAt: number;
-  stored: number;
   duplicates: number;
   deadLetters: number;
-  batches: number;
 }
 
 /** The topic filters of one lane: shared kinds through the group, and (lane 0 only) every status. */
@@ -37,7 +35,7 @@ export function laneFilters(settings: DashboardSettings['mqtt'], lane: number): 
  */
 export class Ingest implements Capability {
   readonly name = 'ingest';
-  readonly counters: IngestCounters = { messages: 0, lastWrittenAt: 0, stored: 0, duplicates: 0, deadLetters: 0, batches: 0 };
+  readonly counters: IngestCounters = { messages: 0, lastWrittenAt: 0, duplicates: 0, deadLetters: 0 };
   private lanes: IngestLane[] = [];
   private batcher: IngestBatcher | undefined;
   private writeError: string | undefined;
@@ -59,19 +57,16 @@ export class Ingest implements Capability {
       lanes: mqtt.lanes,
       maxRows: ingest.batchMaxRows,
       maxDelayMs: ingest.batchMaxDelayMs,
-      logger: this.logger,
       onWritten: (written, messages) => {
         if (this.writeError !== undefined) this.logger.info('PostgreSQL is back: ingest resumes');
         this.writeError = undefined;
         this.database.noteSuccess();
         const counters = this.counters;
-        counters.batches += 1;
         counters.messages += messages;
         counters.lastWrittenAt = Date.now();
-        counters.stored += written.inserted.result + written.inserted.event + written.inserted.health;
         counters.duplicates += written.duplicates;
         counters.deadLetters += written.deadLetters;
-        if (written.deadLetters > 0) this.logger.warn({ count: written.deadLetters }, 'messages that could not be stored went to dead_letters (dashboard dead-letters lists them)');
+        if (written.deadLetters > 0) this.logger.warn({ count: written.deadLetters }, 'messages that could not be stored went to the dead_letters table, with the reason');
       },
       onWriteFailed: (error) => {
         const message = error instanceof Error ? error.message : String(error);
@@ -103,10 +98,23 @@ export class Ingest implements Capability {
   }
 
   async stop(): Promise<void> {
+    await this.shutdown(false);
+  }
+
+  /**
+   * `dashboard retire`, once everything the sessions held is stored: stops, and has the broker
+   * forget this instance's sessions. Only then, never on a failed retirement: a session ended
+   * with messages still queued in it would lose them.
+   */
+  async endSessions(): Promise<void> {
+    await this.shutdown(true);
+  }
+
+  private async shutdown(endSessions: boolean): Promise<void> {
     // First the writes in flight finish and are acknowledged; then the connections close with
     // whatever is still unwritten unacknowledged, kept by the broker for the next start.
     await this.batcher?.stop();
-    await Promise.all(this.lanes.map((lane) => lane.stop()));
+    await Promise.all(this.lanes.map((lane) => lane.stop(endSessions)));
     this.lanes = [];
     this.batcher = undefined;
   }

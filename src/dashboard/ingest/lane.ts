@@ -10,7 +10,7 @@ export interface LaneOptions {
   filters: readonly string[];
   /**
    * Leaving the group for good: the lane resumes its session only to take what the broker kept
-   * for it, unsubscribes so that nothing new is assigned to it, and ends the session when stopped.
+   * for it, and unsubscribes so that nothing new is assigned to it (stop(true) then ends it).
    */
   retiring?: boolean;
   /** Resolves when the message is stored: only then is it acknowledged (PUBACK). */
@@ -75,12 +75,13 @@ export class IngestLane {
     this.client = client;
   }
 
-  async stop(): Promise<void> {
+  /** `endSession`: the broker forgets the session now, with anything still queued in it. */
+  async stop(endSession = false): Promise<void> {
     const client = this.client;
     this.client = undefined;
     // Not forced: a PUBACK already being written goes out first. Unacknowledged messages stay in
-    // the session, unless the lane is retiring: then the broker forgets the session now.
-    await client?.endAsync(false, this.options.retiring ? { properties: { sessionExpiryInterval: 0 } } : {}).catch(() => undefined);
+    // the session unless it is ended.
+    await client?.endAsync(false, endSession ? { properties: { sessionExpiryInterval: 0 } } : {}).catch(() => undefined);
     this.setConnected(false);
   }
 
