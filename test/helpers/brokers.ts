@@ -14,7 +14,7 @@ import { Aedes } from 'aedes';
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
 import { mosquittoPath } from '../../src/tools/services/mosquitto.js';
-import { freeLoopbackPort as freePort } from '../../src/tools/services/ports.js';
+import { freeLoopbackPort as freePort, waitForPort } from '../../src/tools/services/ports.js';
 
 export { freePort };
 
@@ -148,23 +148,6 @@ async function mosquittoBroker(t: ExecutionContext, options: BrokerOptions): Pro
       await exited;
     },
   };
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  }
 }
 
 export interface Received {

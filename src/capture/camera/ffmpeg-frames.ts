@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../../config/schema.js';
+import { findExecutable } from '../../executable.js';
 import type { GrayFrame } from './still-detector.js';
 
 export type CameraSettings = Config['capture']['camera'];
@@ -9,10 +9,7 @@ export type RegionOfInterest = NonNullable<CameraSettings['roi']>;
 
 /** FFmpeg from PATH (Debian's /usr/bin/ffmpeg), or undefined. */
 export function ffmpegPath(tool: 'ffmpeg' | 'ffprobe' = 'ffmpeg'): string | undefined {
-  return (process.env.PATH ?? '/usr/bin')
-    .split(path.delimiter)
-    .map((dir) => path.join(dir, tool))
-    .find((file) => fs.existsSync(file));
+  return findExecutable(tool, ['/usr/bin']);
 }
 
 /** A video file is read at its own frame rate (-re), like a camera; devices and streams are live anyway. */

@@ -4,9 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { freeLoopbackPort } from './ports.js';
+import { findExecutable } from '../../executable.js';
+import { freeLoopbackPort, waitForPort } from './ports.js';
 
 export interface RunningMosquitto {
   url: string;
@@ -15,7 +15,7 @@ export interface RunningMosquitto {
 }
 
 export function mosquittoPath(): string | undefined {
-  return ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', ...(process.env.PATH ?? '').split(':').map((dir) => path.join(dir, 'mosquitto'))].find((file) => fs.existsSync(file));
+  return findExecutable('mosquitto', ['/usr/sbin', '/usr/local/sbin']);
 }
 
 /** Starts mosquitto with its config in `dir`; resolves once it accepts connections. */
@@ -32,14 +32,11 @@ export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
     child.kill('SIGTERM');
     await exited;
   };
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return { url: `mqtt://127.0.0.1:${port}`, child, stop };
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitForPort(port, 5000);
+  } catch (error) {
+    await stop();
+    throw new Error(`mosquitto did not start: ${(error as Error).message}`);
   }
-  await stop();
-  throw new Error('mosquitto did not start');
+  return { url: `mqtt://127.0.0.1:${port}`, child, stop };
 }
