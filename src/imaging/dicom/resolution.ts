@@ -6,10 +6,9 @@
 
 /** Halvings (0 = full resolution) that keep ceil(side / 2^k) ≥ minShortSide on both sides, at most `maxSteps`. */
 export function reductionSteps(rows: number, columns: number, minShortSide: number | undefined, maxSteps: number): number {
-  if (minShortSide === undefined) return 0;
-  let steps = 0;
-  while (steps < maxSteps && Math.min(Math.ceil(rows / 2 ** (steps + 1)), Math.ceil(columns / 2 ** (steps + 1))) >= minShortSide) steps++;
-  return steps;
+  // The sides shrink as the divisor grows, so the largest power of two within the box factor is
+  // the largest halving that keeps them.
+  return Math.min(maxSteps, Math.floor(Math.log2(boxFactor(rows, columns, minShortSide))));
 }
 
 /**
