@@ -244,6 +244,13 @@ export const configSchema = z.strictObject({
       threads: z.int().min(0).default(0),
       /** While no model loads (FAULT), try again this often; images wait in the capture folder. */
       retryIntervalMs: z.int().min(100).default(30_000),
+      /**
+       * PEM files of the Ed25519 public keys whose signatures this device accepts
+       * (`model keygen`, docs/model-updates.md). Empty: packages need no signature, and fleet
+       * updates are refused. Set: every package, the local one included, must carry a valid
+       * `manifest.sig` from one of them. Several keys allow rotation.
+       */
+      trustedKeys: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   triage: z

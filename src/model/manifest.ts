@@ -128,3 +128,22 @@ export function inputGeometry(input: ModelManifest['input']): InputGeometry {
 export function defaultVariantName(manifest: ModelManifest): string {
   return Object.entries(manifest.variants ?? {}).find(([, v]) => v.file === manifest.file && v.sha256 === manifest.sha256)?.[0] ?? 'default';
 }
+
+export interface PackageFile {
+  /** Relative to the package folder. */
+  file: string;
+  sha256: string;
+}
+
+/**
+ * Every file the manifest names with its hash, once each: the variants (the default first), the
+ * OOD statistics. What a signature over the manifest vouches for, and what a package carries
+ * when it is distributed (those of them that exist: unshipped variants say how to rebuild).
+ */
+export function packageFiles(manifest: ModelManifest): PackageFile[] {
+  const files: PackageFile[] = [{ file: manifest.file, sha256: manifest.sha256 }];
+  for (const variant of Object.values(manifest.variants ?? {})) files.push({ file: variant.file, sha256: variant.sha256 });
+  if (manifest.ood) files.push({ file: manifest.ood.statsFile, sha256: manifest.ood.statsSha256 });
+  const seen = new Set<string>();
+  return files.filter(({ file }) => !seen.has(file) && Boolean(seen.add(file)));
+}

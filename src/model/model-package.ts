@@ -5,6 +5,7 @@ import { ErrorCode, ModelError } from '../errors.js';
 import { sha256File } from '../hash.js';
 import { loadOodStatistics, type OodStatistics } from './ood.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+import { verifyManifestSignature, type TrustedKey } from './signature.js';
 
 export interface ModelPackage {
   dir: string;
@@ -15,6 +16,13 @@ export interface ModelPackage {
   variant: string;
   /** The OOD detector's statistics, checked against the manifest; absent for an unguarded package. */
   oodStatistics?: OodStatistics;
+  /** The key that signed the manifest, when the package was loaded with trusted keys. */
+  signedBy?: string;
+}
+
+export interface LoadOptions {
+  /** Non-empty: the manifest must carry a valid signature by one of these (model.trustedKeys). */
+  trustedKeys?: readonly TrustedKey[];
 }
 
 const HOW_TO_GET_ONE =
@@ -33,6 +41,11 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
       cause: error,
     });
   }
+  return parseManifest(manifestPath, text);
+}
+
+/** Validates manifest text (as read, or as verified against its signature). */
+export function parseManifest(manifestPath: string, text: string): ModelManifest {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -59,12 +72,15 @@ export function writeManifest(dir: string, manifest: unknown): ModelManifest {
 }
 
 /**
- * Reads and validates `<dir>/manifest.json`, picks the variant (`variant`, else the manifest's
+ * Verifies the signature first when `options.trustedKeys` is non-empty (nothing unverified is
+ * parsed), reads and validates `<dir>/manifest.json`, picks the variant (`variant`, else the manifest's
  * default `file`), then checks that ONNX file's SHA-256 against the manifest.
  */
-export async function loadModelPackage(dir: string, variant?: string): Promise<ModelPackage> {
+export async function loadModelPackage(dir: string, variant?: string, options: LoadOptions = {}): Promise<ModelPackage> {
   const manifestPath = path.join(dir, MANIFEST_FILE);
-  let manifest = await readManifest(dir);
+  const trusted = options.trustedKeys ?? [];
+  const signature = trusted.length > 0 ? verifyManifestSignature(dir, trusted) : undefined;
+  let manifest = signature ? parseManifest(manifestPath, signature.manifestBytes.toString('utf8')) : await readManifest(dir);
   let chosen = defaultVariantName(manifest);
   if (variant !== undefined && variant !== '' && variant !== chosen) {
     const entry = manifest.variants?.[variant];
@@ -96,5 +112,5 @@ export async function loadModelPackage(dir: string, variant?: string): Promise<M
     );
   }
   const oodStatistics = manifest.ood ? await loadOodStatistics(dir, manifest.ood) : undefined;
-  return { dir, manifest, onnxPath, variant: chosen, ...(oodStatistics ? { oodStatistics } : {}) };
+  return { dir, manifest, onnxPath, variant: chosen, ...(oodStatistics ? { oodStatistics } : {}), ...(signature ? { signedBy: signature.keyId } : {}) };
 }
