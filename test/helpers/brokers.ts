@@ -35,6 +35,8 @@ export interface BrokerOptions {
   credentials?: { username: string; password: string };
   /** Mosquitto only: TLS listener requiring client certificates signed by `ca`. */
   tls?: { ca: string; cert: string; key: string };
+  /** Mosquitto only: also listen on this address (the same port), e.g. a shaped link's. */
+  alsoOn?: string;
 }
 
 export const mosquittoBinary = mosquittoPath;
@@ -102,6 +104,7 @@ async function mosquittoBroker(t: ExecutionContext, options: BrokerOptions): Pro
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const lines = [
     `listener ${port} 127.0.0.1`,
+    ...(options.alsoOn ? [`listener ${port} ${options.alsoOn}`] : []),
     // Started as root, mosquitto would switch to user "mosquitto", which cannot write this
     // private temp folder: persistence would silently fail.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
