@@ -21,11 +21,17 @@ const COMMANDS = new Map<string, CommandEntry>([
   ['model ood-calibrate', { summary: 'out-of-distribution detector from training images (docs/safety.md)', load: async () => (await import('./commands/model-ood.js')).modelOodCalibrate }],
   ['model dequantize', { summary: "rebuild the package's fp32 variant from its int8 file", load: async () => (await import('./commands/model.js')).modelDequantize }],
   ['model bench', { summary: 'INT8 vs fp32 latency on this board, and which to run', load: async () => (await import('./commands/model.js')).modelBench }],
+  ['model references', { summary: "record the package's self-test images and the lamps they must get", load: async () => (await import('./commands/model-references.js')).modelReferences }],
+  ['model keygen', { summary: 'a new Ed25519 key pair for signing model packages (docs/model-updates.md)', load: async () => (await import('./commands/model-signing.js')).modelKeygen }],
+  ['model sign', { summary: "check a package's files against its manifest and sign it (manifest.sig)", load: async () => (await import('./commands/model-signing.js')).modelSign }],
+  ['model verify', { summary: "a package's signature and files, as a device checks them; exit 2 when refused", load: async () => (await import('./commands/model-signing.js')).modelVerify }],
   ['synth', { summary: 'synthetic c-spine phantoms with labels.csv (docs/phantoms.md)', load: async () => (await import('./commands/synth.js')).synth }],
   ['synth-ood', { summary: 'out-of-distribution and acquisition-shift test sets with ood.csv', load: async () => (await import('./commands/synth-ood.js')).synthOod }],
   ['dashboard', { summary: 'the central dashboard: MQTT → PostgreSQL → web page and API (docs/dashboard.md)', load: async () => (await import('./commands/dashboard.js')).dashboard }],
   ['dashboard user', { summary: 'add, list, disable dashboard users or set a password', load: async () => (await import('./commands/dashboard-user.js')).dashboardUser }],
   ['dashboard retire', { summary: 'take a dashboard instance out of the group, storing what the broker kept for it', load: async () => (await import('./commands/dashboard-retire.js')).dashboardRetire }],
+  ['dashboard package', { summary: 'add a signed model package for fleet updates, or list them', load: async () => (await import('./commands/dashboard-package.js')).dashboardPackage }],
+  ['dashboard rollout', { summary: 'roll a package out to devices, canaries first; advance, halt, roll back', load: async () => (await import('./commands/dashboard-rollout.js')).dashboardRollout }],
   ['camera snapshot', { summary: 'one camera frame with the region of interest drawn on it, for setting it up', load: async () => (await import('./commands/camera.js')).cameraSnapshot }],
   ['config', { summary: 'print the effective configuration (secrets masked)', load: async () => (await import('./commands/config.js')).config }],
 ]);
@@ -63,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    throw new UsageError(command === 'model' ? 'usage: model evaluate|quantize|ood-calibrate|dequantize|bench ...' : `unknown command "${command}"`);
+    throw new UsageError(command === 'model' ? 'usage: model evaluate|quantize|ood-calibrate|dequantize|bench|references|keygen|sign|verify ...' : `unknown command "${command}"`);
   }
   return (await entry.load()).run([...configOption, ...args]);
 }

@@ -22,6 +22,9 @@ import { RuntimeStateFile } from './runtime/state-file.js';
 import { HistoryStore } from './store/store.js';
 import { healthPayload, type HealthSnapshot } from './sync/payloads.js';
 import { Sync } from './sync/sync.js';
+import { ModelUpdates } from './updates/model-updates.js';
+import { PackageStore, updatesDir } from './updates/package-store.js';
+import { PackagePointer } from './updates/pointer.js';
 import { SystemdWatchdog } from './watchdog.js';
 
 export interface ServiceOptions {
@@ -62,7 +65,10 @@ export class Service {
     const store = (this.store = new HistoryStore(config.store.path, config.sync.mqtt.enabled));
     this.frontPanel = new FrontPanel({ indicators, button: options.button, settings: config.indicators, status: this.status, store, bus, logger });
     this.sync = config.sync.mqtt.enabled ? new Sync(config, store, pseudonyms, bus, logger) : undefined;
-    const model = (this.model = new ModelSlot(config, store, bus, logger));
+    const packages = config.updates.enabled ? new PackageStore(updatesDir(config)) : undefined;
+    const pointer = packages ? new PackagePointer(packages.root, logger) : undefined;
+    const model = (this.model = new ModelSlot(config, store, bus, logger, pointer));
+    const updates = packages && pointer ? new ModelUpdates({ config, store, model, pointer, packages, bus, logger }) : undefined;
     const pipeline = (this.pipeline = new ImagePipeline({ config, store, model, pseudonymizer: pseudonyms, bus, logger }));
     const folder = new CaptureFolder({
       dir: path.resolve(config.capture.dir),
@@ -89,6 +95,7 @@ export class Service {
       store,
       this.sync,
       model,
+      updates, // replaces the model in service; its commands come through sync
       pipeline,
       folder,
       this.dicomReceiver, // writes into the capture folder, so images that arrive early wait there

@@ -23,7 +23,7 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'camera', 'service']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'model signature', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'camera', 'service']);
   t.like(checks.service, { status: 'warn' });
   t.regex(String(checks.service!.detail), /^not running/);
   // The test package has no OOD statistics: a warning, not a failure.
@@ -33,6 +33,7 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   t.like(checks.camera, { status: 'ok', detail: 'off (capture.camera.enabled: false)' });
   t.like(checks.model, { status: 'ok' });
   t.regex(String(checks.model!.detail), /verified, loads and runs/);
+  t.like(checks['model signature'], { status: 'ok', detail: 'unsigned (model.trustedKeys empty, so not required; fleet updates are refused)' });
   t.like(checks.mqtt, { status: 'ok' });
   t.like(checks['history database'], { status: 'warn' }, 'not created until the service first runs');
 });

@@ -19,6 +19,13 @@ const state = {
   lastSeq: 0,
   live: null,
   detailId: null,
+  /** model updates: stored packages, the newest rollouts, the configured device groups */
+  packages: [],
+  rollouts: [],
+  groups: [],
+  /** the rollout whose devices are shown, and them */
+  rolloutId: null,
+  rolloutDevices: [],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -106,6 +113,14 @@ function shortHash(sha) {
   return sha ? sha.slice(0, 8) : '';
 }
 
+function mebibytes(n) {
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function isAdmin() {
+  return state.session?.role === 'admin';
+}
+
 function levelBadge(level) {
   return el('span', { class: `badge level-${level}`, text: level });
 }
@@ -135,7 +150,7 @@ async function showDashboard(session) {
   $('login-view').hidden = true;
   $('session-box').hidden = false;
   $('dashboard-view').hidden = false;
-  await Promise.all([loadDevices(), loadRedOpen(), loadResults()]);
+  await Promise.all([loadDevices(), loadRedOpen(), loadResults(), loadUpdates()]);
   startLive();
 }
 
@@ -459,6 +474,266 @@ async function acknowledge(id, button) {
   }
 }
 
+// ---- model updates ----
+
+const ROLLOUT_DONE = new Set(['active', 'confirmed']);
+const ROLLOUT_BAD = new Set(['failed', 'rolled-back']);
+
+async function loadUpdates() {
+  try {
+    const [{ packages }, { rollouts }, { groups }] = await Promise.all([api('/api/packages'), api('/api/rollouts'), api('/api/device-groups')]);
+    state.packages = packages;
+    state.groups = groups;
+    renderPackages();
+    renderRolloutForm();
+    await showRollouts(rollouts);
+  } catch (failure) {
+    if (failure.status !== 401) showRolloutError(failure.message);
+  }
+}
+
+function renderPackages() {
+  $('packages-body').replaceChildren(
+    ...state.packages.map((found) =>
+      el(
+        'tr',
+        { 'data-testid': 'package-row', 'data-sha': found.manifestSha256 },
+        el('td', {}, el('strong', { text: found.modelId })),
+        el('td', { class: 'mono', title: found.manifestSha256, text: shortHash(found.manifestSha256) }),
+        el('td', { class: 'mono', text: found.keyId }),
+        el('td', { class: 'num' }, mebibytes(found.totalBytes)),
+        el('td', { title: fullTime(found.addedAt) }, timeAgo(found.addedAt), el('span', { class: 'sub', text: found.addedBy })),
+      ),
+    ),
+  );
+  $('packages-empty').hidden = state.packages.length > 0;
+}
+
+function renderRolloutForm() {
+  $('rollout-form').hidden = !isAdmin() || state.packages.length === 0;
+  if ($('rollout-form').hidden) return;
+  const packageSelect = $('rollout-package');
+  const chosenPackage = packageSelect.value;
+  packageSelect.replaceChildren(...state.packages.map((found) => el('option', { value: found.manifestSha256, text: `${found.modelId} · ${shortHash(found.manifestSha256)}` })));
+  if (state.packages.some((found) => found.manifestSha256 === chosenPackage)) packageSelect.value = chosenPackage;
+  const targetSelect = $('rollout-target');
+  const chosenTarget = targetSelect.value || 'devices';
+  targetSelect.replaceChildren(
+    el('option', { value: 'devices', text: 'Listed by id' }),
+    ...state.groups.map((group) => el('option', { value: `group:${group.name}`, text: `Group ${group.name} (${group.devices.length})` })),
+    el('option', { value: 'all', text: 'All devices' }),
+  );
+  targetSelect.value = [...targetSelect.options].some((option) => option.value === chosenTarget) ? chosenTarget : 'devices';
+  $('rollout-devices-label').hidden = targetSelect.value !== 'devices';
+}
+
+function idList(text) {
+  return text
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
+}
+
+async function createRollout(event) {
+  event.preventDefault();
+  $('rollout-error').hidden = true;
+  const target = $('rollout-target').value;
+  const body = { package: $('rollout-package').value };
+  if (target === 'all') body.all = true;
+  else if (target.startsWith('group:')) body.group = target.slice('group:'.length);
+  else body.devices = idList($('rollout-devices').value);
+  const canary = idList($('rollout-canary').value);
+  if (canary.length) body.canary = canary;
+  const button = event.submitter ?? $('rollout-form').querySelector('button');
+  button.disabled = true;
+  try {
+    const { rollout } = await api('/api/rollouts', { method: 'POST', body });
+    $('rollout-devices').value = '';
+    $('rollout-canary').value = '';
+    state.rolloutId = rollout.id;
+    await loadUpdates();
+  } catch (failure) {
+    showRolloutError(failure.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showRolloutError(message) {
+  $('rollout-error').textContent = message;
+  $('rollout-error').hidden = false;
+}
+
+/** The rollouts list; the chosen rollout's devices are read again, the newest chosen when none is. */
+async function showRollouts(rollouts) {
+  state.rollouts = rollouts;
+  if (!rollouts.some((rollout) => rollout.id === state.rolloutId)) state.rolloutId = rollouts[0]?.id ?? null;
+  renderRollouts();
+  await loadRolloutDetail();
+}
+
+function runningCount(rollout) {
+  const byState = rollout.devices.byState;
+  return (byState.active ?? 0) + (byState.confirmed ?? 0);
+}
+
+function renderRollouts() {
+  $('rollouts-body').replaceChildren(
+    ...state.rollouts.map((rollout) =>
+      el(
+        'tr',
+        {
+          'data-testid': 'rollout-row',
+          'data-id': rollout.id,
+          'data-state': rollout.state,
+          class: rollout.id === state.rolloutId ? 'chosen' : '',
+          tabindex: '0',
+          onclick: () => chooseRollout(rollout.id),
+          onkeydown: (event) => event.key === 'Enter' && chooseRollout(rollout.id),
+        },
+        el('td', {}, el('span', { class: `badge rollout-${rollout.state}`, text: rollout.state })),
+        el('td', {}, rollout.package.modelId, el('span', { class: 'sub mono', title: rollout.package.manifestSha256, text: shortHash(rollout.package.manifestSha256) })),
+        el('td', {}, rollout.target),
+        el('td', {}, `${runningCount(rollout)} of ${rollout.devices.total} running it`, rollout.devices.canary ? el('span', { class: 'sub', text: `${rollout.devices.canary} ${rollout.devices.canary === 1 ? 'canary' : 'canaries'} first` }) : null),
+        el('td', { title: fullTime(rollout.createdAt) }, timeAgo(rollout.createdAt), el('span', { class: 'sub', text: rollout.createdBy })),
+      ),
+    ),
+  );
+  $('rollouts-empty').hidden = state.rollouts.length > 0;
+  const inProgress = state.rollouts.filter((rollout) => rollout.state === 'canary' || rollout.state === 'rolling').length;
+  $('updates-summary').textContent = inProgress ? `${inProgress} rollout${inProgress === 1 ? '' : 's'} in progress` : '';
+}
+
+async function chooseRollout(id) {
+  state.rolloutId = id;
+  renderRollouts();
+  await loadRolloutDetail();
+}
+
+async function loadRolloutDetail() {
+  const id = state.rolloutId;
+  if (!id) {
+    $('rollout-detail').hidden = true;
+    return;
+  }
+  try {
+    const { devices } = await api(`/api/rollouts/${encodeURIComponent(id)}`);
+    if (state.rolloutId !== id) return;
+    state.rolloutDevices = devices;
+    renderRolloutDetail();
+  } catch (failure) {
+    if (failure.status !== 401) showRolloutError(failure.message);
+  }
+}
+
+function progressBar(device) {
+  if (device.state !== 'downloading' || !device.bytesTotal) return null;
+  const share = Math.max(0, Math.min(1, (device.bytesDone ?? 0) / device.bytesTotal));
+  const fill = el('div', { class: 'progress-fill' });
+  fill.style.width = `${share * 100}%`;
+  return el(
+    'div',
+    { class: 'progress-cell' },
+    el('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(share * 100)), 'data-testid': 'rollout-progress' }, fill),
+    el('span', { class: 'sub', text: `${mebibytes(device.bytesDone ?? 0)} of ${mebibytes(device.bytesTotal)}` }),
+  );
+}
+
+function rolloutActions(rollout) {
+  if (!isAdmin()) return null;
+  const action = (name, label, testid, question) =>
+    el('button', { type: 'button', class: `button small ${name === 'rollback' ? 'danger' : 'ghost'}`, 'data-testid': testid, onclick: (event) => rolloutAction(rollout.id, name, event.currentTarget, question) }, label);
+  return el(
+    'div',
+    { class: 'rollout-actions' },
+    rollout.state === 'canary' ? action('advance', 'Advance to all', 'rollout-advance') : null,
+    rollout.state === 'canary' || rollout.state === 'rolling' ? action('halt', 'Halt', 'rollout-halt', 'Halt this rollout? No further device gets the package.') : null,
+    rollout.state !== 'rolled-back' ? action('rollback', 'Roll back', 'rollout-rollback', 'Roll back? Every device that was sent this package goes back to its previous model.') : null,
+  );
+}
+
+async function rolloutAction(id, name, button, question) {
+  if (question && !window.confirm(question)) return;
+  button.disabled = true;
+  $('rollout-error').hidden = true;
+  try {
+    await api(`/api/rollouts/${encodeURIComponent(id)}/${name}`, { method: 'POST' });
+    await loadUpdates();
+  } catch (failure) {
+    button.disabled = false;
+    showRolloutError(failure.message);
+  }
+}
+
+function renderRolloutDetail() {
+  const rollout = state.rollouts.find((candidate) => candidate.id === state.rolloutId);
+  const detail = $('rollout-detail');
+  detail.hidden = !rollout;
+  if (!rollout) return;
+  const rows = state.rolloutDevices.map((device) =>
+    el(
+      'tr',
+      { 'data-testid': 'rollout-device-row', 'data-device': device.deviceId, 'data-state': device.state, class: ROLLOUT_BAD.has(device.state) ? 'bad' : '' },
+      el('td', {}, el('strong', { text: device.deviceId })),
+      el('td', {}, device.stage),
+      el('td', {}, el('span', { class: `badge device-${ROLLOUT_DONE.has(device.state) ? 'done' : ROLLOUT_BAD.has(device.state) ? 'bad' : 'busy'}`, text: device.state })),
+      el('td', {}, progressBar(device)),
+      el('td', { class: 'col-problem' }, device.code ? el('span', { class: 'mono', text: device.code }) : null, device.message ? el('span', { class: 'sub', text: device.message }) : null),
+      el('td', { title: fullTime(device.reportedAt) }, device.reportedAt ? timeAgo(device.reportedAt) : '—'),
+    ),
+  );
+  const head = el(
+    'div',
+    { class: 'rollout-head' },
+    el(
+      'div',
+      {},
+      el('strong', { text: `Rollout ${shortHash(rollout.id)}` }),
+      ' ',
+      el('span', { class: `badge rollout-${rollout.state}`, 'data-testid': 'rollout-state', text: rollout.state }),
+      el('span', { class: 'sub', text: `${rollout.package.modelId} to ${rollout.target}; auto-advance ${rollout.autoAdvance ? 'on' : 'off'}` }),
+    ),
+    rolloutActions(rollout),
+  );
+  const table = el(
+    'div',
+    { class: 'table-scroll' },
+    el(
+      'table',
+      { class: 'grid rollout-devices' },
+      el('thead', {}, el('tr', {}, ['Device', 'Stage', 'State', 'Progress', 'Problem', 'Reported'].map((title) => el('th', { text: title })))),
+      el('tbody', {}, rows),
+    ),
+  );
+  const reason = rollout.reason ? el('p', { class: 'rollout-reason', 'data-testid': 'rollout-reason', text: rollout.reason }) : null;
+  detail.dataset.id = rollout.id;
+  detail.replaceChildren(...[head, reason, table].filter(Boolean));
+}
+
+/** Reports can come many a second while packages download: one refresh at a time, one more if asked meanwhile. */
+const updatesRefresh = { running: null, again: false };
+
+function refreshRollouts(rollouts) {
+  state.rollouts = rollouts;
+  if (updatesRefresh.running) {
+    updatesRefresh.again = true;
+    return;
+  }
+  updatesRefresh.running = Promise.all([api('/api/packages').then(({ packages }) => (state.packages = packages)), showRollouts(state.rollouts)])
+    .then(() => {
+      renderPackages();
+      renderRolloutForm();
+    })
+    .catch(() => undefined)
+    .finally(() => {
+      updatesRefresh.running = null;
+      if (updatesRefresh.again) {
+        updatesRefresh.again = false;
+        refreshRollouts(state.rollouts);
+      }
+    });
+}
+
 // ---- live feed ----
 
 function setLiveState(name, text) {
@@ -502,6 +777,7 @@ function startLive() {
     if (state.detailId === result.id && $('detail').open) openDetail(result.id);
   });
   source.addEventListener('devices', (event) => renderDevices(JSON.parse(event.data).devices));
+  source.addEventListener('rollouts', (event) => refreshRollouts(JSON.parse(event.data).rollouts));
 }
 
 function stopLive() {
@@ -527,6 +803,8 @@ function init() {
   });
   $('filter-clear').addEventListener('click', clearFilters);
   $('load-more').addEventListener('click', () => loadResults(true));
+  $('rollout-form').addEventListener('submit', createRollout);
+  $('rollout-target').addEventListener('change', () => ($('rollout-devices-label').hidden = $('rollout-target').value !== 'devices'));
   $('detail-close').addEventListener('click', () => $('detail').close());
   $('detail').addEventListener('close', () => (state.detailId = null));
   $('detail').addEventListener('click', (event) => event.target === $('detail') && $('detail').close());
@@ -540,6 +818,9 @@ function init() {
     if (!state.session) return;
     renderDevices(state.devices);
     renderResults();
+    renderPackages();
+    renderRollouts();
+    renderRolloutDetail();
   }, 30_000);
   readFilters();
   api('/api/session').then(showDashboard, () => showLogin());

@@ -1,5 +1,5 @@
-import { createLogger } from '../logger.js';
 import { CspineError, ErrorCode } from '../errors.js';
+import { commandLogger } from './dashboard-cli.js';
 import { commandConfig, CONFIG_OPTION, defineCommand, positiveInteger } from './options.js';
 
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -23,7 +23,7 @@ lowering dashboard.mqtt.lanes. Exit 1 when the broker cannot be reached.`,
     const config = commandConfig(values);
     const settings = { ...config.dashboard, instanceId: values.instance ?? config.dashboard.instanceId };
     const quietMs = positiveInteger('quiet-seconds', values['quiet-seconds']) * 1000;
-    const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+    const logger = commandLogger(config);
     const [{ DashboardDatabase }, { Ingest }] = await Promise.all([import('../dashboard/database/database.js'), import('../dashboard/ingest/ingest.js')]);
     const database = new DashboardDatabase(settings.postgres, logger);
     const ingest = new Ingest(settings, database, logger, { retiring: true });

@@ -1,9 +1,8 @@
 import readline from 'node:readline';
 import type { Config } from '../config/schema.js';
 import { Accounts, isRole, MIN_PASSWORD_LENGTH, ROLES, type Role } from '../dashboard/database/accounts.js';
-import { DashboardDatabase } from '../dashboard/database/database.js';
 import { CspineError, ErrorCode } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { commandLogger, operand, textTable, utcSeconds, withDashboardDatabase } from './dashboard-cli.js';
 import { commandConfig, CONFIG_OPTION, defineCommand, UsageError } from './options.js';
 
 /** One line from a pipe, without its line ending: `printf '%s\n' "$PW" | … --password-stdin`. */
@@ -61,19 +60,10 @@ async function newPassword(fromStdin: boolean): Promise<string> {
   return first;
 }
 
-function operand(positionals: string[], index: number, what: string): string {
-  const value = positionals[index];
-  if (value === undefined) throw new UsageError(`missing ${what}`);
-  return value;
-}
-
 function userTable(users: Awaited<ReturnType<Accounts['listUsers']>>): string {
   if (users.length === 0) return 'no users yet: cspine-edge dashboard user add NAME --role admin\n';
-  const rows = users.map((user) => [user.name, user.role, user.createdAt.slice(0, 19).replace('T', ' '), user.disabledAt ? `disabled ${user.disabledAt.slice(0, 10)}` : 'active']);
-  const header = ['user', 'role', 'created (UTC)', 'state'];
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const format = (row: string[]) => `${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
-  return format(header) + rows.map(format).join('');
+  const rows = users.map((user) => [user.name, user.role, utcSeconds(user.createdAt), user.disabledAt ? `disabled ${user.disabledAt.slice(0, 10)}` : 'active']);
+  return textTable(['user', 'role', 'created (UTC)', 'state'], rows);
 }
 
 function requiredRole(role: string | undefined): Role {
@@ -92,9 +82,7 @@ export async function dashboardUserCommand(config: Config, { action, positionals
   if (!['add', 'list', 'disable', 'password'].includes(action)) throw new UsageError(`unknown action "${action}": add, list, disable or password`);
   // Checked before the database is opened: a usage error should not wait for a connection.
   if (action === 'add') requiredRole(role);
-  const database = new DashboardDatabase(config.dashboard.postgres, createLogger(config.log.level === 'info' ? 'warn' : config.log.level));
-  await database.start();
-  try {
+  await withDashboardDatabase(config, commandLogger(config), async (database) => {
     const accounts = new Accounts(database, config.dashboard.http.sessionHours);
     switch (action) {
       case 'add': {
@@ -120,9 +108,7 @@ export async function dashboardUserCommand(config: Config, { action, positionals
         break;
       }
     }
-  } finally {
-    await database.stop();
-  }
+  });
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { toCspineError } from '../errors.js';
 import { diskFreeBytes, diskUsedShare } from '../jobs/health.js';
 import { InferenceEngine } from '../model/inference.js';
 import { loadModelPackage, type ModelPackage } from '../model/model-package.js';
+import { loadTrustedKeys, SIGNATURE_FILE, verifyManifestSignature } from '../model/signature.js';
 import { planIndicators } from '../indicators/select.js';
 import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
@@ -41,6 +42,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
   const probes: Array<[string, Probe]> = [
     ['capture folder', () => captureFolder(config)],
     ['model', () => model(config, modelPackage)],
+    ['model signature', () => modelSignature(config)],
     ['ood detector', () => oodDetector(config, modelPackage)],
     ['history database', () => database(config)],
     ['disk', () => disk(config)],
@@ -81,6 +83,18 @@ async function model(config: Config, modelPackage: () => Promise<ModelPackage>):
   const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
   await engine.close();
   return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.variant === 'default' ? '' : `${pkg.variant} variant, `}${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
+}
+
+/** What the service will make of the package's signature; a refusal throws its code. */
+function modelSignature(config: Config): Omit<Check, 'name'> {
+  const dir = path.resolve(config.model.dir, config.model.id);
+  if (config.model.trustedKeys.length === 0) {
+    const signed = fs.existsSync(path.join(dir, SIGNATURE_FILE)) ? `${SIGNATURE_FILE} not checked` : 'unsigned';
+    return { status: 'ok', detail: `${signed} (model.trustedKeys empty, so not required; fleet updates are refused)` };
+  }
+  const trusted = loadTrustedKeys(config.model.trustedKeys);
+  const { keyId } = verifyManifestSignature(dir, trusted);
+  return { status: 'ok', detail: `signed by ${keyId} and trusted (${trusted.find((key) => key.keyId === keyId)!.source})` };
 }
 
 /** Whether unfamiliar images can be told apart: a package without OOD statistics is unguarded. */

@@ -324,6 +324,36 @@ export const configSchema = z.strictObject({
       sendIdentifiers: z.boolean().default(false),
     })
     .prefault({}),
+  /**
+   * Fleet model updates (docs/model-updates.md): model commands from the dashboard over MQTT,
+   * packages fetched from `url`, verified against model.trustedKeys, tested beside the model in
+   * service, switched between two images, rolled back when anything is wrong.
+   */
+  updates: z
+    .strictObject({
+      /** Off by default (false): needs sync.mqtt.enabled, `url` and a non-empty model.trustedKeys. */
+      enabled: z.boolean().default(false),
+      /** The dashboard's base URL (e.g. https://dashboard.example:8443): packages come only from here, whatever a command says. Default: none. */
+      url: z.string().regex(/^https?:\/\/[^/]/, 'an http:// or https:// URL').optional(),
+      /** Where received packages live. Default "": <folder of store.path>/updates, next to the history database. */
+      dir: z.string().default(''),
+      /** A package larger than this is refused before anything is fetched. Default 600 MiB. */
+      maxPackageBytes: z.int().min(1).default(600 * 1024 * 1024),
+      /** The disk must keep this much free after the download, or it is refused. Default 256 MiB. */
+      minFreeBytes: z.int().min(0).default(256 * 1024 * 1024),
+      /** Bytes asked for per HTTP Range request; each is on disk (fsync) before the next. Default 1 MiB. */
+      chunkBytes: z.int().min(1024).default(1024 * 1024),
+      /** No byte for this long: the connection is dropped and the download resumes from what is on disk. Default 30 s. */
+      stallTimeoutMs: z.int().min(100).default(30_000),
+      /** While the dashboard cannot be reached, try again after this, doubling up to retryMaxMs. Defaults 1 s and 5 min. */
+      retryMinMs: z.int().min(10).default(1_000),
+      retryMaxMs: z.int().min(10).default(300_000),
+      /** A new package that runs this long in one start is confirmed. Default 10 min. */
+      confirmAfterMs: z.int().min(0).default(600_000),
+      /** Starts without confirmation beyond this bring the previous package back (a crash loop). Default 3. */
+      maxUnconfirmedStarts: z.int().min(1).default(3),
+    })
+    .prefault({}),
   privacy: z
     .strictObject({
       /**
@@ -429,6 +459,21 @@ export const configSchema = z.strictObject({
           eventsDays: z.int().min(1).default(365),
           healthDays: z.int().min(1).default(14),
           deadLettersDays: z.int().min(1).default(30),
+        })
+        .prefault({}),
+      /** Fleet model updates (docs/model-updates.md#on-the-dashboard). */
+      updates: z
+        .strictObject({
+          /** `dashboard package add` stores each package here, in a folder named by its manifest SHA-256; devices download from it. */
+          dir: z.string().min(1).default('./dashboard-packages'),
+          /** Public keys (`.pub`, from `cspine-edge model keygen`) a package must be signed by. Empty: every package is refused. */
+          trustedKeys: z.array(z.string().min(1)).default([]),
+          /** Named sets of device ids, for `dashboard rollout create --group NAME`. */
+          groups: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "-" and "_" only'), z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a device id'))).default({}),
+          /** Share of a rollout's devices (rounded up) that get the package first when no canaries are named; 0: no canary stage. */
+          canaryPercent: z.number().min(0).max(100).default(10),
+          /** Send the package to the rest once every canary reports active or confirmed; false: wait for `dashboard rollout advance`. */
+          autoAdvance: z.boolean().default(true),
         })
         .prefault({}),
     })

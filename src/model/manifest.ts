@@ -40,6 +40,40 @@ export const oodSchema = z.object({
 });
 export type OodSpec = z.infer<typeof oodSchema>;
 
+/** The folder inside a package that holds its self-test's reference images. */
+export const REFERENCE_DIR = 'reference';
+/** A reference image's file name in {@link REFERENCE_DIR}: plain, so it can never point outside the package. */
+export const REFERENCE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/**
+ * The package's own answer key: images inside the package (`model references`) and what this
+ * model must make of them. The device checks them at load, nightly and before switching to an
+ * update, so a package that was damaged, mis-built or run by a broken runtime never goes into
+ * service. Phantoms or anonymised images only: the package travels to every device.
+ */
+export const selfTestSchema = z.object({
+  /** The most any one probability may differ from the recorded one. */
+  tolerance: z.number().positive().max(1).default(0.02),
+  references: z
+    .array(
+      z.object({
+        file: z
+          .string()
+          .refine((file) => file.startsWith(`${REFERENCE_DIR}/`) && REFERENCE_NAME.test(file.slice(REFERENCE_DIR.length + 1)), `${REFERENCE_DIR}/<name>: a plain file name in the package's ${REFERENCE_DIR} folder`),
+        sha256: sha256Hex,
+        expected: z.object({
+          level: z.enum(['GREEN', 'AMBER', 'RED']),
+          label: z.string().min(1),
+          probabilities: z.record(z.string(), z.number().min(0).max(1)),
+        }),
+      }),
+    )
+    .min(1)
+    .refine((references) => new Set(references.map((reference) => reference.file)).size === references.length, 'each reference file once'),
+});
+export type SelfTestSpec = z.infer<typeof selfTestSchema>;
+export type SelfTestReference = SelfTestSpec['references'][number];
+
 /**
  * `models/<id>/manifest.json`: everything the runtime needs to feed and read the model.
  * Preprocessing lives here and nowhere else, so a retrained model cannot be fed wrongly.
@@ -90,6 +124,8 @@ export const manifestSchema = z
       .optional(),
     /** The out-of-distribution detector's statistics and thresholds (`model ood-calibrate`, docs/safety.md). */
     ood: oodSchema.optional(),
+    /** Reference images and the answers they must get (`model references`); without it only the fixed-image drift check runs. */
+    selfTest: selfTestSchema.optional(),
     quantization: z.record(z.string(), z.unknown()).optional(),
     provenance: z.record(z.string(), z.unknown()).optional(),
     evaluation: z.record(z.string(), z.unknown()).optional(),
@@ -101,6 +137,12 @@ export const manifestSchema = z
     }
     if (manifest.ood && !manifest.outputs.features) {
       ctx.addIssue({ code: 'custom', path: ['outputs', 'features'], message: 'the ood statistics need a features output' });
+    }
+    for (const [i, reference] of (manifest.selfTest?.references ?? []).entries()) {
+      const where = ['selfTest', 'references', i, 'expected'];
+      if (!manifest.labels.includes(reference.expected.label)) ctx.addIssue({ code: 'custom', path: [...where, 'label'], message: `"${reference.expected.label}" is not one of the labels` });
+      const given = Object.keys(reference.expected.probabilities).sort().join(',');
+      if (given !== [...manifest.labels].sort().join(',')) ctx.addIssue({ code: 'custom', path: [...where, 'probabilities'], message: `needs one probability per label (${manifest.labels.join(', ')}), got ${given || 'none'}` });
     }
     const channels = inputGeometry(manifest.input).channels;
     for (const key of ['mean', 'std'] as const) {
@@ -137,13 +179,15 @@ export interface PackageFile {
 
 /**
  * Every file the manifest names with its hash, once each: the variants (the default first), the
- * OOD statistics. What a signature over the manifest vouches for, and what a package carries
- * when it is distributed (those of them that exist: unshipped variants say how to rebuild).
+ * OOD statistics, the self-test's reference images. What a signature over the manifest vouches
+ * for, and what a package carries when it is distributed (those of them that exist: unshipped
+ * variants say how to rebuild).
  */
 export function packageFiles(manifest: ModelManifest): PackageFile[] {
   const files: PackageFile[] = [{ file: manifest.file, sha256: manifest.sha256 }];
   for (const variant of Object.values(manifest.variants ?? {})) files.push({ file: variant.file, sha256: variant.sha256 });
   if (manifest.ood) files.push({ file: manifest.ood.statsFile, sha256: manifest.ood.statsSha256 });
+  for (const reference of manifest.selfTest?.references ?? []) files.push({ file: reference.file, sha256: reference.sha256 });
   const seen = new Set<string>();
   return files.filter(({ file }) => !seen.has(file) && Boolean(seen.add(file)));
 }

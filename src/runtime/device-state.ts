@@ -26,10 +26,11 @@ export class DeviceStatus {
       this.become(this.lastResult);
     });
     bus.on('modelChanged', this, (model) => {
-      if (model) {
-        this.faults.delete('model');
-        this.become({ state: 'ready', model });
-      }
+      if (!model) return;
+      const recovered = this.faults.delete('model');
+      // A model switched in by a fleet update must not blank the result the crew is reading.
+      const busy = this.activity.state === 'processing' || this.activity.state === 'result';
+      if (recovered || !busy) this.become({ state: 'ready', model });
     });
     bus.on('faultRaised', this, (fault) => {
       this.faults.set(fault.kind, fault);

@@ -1,6 +1,7 @@
 import type { ReceiverState } from '../capture/dicom-receiver/receiver.js';
 import type { ErrorCodeValue } from '../errors.js';
 import type { Triage } from '../triage/policy.js';
+import type { ReceivedModelCommand } from '../updates/command.js';
 
 /** What the device's capabilities tell each other over the event bus, and the device state. */
 
@@ -36,8 +37,27 @@ export interface RuntimeEvents {
   /** A model passed its self-test and takes images (`undefined`: none does any more). */
   modelChanged: ModelInfo | undefined;
   receiverStateChanged: ReceiverState;
+  /** A model command arrived on `<prefix>/<deviceId>/command/model` (again at every connect: it is retained). */
+  modelCommand: ReceivedModelCommand;
+  /** A model command moved on a step; sync queues it for the dashboard (cspine.update.v1). */
+  updateProgress: UpdateStep;
   /** The device state the lamps, button, doctor and MQTT status follow. */
   deviceStateChanged: DeviceState;
+}
+
+/** One step of a model command, as `schemas/update.v1.json` reports it (less what sync adds: schema, id, deviceId, at). */
+export interface UpdateStep {
+  commandId: string;
+  rolloutId: string;
+  /** The manifest SHA-256 of the package an install command is about. */
+  packageSha256?: string;
+  state: 'downloading' | 'testing' | 'active' | 'confirmed' | 'failed' | 'rolled-back';
+  bytesDone?: number;
+  bytesTotal?: number;
+  code?: string;
+  message?: string;
+  /** The model in service after this step. */
+  model?: { id: string; sha256: string };
 }
 
 /** What has gone wrong, by the part that went wrong; each kind is cleared by its own recovery. */

@@ -82,4 +82,35 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE results ADD COLUMN ood TEXT;
   ALTER TABLE results ADD COLUMN orientation TEXT;
   `,
+  `
+  -- Model update reports (cspine.update.v1) travel through the outbox like events, carrying
+  -- their payload. SQLite cannot change a CHECK constraint in place, so the table is rebuilt.
+  CREATE TABLE outbox_next (
+    id           INTEGER PRIMARY KEY,
+    message_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('result', 'event', 'update')),
+    image_id     INTEGER REFERENCES images (id) ON DELETE CASCADE,
+    payload      TEXT,
+    created_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    CHECK ((kind = 'result') = (image_id IS NOT NULL))
+  );
+  INSERT INTO outbox_next (id, message_id, kind, image_id, payload, created_at, delivered_at)
+    SELECT id, message_id, kind, image_id, payload, created_at, delivered_at FROM outbox;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_next RENAME TO outbox;
+  CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
+  CREATE INDEX outbox_by_image ON outbox (image_id);
+
+  -- Model commands this device has taken up (the command is retained and comes again at every
+  -- connect): 'received' resumes after a restart, 'testing' left behind means the service ended
+  -- while testing that package, 'done' is never acted on again. issued_ms (the command's
+  -- issuedAt) lets an older command delivered late be told from a newer one.
+  CREATE TABLE model_commands (
+    id         TEXT PRIMARY KEY,
+    issued_ms  INTEGER,
+    phase      TEXT NOT NULL CHECK (phase IN ('received', 'testing', 'done')),
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];

@@ -2,10 +2,13 @@ import crypto from 'node:crypto';
 import { ErrorCode, StoreError } from '../errors.js';
 import type { Db } from './database.js';
 
+/** A result (its payload built from history when sent), an event or a model update report (each carrying its payload). */
+export type OutboxKind = 'result' | 'event' | 'update';
+
 export interface OutboxRow {
   id: number;
   messageId: string;
-  kind: 'result' | 'event';
+  kind: OutboxKind;
   imageId: number | null;
   payload: string | null;
   createdAt: string;
@@ -19,7 +22,7 @@ export interface OutboxBacklog {
 interface RawRow {
   id: number;
   message_id: string;
-  kind: 'result' | 'event';
+  kind: OutboxKind;
   image_id: number | null;
   payload: string | null;
   created_at: string;
@@ -43,7 +46,7 @@ export class Outbox {
     this.selectPending = db.prepare(`SELECT id, message_id, kind, image_id, payload, created_at FROM outbox WHERE delivered_at IS NULL AND id > ? ORDER BY id LIMIT ?`);
     this.updateDelivered = db.prepare(`UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL`);
     this.selectBacklog = db.prepare(`SELECT count(*) AS pending, min(created_at) AS oldest FROM outbox WHERE delivered_at IS NULL`);
-    this.deleteOldEvents = db.prepare(`DELETE FROM outbox WHERE kind = 'event' AND delivered_at IS NOT NULL AND created_at < ?`);
+    this.deleteOldEvents = db.prepare(`DELETE FROM outbox WHERE kind IN ('event', 'update') AND delivered_at IS NOT NULL AND created_at < ?`);
   }
 
   /** Queues a result; call inside the transaction that records it. Returns the message id. */
@@ -52,7 +55,12 @@ export class Outbox {
   }
 
   addEvent(payload: object, messageId: string = crypto.randomUUID(), at = new Date()): string {
-    return this.guard(() => this.add('event', null, JSON.stringify({ ...payload, id: messageId }), at, messageId));
+    return this.addPayload('event', payload, messageId, at);
+  }
+
+  /** Queues a model update report (cspine.update.v1). */
+  addUpdate(payload: object, messageId: string = crypto.randomUUID(), at = new Date()): string {
+    return this.addPayload('update', payload, messageId, at);
   }
 
   /** Undelivered rows after `afterId`, oldest first. */
@@ -81,12 +89,16 @@ export class Outbox {
     return { pending: row.pending, oldestPendingAt: row.oldest };
   }
 
-  /** Delivered events older than `olderThan`; result rows go with their history record. */
+  /** Delivered events and update reports older than `olderThan`; result rows go with their history record. */
   pruneDeliveredEvents(olderThan: Date): number {
     return this.guard(() => this.deleteOldEvents.run(olderThan.toISOString()).changes);
   }
 
-  private add(kind: 'result' | 'event', imageId: number | null, payload: string | null, at: Date, messageId: string = crypto.randomUUID()): string {
+  private addPayload(kind: 'event' | 'update', payload: object, messageId: string, at: Date): string {
+    return this.guard(() => this.add(kind, null, JSON.stringify({ ...payload, id: messageId }), at, messageId));
+  }
+
+  private add(kind: OutboxKind, imageId: number | null, payload: string | null, at: Date, messageId: string = crypto.randomUUID()): string {
     this.insert.run({ messageId, kind, imageId, payload, createdAt: at.toISOString() });
     return messageId;
   }

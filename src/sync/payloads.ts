@@ -3,6 +3,7 @@ import type { OutboxBacklog } from '../store/outbox.js';
 import { VERSION } from '../version.js';
 import type { Pseudonyms } from '../privacy/pseudonymizer.js';
 import type { Condition } from '../runtime/device-state.js';
+import type { UpdateStep } from '../runtime/events.js';
 
 /**
  * MQTT payloads, version 1. JSON Schemas for each live in schemas/ and docs/mqtt.md shows
@@ -70,6 +71,13 @@ export interface EventPayload {
   message: string;
 }
 
+export interface UpdatePayload extends UpdateStep {
+  schema: 'cspine.update.v1';
+  id: string;
+  deviceId: string;
+  at: string;
+}
+
 export interface PayloadContext {
   deviceId: string;
   pseudonymizer: Pseudonyms;
@@ -116,4 +124,8 @@ export function healthPayload(deviceId: string, id: string, snapshot: HealthSnap
 
 export function eventPayload(deviceId: string, severity: EventPayload['severity'], code: string, message: string, at = new Date()): Omit<EventPayload, 'id'> {
   return { schema: 'cspine.event.v1', deviceId, at: at.toISOString(), severity, code, message };
+}
+
+export function updatePayload(deviceId: string, step: UpdateStep, at = new Date()): Omit<UpdatePayload, 'id'> {
+  return { schema: 'cspine.update.v1', deviceId, at: at.toISOString(), ...step };
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { backoffDelay } from '../backoff.js';
 import { deviceConnectionOptions } from './connection.js';
 import type { Config } from '../config/schema.js';
 import { ErrorCode } from '../errors.js';
@@ -18,6 +19,8 @@ export interface PublisherEvents {
   delivered: [number[]];
   /** The broker refused the credentials (wrong user/password, or not authorised). */
   refused: [string];
+  /** A message on one of the subscribed topics. */
+  message: [topic: string, payload: Buffer];
 }
 
 /** CONNACK return codes (3.1.1) and reason codes (5) that mean "your credentials are wrong". */
@@ -52,6 +55,8 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     private readonly history: History,
     private readonly payloads: PayloadContext,
     private readonly logger: Logger,
+    /** Topics subscribed to (QoS 1) on every connection: each is a fresh client, and retained messages come again. */
+    private readonly subscriptions: readonly string[] = [],
   ) {
     super();
     this.settings = config.sync.mqtt;
@@ -112,7 +117,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     this.client?.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'online', this.condition)), { qos: 1, retain: true });
   }
 
-  private topicOf(name: 'status' | 'result' | 'event'): string {
+  private topicOf(name: 'status' | 'result' | 'event' | 'update'): string {
     return topic(this.settings.topicPrefix, this.payloads.deviceId, name);
   }
 
@@ -150,8 +155,12 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       this.logger.info({ broker: settings.url, clientId: options.clientId }, 'MQTT connected');
       // Re-published on every connect: brokers without persistence forget retained messages.
       this.publishOnline();
+      this.subscribe(client);
       this.emit('connected');
       this.drain();
+    });
+    client.on('message', (topic, payload) => {
+      if (client === this.client) this.emit('message', topic, payload);
     });
     client.on('error', (error: Error & { code?: number | string }) => {
       if (client !== this.client) return;
@@ -182,15 +191,21 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     });
   }
 
-  /** Exponential back-off with full jitter, so a fleet coming back online does not stampede. */
+  /** With back-off (src/backoff.ts) between reconnectMinMs and reconnectMaxMs. */
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    const { reconnectMinMs, reconnectMaxMs } = this.settings;
-    const ceiling = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** this.attempt);
-    const delay = Math.max(reconnectMinMs, Math.round(ceiling * (0.5 + Math.random() * 0.5)));
+    const delay = backoffDelay(this.attempt, this.settings.reconnectMinMs, this.settings.reconnectMaxMs);
     this.attempt = Math.min(this.attempt + 1, 30);
     this.logger.debug({ delayMs: delay, attempt: this.attempt }, 'MQTT reconnect scheduled');
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private subscribe(client: MqttClient): void {
+    if (this.subscriptions.length === 0) return;
+    client.subscribe([...this.subscriptions], { qos: 1 }, (error) => {
+      // The next connection subscribes again.
+      if (error) this.logger.warn({ topics: this.subscriptions, err: error.message }, 'MQTT subscribe failed');
+    });
   }
 
   private drain(): void {
@@ -229,7 +244,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   }
 
   private render(row: OutboxRow): { topic: string; payload: string } | undefined {
-    if (row.kind === 'event') return { topic: this.topicOf('event'), payload: row.payload! };
+    if (row.kind !== 'result') return { topic: this.topicOf(row.kind), payload: row.payload! };
     const entry = this.history.entryById(row.imageId!);
     if (!entry) {
       this.logger.error({ outboxId: row.id, imageId: row.imageId }, 'outbox row points at a missing history record; skipping it');

@@ -8,8 +8,10 @@ import type { DeviceState } from '../runtime/events.js';
 import type { EventBus } from '../runtime/event-bus.js';
 import type { OutboxBacklog } from '../store/outbox.js';
 import type { HistoryStore } from '../store/store.js';
-import { eventPayload, type DeviceCondition, type EventPayload } from './payloads.js';
+import { parseModelCommand } from '../updates/command.js';
+import { eventPayload, updatePayload, type DeviceCondition, type EventPayload } from './payloads.js';
 import { MqttPublisher } from './publisher.js';
+import { topic } from './topics.js';
 
 /** A warning, not an error: listed with the errors in docs/errors.md. */
 const OUTBOX_BACKLOG = 'W_OUTBOX_BACKLOG';
@@ -17,10 +19,11 @@ const OUTBOX_BACKLOG = 'W_OUTBOX_BACKLOG';
 export type Backlog = OutboxBacklog & { warnAt: number; overLimit: boolean };
 
 /**
- * Everything MQTT for the device, as one capability: the publisher, results and faults from
- * the event bus into the outbox, the device's condition into the retained status, and the
- * warning when the backlog passes `sync.outboxWarnAt` (said once per crossing; nothing is
- * dropped). Started after the history database, whose outbox it drains.
+ * Everything MQTT for the device, as one capability: the publisher, results, faults and model
+ * update reports from the event bus into the outbox, the device's condition into the retained
+ * status, model commands from the broker onto the bus (with updates.enabled), and the warning
+ * when the backlog passes `sync.outboxWarnAt` (said once per crossing; nothing is dropped).
+ * Started after the history database, whose outbox it drains.
  */
 export class Sync implements Capability {
   readonly name = 'mqtt sync';
@@ -41,8 +44,12 @@ export class Sync implements Capability {
     const { outbox, history } = this.store;
     if (!outbox) throw new CspineError(ErrorCode.INTERNAL, 'the history database was opened without an outbox');
     const { config } = this;
-    this.publisher = new MqttPublisher(config, outbox, history, { deviceId: config.deviceId, pseudonymizer: this.pseudonymizer, sendIdentifiers: config.sync.sendIdentifiers }, this.logger);
+    const commands = config.updates.enabled ? [topic(config.sync.mqtt.topicPrefix, config.deviceId, 'command/model')] : [];
+    const context = { deviceId: config.deviceId, pseudonymizer: this.pseudonymizer, sendIdentifiers: config.sync.sendIdentifiers };
+    this.publisher = new MqttPublisher(config, outbox, history, context, this.logger, commands);
     if (this.condition) this.publisher.setCondition(this.condition);
+    this.publisher.on('message', (_topic, payload) => this.bus.emit('modelCommand', parseModelCommand(payload)));
+    this.bus.on('updateProgress', this, (step) => this.queue(() => outbox.addUpdate(updatePayload(config.deviceId, step)), step.state));
     this.bus.on('resultCommitted', this, () => this.resultQueued());
     // History and the outbox live in the same database: a store fault cannot be queued there.
     this.bus.on('faultRaised', this, (fault) => {
@@ -89,11 +96,15 @@ export class Sync implements Capability {
 
   /** Faults and warnings travel through the outbox too, so those made offline arrive later. */
   private event(severity: EventPayload['severity'], code: string, message: string): void {
+    this.queue(() => this.store.outbox?.addEvent(eventPayload(this.config.deviceId, severity, code, message)), code);
+  }
+
+  private queue(add: () => unknown, what: string): void {
     try {
-      this.store.outbox?.addEvent(eventPayload(this.config.deviceId, severity, code, message));
+      add();
       this.publisher?.poke();
     } catch (error) {
-      this.logger.error({ err: (error as Error).message, code }, 'could not queue event');
+      this.logger.error({ err: (error as Error).message, what }, 'could not queue a message in the outbox');
     }
   }
 

@@ -1,4 +1,5 @@
-export type TopicName = 'status' | 'result' | 'health' | 'event';
+/** `command/model` is the one the device subscribes to; the others it publishes. */
+export type TopicName = 'status' | 'result' | 'health' | 'event' | 'update' | 'command/model';
 
 /** `<prefix>/<deviceId>/<name>`; the prefix carries the payload generation (cspine/v1). */
 export function topic(prefix: string, deviceId: string, name: TopicName): string {

@@ -3,74 +3,22 @@
  * Mosquitto, the dashboard (`cspine-edge dashboard`) and PostgreSQL, and the page in Debian's
  * Chromium. With DOCS_SCREENSHOTS=1 the first test also writes docs/images/dashboard-live.png.
  */
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import mqtt from 'mqtt';
 import { simulatedResult } from '../../src/tools/fixtures/payloads.js';
 import { grayImage } from '../../src/tools/fixtures/images.js';
-import { freeLoopbackPort } from '../../src/tools/services/ports.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
 import { launchBrowser, login } from '../helpers/browser.js';
-import { startBroker, type TestBroker } from '../helpers/brokers.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { startBroker } from '../helpers/brokers.js';
+import { runCli } from '../helpers/cli.js';
+import { dashboardEnv, healthy, startProcess, until } from '../helpers/processes.js';
 import { configEnv, workspace } from '../helpers/fixtures.js';
 
 const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 const PASSWORD = 'correct horse battery';
-
-interface RunningProcess {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function start(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv): RunningProcess {
-  const child = spawnCli(args, env);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  });
-  return { child, output: () => output };
-}
-
-async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The dashboard's settings for a child process, on its own database, broker and port. */
-async function dashboardEnv(postgres: TemporaryPostgres, broker: TestBroker, database: string): Promise<NodeJS.ProcessEnv & { url: string }> {
-  const port = await freeLoopbackPort();
-  return {
-    CSPINE_DASHBOARD__POSTGRES__URL: postgres.url(database),
-    CSPINE_DASHBOARD__MQTT__URL: broker.url,
-    CSPINE_DASHBOARD__MQTT__RECONNECT_MS: '200',
-    CSPINE_DASHBOARD__HTTP__PORT: String(port),
-    CSPINE_DASHBOARD__HTTP__SECURE_COOKIES: 'false',
-    CSPINE_DASHBOARD__INSTANCE_ID: database,
-    CSPINE_LOG__LEVEL: 'info',
-    url: `http://127.0.0.1:${port}`,
-  };
-}
-
-async function healthy(url: string): Promise<boolean> {
-  return fetch(`${url}/healthz`).then(
-    (response) => response.ok,
-    () => false,
-  );
-}
 
 let postgres: TemporaryPostgres;
 test.before(async () => {
@@ -86,12 +34,12 @@ test.serial('an image dropped on the device is on the page within 2 s, and a cli
   const env = await dashboardEnv(postgres, broker, 'live');
   const added = await runCli(['dashboard', 'user', 'add', 'dr.lee', '--role', 'clinician', '--password-stdin'], env, undefined, `${PASSWORD}\n`);
   t.is(added.code, 0, added.stderr);
-  const dashboard = start(t, ['dashboard'], env);
+  const dashboard = startProcess(t, ['dashboard'], env);
   await until(() => healthy(env.url), `the dashboard (${dashboard.output()})`);
 
   const { config } = workspace(t);
   fs.mkdirSync(config.capture.dir, { recursive: true });
-  const device = start(t, ['run'], {
+  const device = startProcess(t, ['run'], {
     ...configEnv(config),
     CSPINE_DEVICE_ID: 'ambulance-7',
     CSPINE_SYNC__MQTT__ENABLED: 'true',
@@ -133,7 +81,7 @@ test.serial('the dashboard killed (SIGKILL) while it ingests: after a restart ev
   await postgres.query('postgres', 'CREATE DATABASE killed');
   const broker = await startBroker(t, 'mosquitto');
   const env = await dashboardEnv(postgres, broker, 'killed');
-  const first = start(t, ['dashboard'], env);
+  const first = startProcess(t, ['dashboard'], env);
   await until(() => healthy(env.url), 'the dashboard');
   const stored = async () => Number((await postgres.query('killed', 'SELECT count(*) FROM results')).trim());
 
@@ -153,7 +101,7 @@ test.serial('the dashboard killed (SIGKILL) while it ingests: after a restart ev
   await sending;
   t.true(atKill < total, `killed with ${atKill} of ${total} stored`);
 
-  start(t, ['dashboard'], env);
+  startProcess(t, ['dashboard'], env);
   await until(async () => (await stored()) >= total, `all ${total} stored`, 60_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.is(await stored(), total);

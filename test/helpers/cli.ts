@@ -18,8 +18,10 @@ export interface CliRun {
   maxRssMb: number | undefined;
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  return spawn(process.execPath, ['--import', REPORT_RSS, CLI, ...args], {
+/** `wrap` puts the command inside another (e.g. `ip netns exec NAME`). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT, stdin: 'ignore' | 'pipe' = 'ignore', wrap = (command: string[]) => command): ChildProcess {
+  const [program, ...rest] = wrap([process.execPath, '--import', REPORT_RSS, CLI, ...args]);
+  return spawn(program!, rest, {
     cwd,
     env: { ...process.env, ...env },
     stdio: [stdin, 'pipe', 'pipe'],

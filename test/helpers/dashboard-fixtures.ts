@@ -10,6 +10,7 @@ import { CHANNEL } from '../../src/dashboard/database/channels.js';
 import { DashboardDatabase } from '../../src/dashboard/database/database.js';
 import { createLogger } from '../../src/logger.js';
 import type { CapabilityHealth } from '../../src/runtime/capability.js';
+import { fleetUpdates, type FleetUpdates } from '../../src/dashboard/updates/fleet-updates.js';
 import { DashboardWeb } from '../../src/dashboard/web/web.js';
 import type { HealthPayload, ResultPayload } from '../../src/sync/payloads.js';
 import { simulatedHealth, simulatedResult, type Level, type SimulatedResultOptions } from '../../src/tools/fixtures/payloads.js';
@@ -69,20 +70,30 @@ export type HttpSettings = Config['dashboard']['http'];
 export interface RunningDashboard {
   web: DashboardWeb;
   database: DashboardDatabase;
+  /** Packages, rollouts and a dispatcher that is not started (start it to publish commands). */
+  updates: FleetUpdates;
   url: string;
   stop(): Promise<void>;
 }
 
+/** More of the dashboard's settings, for the tests of model updates. */
+export interface MoreSettings {
+  updates?: Partial<Config['dashboard']['updates']>;
+  mqtt?: Partial<Config['dashboard']['mqtt']>;
+}
+
 /** A database capability and a web server on a free loopback port, plain HTTP (secureCookies off). */
-export async function startDashboardWeb(postgresUrl: string, http: Partial<HttpSettings> = {}, health?: () => Record<string, CapabilityHealth>): Promise<RunningDashboard> {
-  const config = configSchema.parse({ dashboard: { postgres: { url: postgresUrl, poolSize: 4 }, http: { port: 0, secureCookies: false, ...http } } });
+export async function startDashboardWeb(postgresUrl: string, http: Partial<HttpSettings> = {}, health?: () => Record<string, CapabilityHealth>, more: MoreSettings = {}): Promise<RunningDashboard> {
+  const config = configSchema.parse({ dashboard: { instanceId: 'test-web', postgres: { url: postgresUrl, poolSize: 4 }, http: { port: 0, secureCookies: false, ...http }, ...more } });
   const logger = createLogger('silent');
   const database = new DashboardDatabase(config.dashboard.postgres, logger);
   await database.start();
+  const updates = fleetUpdates(config.dashboard, database, logger, config.dashboard.instanceId);
   const web: DashboardWeb = new DashboardWeb({
     settings: config.dashboard.http,
     database,
     postgres: config.dashboard.postgres,
+    updates: { packages: updates.packages, rollouts: updates.rollouts, settings: config.dashboard.updates, onRolloutChange: () => updates.dispatcher.wake() },
     logger,
     health: health ?? (() => ({ postgres: database.health(), web: web.health() })),
   });
@@ -95,9 +106,11 @@ export async function startDashboardWeb(postgresUrl: string, http: Partial<HttpS
   return {
     web,
     database,
+    updates,
     url: web.url,
     async stop() {
       await web.stop();
+      await updates.dispatcher.stop();
       await database.stop();
     },
   };

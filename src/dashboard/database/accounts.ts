@@ -15,6 +15,11 @@ export function mayAcknowledge(role: Role): boolean {
   return role === 'clinician' || role === 'admin';
 }
 
+/** Roles that may start, advance, halt and roll back model rollouts. */
+export function mayManageUpdates(role: Role): boolean {
+  return role === 'admin';
+}
+
 export const MIN_PASSWORD_LENGTH = 10;
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 

@@ -97,6 +97,81 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
   `,
+  `
+  -- Fleet model updates (docs/model-updates.md). A package as "dashboard package add" stored it
+  -- in <dashboard.updates.dir>/<manifest_sha256>/: the files it holds, each with its hash.
+  CREATE TABLE model_packages (
+    manifest_sha256 text PRIMARY KEY CHECK (manifest_sha256 ~ '^[0-9a-f]{64}$'),
+    model_id        text NOT NULL,
+    manifest        jsonb NOT NULL,
+    key_id          text NOT NULL,
+    -- [{name, sha256, bytes}]: the manifest's files that the package carries
+    files           jsonb NOT NULL,
+    total_bytes     bigint NOT NULL,
+    added_at        timestamptz NOT NULL DEFAULT now(),
+    added_by        text NOT NULL
+  );
+
+  CREATE TABLE rollouts (
+    id             uuid PRIMARY KEY,
+    package_sha256 text NOT NULL REFERENCES model_packages (manifest_sha256),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_by     text NOT NULL,
+    -- for people: "group north (5 devices)", "all 12 devices", ...
+    target         text NOT NULL,
+    auto_advance   boolean NOT NULL,
+    state          text NOT NULL CHECK (state IN ('canary', 'rolling', 'complete', 'halted', 'rolled-back')),
+    -- why it halted or was rolled back
+    reason         text,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX rollouts_by_time ON rollouts (created_at DESC);
+  CREATE INDEX rollouts_in_progress ON rollouts (id) WHERE state IN ('canary', 'rolling');
+
+  CREATE TABLE rollout_devices (
+    rollout_id          uuid NOT NULL REFERENCES rollouts (id),
+    device_id           text NOT NULL,
+    stage               text NOT NULL CHECK (stage IN ('canary', 'main')),
+    state               text NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'sent', 'downloading', 'testing', 'active', 'confirmed', 'failed', 'rolled-back')),
+    -- The install command; a new id (and token) each time it is issued again after a lost publish.
+    command_id          uuid NOT NULL UNIQUE,
+    -- Only the SHA-256 of the download token: a copy of the database downloads nothing.
+    token_sha256        text UNIQUE,
+    -- The dashboard process publishing this device's command now, and since when (a lease:
+    -- another process takes over when it is not renewed).
+    issued_by           text,
+    issued_at           timestamptz,
+    -- the broker acknowledged the install (PUBACK)
+    sent_at             timestamptz,
+    rollback_command_id uuid UNIQUE,
+    rollback_sent_at    timestamptz,
+    -- from the newest report (by its own time)
+    bytes_done          bigint,
+    bytes_total         bigint,
+    code                text,
+    message             text,
+    reported_at         timestamptz,
+    PRIMARY KEY (rollout_id, device_id)
+  );
+  -- which device runs what: a device's rollouts, newest report first
+  CREATE INDEX rollout_devices_by_device ON rollout_devices (device_id, reported_at DESC);
+  -- what the dispatcher has still to send
+  CREATE INDEX rollout_devices_pending ON rollout_devices (rollout_id) WHERE state = 'pending';
+
+  -- Every cspine.update.v1 report as received, keyed by its id: a report delivered twice is stored once.
+  CREATE TABLE update_reports (
+    id          uuid PRIMARY KEY,
+    device_id   text NOT NULL,
+    rollout_id  uuid NOT NULL,
+    command_id  uuid NOT NULL,
+    at          timestamptz NOT NULL,
+    state       text NOT NULL,
+    payload     jsonb NOT NULL,
+    ingested_at timestamptz NOT NULL DEFAULT clock_timestamp()
+  );
+  CREATE INDEX update_reports_by_rollout ON update_reports (rollout_id, device_id, at DESC);
+  `,
 ];
 
 /** Any fixed number: the advisory lock that lets only one dashboard process migrate at a time. */

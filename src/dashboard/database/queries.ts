@@ -44,6 +44,7 @@ export interface DeviceSummary {
   version: string | null;
   /** The device's own condition from its status: starting, ready, or fault with a code. */
   condition: { state: string; code?: string; since?: string } | null;
+  /** The model it runs, from its newest heartbeat or result. */
   model: ModelRef | null;
   outboxPending: number | null;
   diskFreeBytes: number | null;
@@ -150,6 +151,9 @@ interface DeviceRow {
   health: HealthPayload | null;
   health_at: Date | null;
   last_result_at: Date | null;
+  result_model_id: string | null;
+  result_model_sha256: string | null;
+  result_model_at: Date | null;
 }
 
 /** The parts of schemas/health.v1.json the fleet table shows. */
@@ -158,6 +162,14 @@ interface HealthPayload {
   outbox?: { pending?: number };
   model?: ModelRef | null;
   diskFreeBytes?: number | null;
+}
+
+/** The model of whichever is newer, the heartbeat or the latest result: a switch shows with the first result after it. */
+function modelInService(row: DeviceRow): ModelRef | null {
+  const fromResult = row.result_model_id !== null && row.result_model_sha256 !== null ? { id: row.result_model_id, sha256: row.result_model_sha256 } : null;
+  if (row.health_at === null) return fromResult;
+  if (fromResult && row.result_model_at !== null && row.result_model_at > row.health_at) return fromResult;
+  return row.health?.model ?? null;
 }
 
 function toDevice(row: DeviceRow): DeviceSummary {
@@ -170,7 +182,7 @@ function toDevice(row: DeviceRow): DeviceSummary {
     lastResultAt: row.last_result_at?.toISOString() ?? null,
     version: row.version,
     condition: row.condition,
-    model: health?.model ?? null,
+    model: modelInService(row),
     outboxPending: health?.outbox?.pending ?? null,
     diskFreeBytes: health?.diskFreeBytes ?? null,
     lamp: health?.lamp?.level ?? null,
@@ -183,7 +195,13 @@ export class DashboardQueries {
 
   async fleet(): Promise<DeviceSummary[]> {
     const { rows } = await this.database.pool.query<DeviceRow>(
-      'SELECT device_id, state, state_since, condition, version, health, health_at, last_result_at FROM devices ORDER BY device_id',
+      `SELECT d.device_id, d.state, d.state_since, d.condition, d.version, d.health, d.health_at, d.last_result_at,
+              r.model_id AS result_model_id, r.model_sha256 AS result_model_sha256, r.processed_at AS result_model_at
+         FROM devices d
+         LEFT JOIN LATERAL (SELECT model_id, model_sha256, processed_at FROM results
+                             WHERE results.device_id = d.device_id AND model_id IS NOT NULL
+                             ORDER BY processed_at DESC LIMIT 1) r ON true
+        ORDER BY d.device_id`,
     );
     return rows.map(toDevice);
   }

@@ -6,6 +6,8 @@ export type RetentionSettings = Config['dashboard']['retention'];
 export interface Pruned {
   results: number;
   events: number;
+  /** Model update reports, kept as long as events: the story of each rollout. */
+  updateReports: number;
   health: number;
   deadLetters: number;
   sessions: number;
@@ -24,6 +26,7 @@ export async function pruneDashboard(pool: pg.Pool, settings: RetentionSettings,
   return {
     results: await count(`DELETE FROM results WHERE processed_at < $1 AND NOT (level = 'RED' AND acknowledged_at IS NULL)`, [before(settings.resultsDays)]),
     events: await count('DELETE FROM events WHERE at < $1', [before(settings.eventsDays)]),
+    updateReports: await count('DELETE FROM update_reports WHERE at < $1', [before(settings.eventsDays)]),
     health: await count('DELETE FROM health WHERE at < $1', [before(settings.healthDays)]),
     deadLetters: await count('DELETE FROM dead_letters WHERE received_at < $1', [before(settings.deadLettersDays)]),
     sessions: await count('DELETE FROM sessions WHERE expires_at < $1', [now]),

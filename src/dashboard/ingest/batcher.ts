@@ -132,7 +132,7 @@ export class IngestBatcher {
     } catch (error) {
       if (!isDataError(error)) throw error;
     }
-    const total: WrittenBatch = { inserted: { result: 0, event: 0, health: 0 }, duplicates: 0, deadLetters: 0 };
+    const total: WrittenBatch = { inserted: { result: 0, event: 0, health: 0, update: 0 }, duplicates: 0, deadLetters: 0 };
     for (const [index, message] of accepted.entries()) {
       const letters = index === 0 ? dead : [];
       let written: WrittenBatch;
@@ -142,9 +142,7 @@ export class IngestBatcher {
         if (!isDataError(error)) throw error;
         written = await writeBatch(pool, [], [...letters, refused(message, error)]);
       }
-      total.inserted.result += written.inserted.result;
-      total.inserted.event += written.inserted.event;
-      total.inserted.health += written.inserted.health;
+      for (const kind of Object.keys(total.inserted) as Array<keyof WrittenBatch['inserted']>) total.inserted[kind] += written.inserted[kind];
       total.duplicates += written.duplicates;
       total.deadLetters += written.deadLetters;
     }

@@ -4,7 +4,7 @@ import type { AcceptedMessage, DeadLetter } from './messages.js';
 
 export interface WrittenBatch {
   /** Rows new to the database; the rest were already there (a message delivered twice). */
-  inserted: { result: number; event: number; health: number };
+  inserted: { result: number; event: number; health: number; update: number };
   duplicates: number;
   deadLetters: number;
 }
@@ -24,15 +24,16 @@ interface DeviceSummary {
 
 /**
  * Writes one batch of messages as one statement, so one transaction and one round trip:
- * results, events and heartbeats by their `id` (a message the broker delivers again is
- * skipped, never stored twice), each device's latest status and heartbeat, the dead letters,
- * and the notifications for the pages. Returns only after COMMIT: the caller acknowledges the
- * messages to the broker then, so a crash before it loses nothing.
+ * results, events, heartbeats and update reports by their `id` (a message the broker delivers
+ * again is skipped, never stored twice), each device's latest status and heartbeat, each
+ * rollout device's newest update report, the dead letters, and the notifications for the
+ * pages. Returns only after COMMIT: the caller acknowledges the messages to the broker then,
+ * so a crash before it loses nothing.
  */
 export async function writeBatch(db: pg.Pool | pg.ClientBase, accepted: readonly AcceptedMessage[], dead: readonly DeadLetter[]): Promise<WrittenBatch> {
   const byKind = (kind: AcceptedMessage['kind']) => JSON.stringify(accepted.filter((message) => message.kind === kind).map((message) => message.body));
   const devices = summarizeDevices(accepted);
-  const { rows } = await db.query<{ results: number; events: number; health: number }>(WRITE_BATCH, [
+  const { rows } = await db.query<{ results: number; events: number; health: number; updates: number }>(WRITE_BATCH, [
     byKind('result'),
     byKind('event'),
     byKind('health'),
@@ -41,11 +42,12 @@ export async function writeBatch(db: pg.Pool | pg.ClientBase, accepted: readonly
     dead.map((letter) => letter.deviceId ?? null),
     dead.map((letter) => letter.payload),
     dead.map((letter) => letter.reason),
+    byKind('update'),
   ]);
-  const row = rows[0] ?? { results: 0, events: 0, health: 0 };
-  const inserted = { result: row.results, event: row.events, health: row.health };
+  const row = rows[0] ?? { results: 0, events: 0, health: 0, updates: 0 };
+  const inserted = { result: row.results, event: row.events, health: row.health, update: row.updates };
   const stored = accepted.filter((message) => message.kind !== 'status').length;
-  return { inserted, duplicates: stored - inserted.result - inserted.event - inserted.health, deadLetters: dead.length };
+  return { inserted, duplicates: stored - inserted.result - inserted.event - inserted.health - inserted.update, deadLetters: dead.length };
 }
 
 // Every data-modifying CTE runs exactly once, whether or not the final SELECT reads it.
@@ -90,6 +92,29 @@ WITH new_results AS (
     version     = coalesce(excluded.version, d.version),
     last_result_at = greatest(d.last_result_at, excluded.last_result_at)
   RETURNING 1
+), new_updates AS (
+  INSERT INTO update_reports (id, device_id, rollout_id, command_id, at, state, payload)
+  SELECT (u->>'id')::uuid, u->>'deviceId', (u->>'rolloutId')::uuid, (u->>'commandId')::uuid, (u->>'at')::timestamptz, u->>'state', u
+  FROM jsonb_array_elements($9::jsonb) AS u
+  ON CONFLICT (id) DO NOTHING
+  RETURNING device_id, rollout_id, command_id, at, state, payload
+), changed_rollout_devices AS (
+  -- Per device, its newest report about the command it was last sent (install or rollback); a
+  -- report about an older command, or older than the one already applied, changes nothing.
+  UPDATE rollout_devices AS rd SET
+    state       = n.state,
+    bytes_done  = coalesce((n.payload->>'bytesDone')::bigint, rd.bytes_done),
+    bytes_total = coalesce((n.payload->>'bytesTotal')::bigint, rd.bytes_total),
+    code        = n.payload->>'code',
+    message     = n.payload->>'message',
+    reported_at = n.at
+  FROM (SELECT DISTINCT ON (u.rollout_id, u.device_id) u.*
+          FROM new_updates u
+          JOIN rollout_devices c ON c.rollout_id = u.rollout_id AND c.device_id = u.device_id
+                                AND u.command_id IN (c.command_id, c.rollback_command_id)
+         ORDER BY u.rollout_id, u.device_id, u.at DESC) AS n
+  WHERE rd.rollout_id = n.rollout_id AND rd.device_id = n.device_id AND (rd.reported_at IS NULL OR rd.reported_at < n.at)
+  RETURNING 1
 ), new_dead_letters AS (
   INSERT INTO dead_letters (topic, device_id, payload, reason)
   SELECT * FROM unnest($5::text[], $6::text[], $7::bytea[], $8::text[])
@@ -98,18 +123,23 @@ WITH new_results AS (
   SELECT (SELECT count(*) FROM new_results)::int AS results,
          (SELECT count(*) FROM new_events)::int AS events,
          (SELECT count(*) FROM new_health)::int AS health,
-         (SELECT count(*) FROM changed_devices)::int AS devices
+         (SELECT count(*) FROM changed_devices)::int AS devices,
+         (SELECT count(*) FROM new_updates)::int AS updates,
+         (SELECT count(*) FROM changed_rollout_devices)::int AS rollout_devices
 )
 -- Delivered with the commit; several in one transaction reach a listener once.
-SELECT results, events, health,
+SELECT results, events, health, updates,
        CASE WHEN results > 0 THEN pg_notify('${CHANNEL.results}', '') END AS notified_results,
-       CASE WHEN devices > 0 THEN pg_notify('${CHANNEL.devices}', '') END AS notified_devices
+       CASE WHEN devices > 0 THEN pg_notify('${CHANNEL.devices}', '') END AS notified_devices,
+       CASE WHEN rollout_devices > 0 THEN pg_notify('${CHANNEL.rollouts}', '') END AS notified_rollouts
 FROM counts`;
 
 /** One summary per device: its latest result time, heartbeat and status in the batch. */
 function summarizeDevices(messages: readonly AcceptedMessage[]): DeviceSummary[] {
   const summaries = new Map<string, DeviceSummary>();
   for (const message of messages) {
+    // Update reports (many while a package downloads) say nothing the fleet table shows.
+    if (message.kind === 'update') continue;
     let summary = summaries.get(message.deviceId);
     if (!summary) {
       summary = { device_id: message.deviceId, state: null, state_at: null, state_since: null, condition: null, version: null, health: null, health_at: null, last_result_at: null };

@@ -22,7 +22,7 @@ export interface IngestCounters {
 
 /** The topic filters of one lane: shared kinds through the group, and (lane 0 only) every status. */
 export function laneFilters(settings: DashboardSettings['mqtt'], lane: number): string[] {
-  const shared = ['result', 'event', 'health'].map((kind) => `$share/${settings.shareGroup}/${settings.topicPrefix}/+/${kind}`);
+  const shared = ['result', 'event', 'health', 'update'].map((kind) => `$share/${settings.shareGroup}/${settings.topicPrefix}/+/${kind}`);
   // Statuses are retained, and a broker sends no retained message to a shared subscription: each
   // dashboard process takes them all on one lane. Writing a status twice changes nothing.
   return lane === 0 ? [...shared, `${settings.topicPrefix}/+/status`] : shared;
@@ -44,8 +44,12 @@ export class Ingest implements Capability {
     private readonly settings: DashboardSettings,
     private readonly database: DashboardDatabase,
     private readonly logger: Logger,
-    /** `dashboard retire`: store what the broker kept for this instance, then leave the group. */
-    private readonly mode: { retiring?: boolean } = {},
+    private readonly mode: {
+      /** `dashboard retire`: store what the broker kept for this instance, then leave the group. */
+      retiring?: boolean;
+      /** After a batch that stored update reports: the rollouts may move on. */
+      onUpdateReports?: () => void;
+    } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -67,6 +71,7 @@ export class Ingest implements Capability {
         counters.duplicates += written.duplicates;
         counters.deadLetters += written.deadLetters;
         if (written.deadLetters > 0) this.logger.warn({ count: written.deadLetters }, 'messages that could not be stored went to the dead_letters table, with the reason');
+        if (written.inserted.update > 0) this.mode.onUpdateReports?.();
       },
       onWriteFailed: (error) => {
         const message = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,6 @@
 import type { PayloadSchemas } from './payload-schemas.js';
 
-export const MESSAGE_KINDS = ['result', 'status', 'health', 'event'] as const;
+export const MESSAGE_KINDS = ['result', 'status', 'health', 'event', 'update'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 /** One MQTT message as it came off the wire. */
@@ -40,7 +40,7 @@ export function sortMessage(message: IncomingMessage, topicPrefix: string, schem
   const levels = topic.startsWith(`${topicPrefix}/`) ? topic.slice(topicPrefix.length + 1).split('/') : [];
   const [deviceId, kind] = levels;
   const dead = (reason: string): SortedMessage => ({ dead: { topic, deviceId, payload, reason } });
-  if (levels.length !== 2 || !deviceId || !isKind(kind)) return dead(`unexpected topic (expected ${topicPrefix}/<deviceId>/result|status|health|event)`);
+  if (levels.length !== 2 || !deviceId || !isKind(kind)) return dead(`unexpected topic (expected ${topicPrefix}/<deviceId>/${MESSAGE_KINDS.join('|')})`);
   let body: unknown;
   try {
     body = JSON.parse(payload.toString('utf8'));

@@ -2,9 +2,11 @@ import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../logger.js';
 import type { CapabilityHealth } from '../../runtime/capability.js';
+import { Coalesced } from '../coalesced.js';
 import { poolConfig } from '../database/database.js';
 import { CHANNEL } from '../database/channels.js';
 import type { DashboardQueries, DeviceSummary, ResultSummary } from '../database/queries.js';
+import type { Rollouts, RolloutSummary } from '../updates/rollouts.js';
 import { FeedPosition } from './feed-position.js';
 
 const READ_PAGE = 500;
@@ -16,35 +18,9 @@ export interface LiveSubscriber {
   result(result: ResultSummary): void;
   acknowledged(result: ResultSummary): void;
   devices(fleet: DeviceSummary[]): void;
+  rollouts(rollouts: RolloutSummary[]): void;
   /** The feed stops: end the stream. */
   close(): void;
-}
-
-/**
- * Runs `work` once per burst of wake-ups: a wake-up while it runs makes it run once more
- * afterwards, never twice at once.
- */
-class Coalesced {
-  private wanted = false;
-  private running: Promise<void> | undefined;
-
-  constructor(private readonly work: () => Promise<void>) {}
-
-  wake(): void {
-    this.wanted = true;
-    this.running ??= this.drain().finally(() => (this.running = undefined));
-  }
-
-  async settled(): Promise<void> {
-    await this.running;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.wanted) {
-      this.wanted = false;
-      await this.work();
-    }
-  }
 }
 
 /**
@@ -67,10 +43,12 @@ export class LiveFeed {
   private readonly resultsReader = new Coalesced(() => this.readResults());
   private readonly devicesReader = new Coalesced(() => this.readDevices());
   private readonly acksReader = new Coalesced(() => this.readAcknowledged());
+  private readonly rolloutsReader = new Coalesced(() => this.readRollouts());
 
   constructor(
     private readonly postgres: Config['dashboard']['postgres'],
     private readonly queries: DashboardQueries,
+    private readonly rollouts: Pick<Rollouts, 'list'>,
     private readonly logger: Logger,
   ) {}
 
@@ -93,7 +71,7 @@ export class LiveFeed {
     this.client = undefined;
     this.listening = false;
     await client?.end().catch(() => undefined);
-    await Promise.all([this.resultsReader.settled(), this.devicesReader.settled(), this.acksReader.settled()]).catch(() => undefined);
+    await Promise.all([this.resultsReader.settled(), this.devicesReader.settled(), this.acksReader.settled(), this.rolloutsReader.settled()]).catch(() => undefined);
   }
 
   async subscribe(subscriber: LiveSubscriber): Promise<() => void> {
@@ -123,7 +101,7 @@ export class LiveFeed {
     client.on('end', () => this.lost(client, new Error('connection closed')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANNEL.results}; LISTEN ${CHANNEL.devices}; LISTEN ${CHANNEL.acknowledged}`);
+      await client.query(`LISTEN ${CHANNEL.results}; LISTEN ${CHANNEL.devices}; LISTEN ${CHANNEL.acknowledged}; LISTEN ${CHANNEL.rollouts}`);
     } catch (error) {
       this.lost(client, error as Error);
       return;
@@ -136,6 +114,7 @@ export class LiveFeed {
     // Whatever was committed while nobody listened.
     this.resultsReader.wake();
     this.devicesReader.wake();
+    this.rolloutsReader.wake();
   }
 
   private lost(client: pg.Client, error: Error): void {
@@ -157,6 +136,7 @@ export class LiveFeed {
     if (this.subscribers.size === 0) return;
     if (message.channel === CHANNEL.results) this.resultsReader.wake();
     else if (message.channel === CHANNEL.devices) this.devicesReader.wake();
+    else if (message.channel === CHANNEL.rollouts) this.rolloutsReader.wake();
     else if (message.channel === CHANNEL.acknowledged && message.payload && UUID.test(message.payload)) {
       this.acknowledgedIds.add(message.payload);
       this.acksReader.wake();
@@ -185,6 +165,16 @@ export class LiveFeed {
       this.publish((subscriber) => subscriber.devices(fleet));
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'live feed could not read the fleet');
+    }
+  }
+
+  private async readRollouts(): Promise<void> {
+    try {
+      if (this.subscribers.size === 0) return;
+      const rollouts = await this.rollouts.list();
+      this.publish((subscriber) => subscriber.rollouts(rollouts));
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'live feed could not read the rollouts');
     }
   }
 

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Logger } from '../../logger.js';
 import type { DashboardQueries, DeviceSummary, ResultSummary } from '../database/queries.js';
+import type { Rollouts, RolloutSummary } from '../updates/rollouts.js';
 import type { WebEnv } from './auth.js';
 import type { LiveFeed, LiveSubscriber } from './live-feed.js';
 import { livePosition } from './query-params.js';
@@ -38,6 +39,10 @@ class StreamSubscriber implements LiveSubscriber {
 
   devices(fleet: DeviceSummary[]): void {
     this.send({ event: 'devices', data: JSON.stringify({ devices: fleet }) });
+  }
+
+  rollouts(rollouts: RolloutSummary[]): void {
+    this.send({ event: 'rollouts', data: JSON.stringify({ rollouts }) });
   }
 
   close(): void {
@@ -78,10 +83,11 @@ class StreamSubscriber implements LiveSubscriber {
 
 /**
  * GET /api/live: Server-Sent Events. `result` (a new result, id = its seq), `acknowledged` (a
- * RED result acknowledged anywhere) and `devices` (the fleet table, at connect and on every
- * change). With `?after=SEQ` or Last-Event-ID, results after that seq come first.
+ * RED result acknowledged anywhere), `devices` (the fleet table) and `rollouts` (the newest
+ * rollouts), these two at connect and on every change. With `?after=SEQ` or Last-Event-ID,
+ * results after that seq come first.
  */
-export function liveRoute(feed: LiveFeed, queries: DashboardQueries, logger: Logger): Hono<WebEnv> {
+export function liveRoute(feed: LiveFeed, queries: DashboardQueries, rollouts: Pick<Rollouts, 'list'>, logger: Logger): Hono<WebEnv> {
   const routes = new Hono<WebEnv>();
   routes.get('/live', (c) => {
     const after = livePosition(c.req.header('last-event-id') ?? c.req.query('after'));
@@ -94,6 +100,7 @@ export function liveRoute(feed: LiveFeed, queries: DashboardQueries, logger: Log
         const unsubscribe = await feed.subscribe(subscriber);
         try {
           subscriber.devices(await queries.fleet());
+          subscriber.rollouts(await rollouts.list());
           for (let seq = after; seq !== undefined && subscriber.open; ) {
             const rows = await queries.resultsAfter(seq, [], CATCH_UP_PAGE);
             for (const row of rows) subscriber.result(row);

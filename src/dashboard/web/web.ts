@@ -11,12 +11,15 @@ import { createApp } from './app.js';
 import { LiveFeed } from './live-feed.js';
 import { LoginLimiter } from './login-limiter.js';
 import { readPageFiles } from './static-page.js';
+import type { UpdatesParts } from './updates-routes.js';
 
 export interface DashboardWebOptions {
   settings: Config['dashboard']['http'];
   database: DashboardDatabase;
   /** For the live feed's own LISTEN connection, outside the pool. */
   postgres: Config['dashboard']['postgres'];
+  /** Packages and rollouts: the API, the page's panel and the devices' downloads. */
+  updates: UpdatesParts;
   logger: Logger;
   /** Every part of the process, for GET /healthz. */
   health: () => Record<string, CapabilityHealth>;
@@ -48,13 +51,14 @@ export class DashboardWeb implements Capability {
   }
 
   async start(): Promise<void> {
-    const { settings, database, postgres, logger } = this.options;
+    const { settings, database, postgres, updates, logger } = this.options;
     const queries = new DashboardQueries(database);
-    const feed = new LiveFeed(postgres, queries, logger);
+    const feed = new LiveFeed(postgres, queries, updates.rollouts, logger);
     const app = createApp({
       accounts: new Accounts(database, settings.sessionHours),
       queries,
       feed,
+      updates,
       limiter: new LoginLimiter(settings.loginAttemptsPerMinute),
       page: await readPageFiles(),
       cookies: settings,
