@@ -1,9 +1,10 @@
 import os from 'node:os';
-import ort from 'onnxruntime-node';
+import type ort from 'onnxruntime-node';
 import { ErrorCode, ModelError } from '../errors.js';
 import { inputGeometry } from './manifest.js';
 import type { ModelPackage } from './model-package.js';
 import { residualModel } from './ood.js';
+import { SessionHost, type HostedSession, type SessionTensor } from './session-host.js';
 
 // ONNX Runtime's telemetry reads /etc/machine-id and this process's command line (which may hold
 // patient file names) and keeps a database under ~/.cache: not on a clinical device. It is read
@@ -55,25 +56,37 @@ export function sessionOptions(threads: number, extra: ort.InferenceSession.Sess
 }
 
 /**
- * The one ONNX Runtime session of the process, created once at start with a warm-up run.
- * Calls are serialised: ORT already spreads one run over all cores, and queuing here keeps
- * memory flat and latency predictable.
+ * The model's ONNX Runtime session (and the OOD statistics' projection), created with a warm-up
+ * run in a thread of their own ({@link SessionHost}) so that neither creating nor running them
+ * holds up the main thread. Calls are serialised: ORT already spreads one run over all cores,
+ * and queuing here keeps memory flat and latency predictable.
  */
 export class InferenceEngine {
   private tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly model: ModelPackage,
-    private readonly session: ort.InferenceSession,
+    private readonly host: SessionHost,
+    private readonly session: HostedSession,
     private readonly dims: number[],
     /** The OOD statistics' projection (src/model/ood.ts), when the package has them. */
-    private readonly residualSession: ort.InferenceSession | undefined,
+    private readonly residualSession: HostedSession | undefined,
   ) {}
 
   static async open(model: ModelPackage, options: InferenceOptions): Promise<InferenceEngine> {
-    let session: ort.InferenceSession;
+    const host = new SessionHost();
     try {
-      session = await ort.InferenceSession.create(model.onnxPath, sessionOptions(options.threads));
+      return await InferenceEngine.openIn(host, model, options);
+    } catch (error) {
+      await host.close();
+      throw error;
+    }
+  }
+
+  private static async openIn(host: SessionHost, model: ModelPackage, options: InferenceOptions): Promise<InferenceEngine> {
+    let session: HostedSession;
+    try {
+      session = await host.create(model.onnxPath, sessionOptions(options.threads));
     } catch (error) {
       throw new ModelError(ErrorCode.MODEL_LOAD_FAILED, `ONNX Runtime cannot load ${model.onnxPath}: ${(error as Error).message}`, { cause: error });
     }
@@ -85,19 +98,17 @@ export class InferenceEngine {
         .map((name) => `output "${name}" (model has ${session.outputNames.join(', ')})`),
     ];
     if (missing.length > 0) {
-      await session.release();
       throw new ModelError(ErrorCode.MODEL_INTERFACE_MISMATCH, `${model.onnxPath} does not match its manifest: no ${missing.join('; no ')}`);
     }
-    let residualSession: ort.InferenceSession | undefined;
+    let residualSession: HostedSession | undefined;
     if (model.oodStatistics) {
       try {
-        residualSession = await ort.InferenceSession.create(residualModel(model.oodStatistics), sessionOptions(1));
+        residualSession = await host.create(residualModel(model.oodStatistics), sessionOptions(1));
       } catch (error) {
-        await session.release();
         throw new ModelError(ErrorCode.MODEL_LOAD_FAILED, `ONNX Runtime cannot load the OOD statistics of ${model.dir}: ${(error as Error).message}`, { cause: error });
       }
     }
-    const engine = new InferenceEngine(model, session, [...input.shape], residualSession);
+    const engine = new InferenceEngine(model, host, session, [...input.shape], residualSession);
     const { channels, height, width } = inputGeometry(input);
     await engine.infer(new Float32Array(channels * height * width));
     return engine;
@@ -111,14 +122,14 @@ export class InferenceEngine {
 
   private async run(tensor: Float32Array): Promise<InferenceOutput> {
     const { input, outputs, labels, calibration } = this.model.manifest;
-    let result: ort.InferenceSession.ReturnType;
+    let result: Record<string, SessionTensor>;
     try {
       const fetches = [outputs.logits, outputs.cam, outputs.features].filter((name): name is string => name !== undefined);
-      result = await this.session.run({ [input.name]: new ort.Tensor('float32', tensor, this.dims) }, fetches);
+      result = await this.session.run({ [input.name]: { data: tensor, dims: this.dims } }, fetches);
     } catch (error) {
       throw new ModelError(ErrorCode.INFERENCE_FAILED, `inference failed: ${(error as Error).message}`, { cause: error });
     }
-    const logits = Array.from(result[outputs.logits]!.data as Float32Array);
+    const logits = Array.from(result[outputs.logits]!.data);
     if (logits.length !== labels.length || !logits.every(Number.isFinite)) {
       throw new ModelError(
         ErrorCode.MODEL_OUTPUT_INVALID,
@@ -138,34 +149,34 @@ export class InferenceEngine {
       throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `features output has ${features.length} values, the OOD statistics expect ${dim}`);
     }
     try {
-      const result = await this.residualSession!.run({ features: new ort.Tensor('float32', features, [1, dim]) });
-      return Math.sqrt(Math.max(0, (result.squared_residual!.data as Float32Array)[0]!));
+      const result = await this.residualSession!.run({ features: { data: features, dims: [1, dim] } });
+      return Math.sqrt(Math.max(0, result.squared_residual!.data[0]!));
     } catch (error) {
       throw new ModelError(ErrorCode.INFERENCE_FAILED, `OOD residual failed: ${(error as Error).message}`, { cause: error });
     }
   }
 
+  /** After the calls already made; the thread ends with its sessions. */
   async close(): Promise<void> {
     await this.tail;
-    await this.session.release();
-    await this.residualSession?.release();
+    await this.host.close();
   }
 }
 
 /** [1, H, W] or [1, 1, H, W] → a map; anything else is a model that does not fit its manifest. */
-function activationMap(tensor: ort.Tensor, name: string): ActivationMap {
+function activationMap(tensor: SessionTensor, name: string): ActivationMap {
   const dims = tensor.dims.filter((dim, i) => !(dim === 1 && i < tensor.dims.length - 2));
   if (dims.length !== 2 || tensor.type !== 'float32') {
     throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `output "${name}" should be a float32 [1, H, W] map, got ${tensor.type} [${tensor.dims.join(', ')}]`);
   }
-  return { height: dims[0]!, width: dims[1]!, data: tensor.data as Float32Array };
+  return { height: dims[0]!, width: dims[1]!, data: tensor.data };
 }
 
-function featureVector(tensor: ort.Tensor, name: string): Float32Array {
+function featureVector(tensor: SessionTensor, name: string): Float32Array {
   if (tensor.type !== 'float32' || tensor.dims[0] !== 1) {
     throw new ModelError(ErrorCode.MODEL_OUTPUT_INVALID, `output "${name}" should be float32 [1, D] features, got ${tensor.type} [${tensor.dims.join(', ')}]`);
   }
-  return tensor.data as Float32Array;
+  return tensor.data;
 }
 
 export function softmax(logits: number[], temperature = 1): number[] {

@@ -3,10 +3,8 @@
  * verify it (signature by a trusted key, then every file against the verified manifest) before
  * anything is stored, and stored whole or not at all.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { configSchema } from '../../src/config/schema.js';
 import { DashboardDatabase } from '../../src/dashboard/database/database.js';
@@ -14,10 +12,10 @@ import { PackageStore } from '../../src/dashboard/updates/package-store.js';
 import { CspineError, ErrorCode } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
+import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { writeSigningKeys, writeTestPackage } from '../helpers/signed-packages.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let postgres: TemporaryPostgres;
 let database: DashboardDatabase;
 
@@ -135,18 +133,8 @@ test('without dashboard.updates.trustedKeys every package is refused, with what 
   await nothingStored(t, storeDir, made.manifestSha256);
 });
 
-/** `cspine-edge dashboard package …` as the CLI runs it. */
-function packageCommand(args: string[], configFile: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = `import { dashboardPackage } from './src/commands/dashboard-package.ts';
-    try { process.exitCode = await dashboardPackage.run(process.argv.slice(1)); }
-    catch (error) { process.stderr.write(String(error.code ?? '') + ': ' + error.message + '\\n'); process.exitCode = 1; }`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script, ...args, '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** `cspine-edge dashboard package …`, the built CLI. */
+const packageCommand = (args: string[], configFile: string) => runCli(['dashboard', 'package', ...args, '--config', configFile]);
 
 test('the dashboard package command adds a package, refuses an unsigned one, and lists them', async (t) => {
   const { root, key, storeDir } = setUp(t);
@@ -161,7 +149,7 @@ test('the dashboard package command adds a package, refuses an unsigned one, and
   const unsigned = writeTestPackage(root, null, { id: 'unsigned' });
   const refused = await packageCommand(['add', unsigned.dir], configFile);
   t.is(refused.code, 1);
-  t.regex(refused.stderr, /^E_DASHBOARD_PACKAGE_INVALID: E_MODEL_UNSIGNED: /m);
+  t.regex(refused.stderr, /^cspine-edge: E_DASHBOARD_PACKAGE_INVALID: E_MODEL_UNSIGNED: /m);
 
   const listed = await packageCommand(['list'], configFile);
   t.is(listed.code, 0, listed.stderr);

@@ -5,11 +5,9 @@
  * publish them, moves on to the rest, halts on a failure, rolls back, and sends once even with
  * two dashboard processes or a broker that was down.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import mqtt from 'mqtt';
 import { configSchema } from '../../src/config/schema.js';
@@ -20,11 +18,11 @@ import { createLogger } from '../../src/logger.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
 import { startBroker, subscriber, type Received, type TestBroker } from '../helpers/brokers.js';
 import { addUser, ApiClient, upsertDevice } from '../helpers/dashboard-fixtures.js';
+import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { assertValidPayload } from '../helpers/schemas.js';
 import { writeSigningKeys, writeTestPackage } from '../helpers/signed-packages.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = 'cspine/v1';
 const PASSWORD = 'correct horse battery';
 let cluster: TemporaryPostgres;
@@ -291,18 +289,8 @@ test.serial('two dashboard processes: each command goes out once, each transitio
   t.is((await show(admin, id)).rollout.state, 'rolling');
 });
 
-/** `cspine-edge dashboard rollout …` as the CLI runs it. */
-function rolloutCommand(args: string[], configFile: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = `import { dashboardRollout } from './src/commands/dashboard-rollout.ts';
-    try { process.exitCode = await dashboardRollout.run(process.argv.slice(1)); }
-    catch (error) { process.stderr.write(String(error.code ?? '') + ': ' + error.message + '\\n'); process.exitCode = 1; }`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script, ...args, '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** `cspine-edge dashboard rollout …`, the built CLI. */
+const rolloutCommand = (args: string[], configFile: string) => runCli(['dashboard', 'rollout', ...args, '--config', configFile]);
 
 test.serial('the rollout command creates a rollout and sends the canaries’ commands itself, shows it, and refuses an unknown device', async (t) => {
   const { commands, manifestSha256, settings, central } = await fleet(t, ['amb-1', 'amb-2', 'amb-3']);
@@ -326,7 +314,7 @@ test.serial('the rollout command creates a rollout and sends the canaries’ com
 
   const unknown = await rolloutCommand(['create', '--package', manifestSha256, '--devices', 'amb-1,amb-9'], configFile);
   t.is(unknown.code, 1);
-  t.regex(unknown.stderr, /^E_DASHBOARD_ROLLOUT_INVALID: .*unknown device amb-9/m);
+  t.regex(unknown.stderr, /^cspine-edge: E_DASHBOARD_ROLLOUT_INVALID: .*unknown device amb-9/m);
   const busy = await rolloutCommand(['create', '--package', manifestSha256, '--devices', 'amb-1'], configFile);
-  t.regex(busy.stderr, /^E_DASHBOARD_ROLLOUT_INVALID: already being updated: amb-1 \(rollout [0-9a-f-]{36}, canary\)/m);
+  t.regex(busy.stderr, /^cspine-edge: E_DASHBOARD_ROLLOUT_INVALID: already being updated: amb-1 \(rollout [0-9a-f-]{36}, canary\)/m);
 });

@@ -7,21 +7,13 @@ import { loadModelPackage } from '../../src/model/model-package.js';
 import { generateSigningKeys, keyIdOf, loadTrustedKeys, signManifest, SIGNATURE_FILE } from '../../src/model/signature.js';
 import { brightnessModel, writeModelPackage } from '../../src/tools/fixtures/onnx-models.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { writeSigningKeys } from '../helpers/signed-packages.js';
 
-/** A key pair as keygen writes it: NAME.key and NAME.pub in `dir`. */
-function writeKeys(dir: string, name: string): { privateFile: string; publicFile: string; keyId: string } {
-  const keys = generateSigningKeys();
-  const privateFile = path.join(dir, `${name}.key`);
-  const publicFile = path.join(dir, `${name}.pub`);
-  fs.writeFileSync(privateFile, keys.privatePem, { mode: 0o600 });
-  fs.writeFileSync(publicFile, keys.publicPem);
-  return { privateFile, publicFile, keyId: keys.keyId };
-}
 
 function signedPackage(t: ExecutionContext) {
   const root = tempDir(t);
   const dir = writeModelPackage(root, { id: 'bright', onnx: brightnessModel(), size: 16 });
-  const key = writeKeys(root, 'fleet');
+  const key = writeSigningKeys(root, 'fleet');
   return { root, dir, key, signature: signManifest(dir, key.privateFile) };
 }
 
@@ -74,7 +66,7 @@ test('an ONNX file replaced under a valid signature is refused: E_MODEL_HASH_MIS
 
 test('a package signed by a key the device does not trust is refused: E_MODEL_KEY_UNTRUSTED', async (t) => {
   const { root, dir, key } = signedPackage(t);
-  const other = writeKeys(root, 'other');
+  const other = writeSigningKeys(root, 'other');
   const error = await loadError(dir, [other.publicFile]);
   t.is(error.code, 'E_MODEL_KEY_UNTRUSTED');
   t.regex(error.message, new RegExp(`signed by key ${key.keyId}.*\\(${other.keyId}\\)`));

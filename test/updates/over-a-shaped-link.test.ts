@@ -85,7 +85,8 @@ linkTest(`${unavailable ? `(${unavailable}) ` : ''}30% loss and a 60 s partition
   // Images arrive all along: one every 400 ms, each its own content.
   let dropped = 0;
   const dropping = setInterval(() => {
-    void grayImage(40 + dropped).then((image) => fs.writeFileSync(path.join(config.capture.dir, `img-${dropped++}.png`), image));
+    const n = dropped++;
+    void grayImage(40 + (n % 200), { seed: n }).then((image) => fs.writeFileSync(path.join(config.capture.dir, `img-${n}.png`), image));
   }, 400);
   t.teardown(() => clearInterval(dropping));
 

@@ -18,13 +18,13 @@ export function mosquittoPath(): string | undefined {
   return findExecutable('mosquitto', ['/usr/sbin', '/usr/local/sbin']);
 }
 
-/** Starts mosquitto with its config in `dir`; resolves once it accepts connections. */
-export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
+/** Starts mosquitto with its config in `dir` (also listening on `alsoOn`, same port); resolves once it accepts connections. */
+export async function startMosquitto(dir: string, alsoOn?: string): Promise<RunningMosquitto> {
   const binary = mosquittoPath();
   if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const port = await freeLoopbackPort();
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'log_dest none', 'max_queued_messages 100000', ...(process.getuid?.() === 0 ? ['user root'] : [])].join('\n'));
+  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...(alsoOn ? [`listener ${port} ${alsoOn}`] : []), 'allow_anonymous true', 'log_dest none', 'max_queued_messages 100000', ...(process.getuid?.() === 0 ? ['user root'] : [])].join('\n'));
   const child = spawn(binary, ['-c', conf], { stdio: 'ignore' });
   const stop = async () => {
     if (child.exitCode !== null) return;

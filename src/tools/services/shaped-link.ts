@@ -105,6 +105,12 @@ export class ShapedLink {
     }
   }
 
+  /** Bytes through this side's end so far, both ways: what the link really carried, retransmissions included. */
+  bytesCarried(): number {
+    const read = (name: string) => Number(fs.readFileSync(`/sys/class/net/${this.hostInterface}/statistics/${name}`, 'utf8'));
+    return read('tx_bytes') + read('rx_bytes');
+  }
+
   /** `command` run inside the namespace (where the device is). */
   inside(command: readonly string[]): string[] {
     return [this.tools.ip, 'netns', 'exec', this.namespace, ...command];

@@ -1,0 +1,103 @@
+import { Worker } from 'node:worker_threads';
+import type ort from 'onnxruntime-node';
+
+/** A float32 tensor as it crosses between threads. */
+export interface SessionTensor {
+  type: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+export type HostRequest =
+  | { op: 'create'; call: number; session: number; source: string | Uint8Array; options: ort.InferenceSession.SessionOptions }
+  | { op: 'run'; call: number; session: number; feeds: Record<string, { data: Float32Array; dims: number[] }>; fetches: string[] }
+  | { op: 'release'; call: number; session: number };
+
+/** A request before the host numbers it. */
+type HostCall = HostRequest extends infer Request ? (Request extends HostRequest ? Omit<Request, 'call'> : never) : never;
+
+export type HostReply =
+  | { call: number; ok: true; names?: { inputs: string[]; outputs: string[] }; outputs?: Record<string, SessionTensor> }
+  | { call: number; ok: false; message: string };
+
+/**
+ * From dist the worker is the .js beside this file. From src (tests, `tsx`) it is the .ts, which
+ * a new thread can only load once tsx's loader is registered in it: a thread does not inherit it.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url));
+  const source = new URL('./session-worker.ts', import.meta.url).href;
+  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`, { eval: true });
+}
+
+/**
+ * ONNX Runtime sessions in a thread of their own (src/model/session-worker.ts), so that creating
+ * one (seconds for a large model: parsing, graph optimisation, weight packing) or running one
+ * never holds up the main thread, where images are read, lamps lit and MQTT kept alive. A new
+ * model can thus be loaded and tested beside the one in service while images go on.
+ */
+export class SessionHost {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (reply: HostReply & { ok: true }) => void; reject: (error: Error) => void }>();
+  private calls = 0;
+  private sessions = 0;
+  private failure: Error | undefined;
+
+  constructor() {
+    this.worker = startWorker();
+    this.worker.on('message', (reply: HostReply) => {
+      const waiting = this.pending.get(reply.call);
+      this.pending.delete(reply.call);
+      if (reply.ok) waiting?.resolve(reply);
+      else waiting?.reject(new Error(reply.message));
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const waiting of this.pending.values()) waiting.reject(error);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the ONNX Runtime thread ended (exit ${code})`)));
+  }
+
+  async create(source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<HostedSession> {
+    const session = ++this.sessions;
+    const reply = await this.call({ op: 'create', session, source, options });
+    return new HostedSession(this, session, reply.names!.inputs, reply.names!.outputs);
+  }
+
+  /** Ends the thread and every session in it. */
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  call(request: HostCall): Promise<HostReply & { ok: true }> {
+    if (this.failure) return Promise.reject(this.failure);
+    const call = ++this.calls;
+    return new Promise((resolve, reject) => {
+      this.pending.set(call, { resolve, reject });
+      this.worker.postMessage({ ...request, call });
+    });
+  }
+}
+
+/** One session in a {@link SessionHost}: the part of ort.InferenceSession the engine uses. */
+export class HostedSession {
+  constructor(
+    private readonly host: SessionHost,
+    private readonly id: number,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  /** The inputs are copied to the thread (the caller keeps its arrays); the outputs are moved back. */
+  async run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, fetches: readonly string[] = this.outputNames): Promise<Record<string, SessionTensor>> {
+    const plain = Object.fromEntries(Object.entries(feeds).map(([name, { data, dims }]) => [name, { data, dims: [...dims] }]));
+    const reply = await this.host.call({ op: 'run', session: this.id, feeds: plain, fetches: [...fetches] });
+    return reply.outputs!;
+  }
+
+  async release(): Promise<void> {
+    await this.host.call({ op: 'release', session: this.id });
+  }
+}
