@@ -5,7 +5,7 @@ import test from 'ava';
 import { CspineError } from '../../src/errors.js';
 import { sha256Hex } from '../../src/hash.js';
 import { downloadFile, type DownloadRequest } from '../../src/updates/download.js';
-import { capturedLogger, tempDir } from '../helpers/fixtures.js';
+import { capturedLogger, tempDir, waitFor } from '../helpers/fixtures.js';
 import { startUpdateServer, type UpdateServer } from '../helpers/update-server.js';
 
 const SHA = 'a'.repeat(64);
@@ -110,10 +110,13 @@ test('abort ends it at once, even while it waits to retry, and keeps the .part t
   server.faults.push({ file: 'model.onnx', times: 99, kind: 'drop' });
   const abort = new AbortController();
   const download = downloadFile(request({ signal: abort.signal, settings: { chunkBytes: CHUNK, stallTimeoutMs: 5_000, retryMinMs: 60_000, retryMaxMs: 60_000 } }));
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  const part = `${request().file}.part`;
+  // Until the first connection has dropped with bytes on disk: then it waits a minute to retry.
+  await waitFor(() => server.requests.length > 0 && (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0, 10_000, 'bytes on disk');
+  await new Promise((resolve) => setTimeout(resolve, 100));
   const started = Date.now();
   abort.abort();
   await t.throwsAsync(download, { name: 'AbortError' });
   t.true(Date.now() - started < 1000);
-  t.true(fs.statSync(`${request().file}.part`).size > 0);
+  t.true(fs.statSync(part).size > 0);
 });
