@@ -173,7 +173,7 @@ def write_split_csv(samples: List[Sample], path: Path) -> None:
 
 
 def data_summary(data_dir: str | Path) -> dict:
-    """What a data folder is, for provenance: synthetic run seeds from labels.csv, counts."""
+    """What a data folder is, for provenance: synthetic run seeds (and their variation) from labels.csv, counts."""
     root = Path(data_dir)
     info: dict = {"path": str(root.resolve())}
     labels_csv = root / "labels.csv"
@@ -183,6 +183,10 @@ def data_summary(data_dir: str | Path) -> dict:
         seeds = sorted({r.get("seed", "") for r in rows if r.get("seed")}, key=lambda v: (len(v), v))
         sizes = set()
         info.update({"source": "labels.csv", "synthSeeds": [int(s) if s.isdigit() else s for s in seeds], "count": len(rows)})
+        # which synth population each seed came from (labels.csv has said so since `--variation`)
+        variations = {r["seed"]: r["variation"] for r in rows if r.get("seed") and r.get("variation")}
+        if variations:
+            info["synthVariations"] = {s: variations[s] for s in seeds if s in variations}
         if rows:
             first = root / rows[0]["file"]
             try:

@@ -29,7 +29,7 @@ from torch import nn
 ARCHS = ("alexnet", "alexnet_bn", "googlenet")
 ALEXNETS = ("alexnet", "alexnet_bn")
 NUM_CLASSES = 3
-# the final classifier layer, never taken from an ImageNet state_dict (1000 classes)
+# the final classifier layer: taken from an --init only when it has our three classes
 FINAL_LAYER = {"alexnet": "classifier.6.", "alexnet_bn": "classifier.6.", "googlenet": "fc."}
 
 
@@ -86,17 +86,65 @@ def build_from_config(config: dict) -> nn.Module:
     return build_model(config["arch"], config["num_classes"], config.get("alexnet_init", "lecun"), config.get("transform_input", False), config.get("dropout"))
 
 
+# torchvision AlexNet's layers in graph order, as an export of ours has them (batch norm folded)
+ALEXNET_CONVS = ("features.0", "features.3", "features.6", "features.8", "features.10")
+ALEXNET_LINEARS = ("classifier.1", "classifier.4", "classifier.6")
+
+
+def onnx_alexnet_state(path: str) -> Dict[str, torch.Tensor]:
+    """The weights of an AlexNet ONNX model exported by export.py (or rebuilt in float by
+    `cspine-edge model dequantize` from a shipped INT8 package) as torchvision AlexNet's
+    state_dict. Batch norm was folded into the convolutions at export, so these are plain
+    AlexNet's weights (--arch alexnet). The graph's Conv and Gemm nodes, in order, are the five
+    convolutions and three linear layers; the CAM's MatMuls reuse the Gemm weights."""
+    import onnx  # only needed for this kind of --init
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    # the exporter stores equal tensors once and names the copies through Identity nodes
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    gemms = [n for n in graph.node if n.op_type == "Gemm"]
+    if len(convs) != len(ALEXNET_CONVS) or len(gemms) != len(ALEXNET_LINEARS):
+        raise SystemExit(f"{path}: {len(convs)} Conv and {len(gemms)} Gemm nodes; an AlexNet export has 5 and 3 (an INT8 file? run `cspine-edge model dequantize` first)")
+
+    def weight(node, index: int):
+        if node.input[index] not in tensors:
+            raise SystemExit(f"{path}: {node.name} input {node.input[index]} is not a stored tensor (an INT8 file? run `cspine-edge model dequantize` first)")
+        return tensors[node.input[index]]
+
+    state: Dict[str, torch.Tensor] = {}
+    for name, node in zip(ALEXNET_CONVS, convs):
+        state[f"{name}.weight"], state[f"{name}.bias"] = torch.from_numpy(weight(node, 1).copy()), torch.from_numpy(weight(node, 2).copy())
+    for name, node in zip(ALEXNET_LINEARS, gemms):
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        w = weight(node, 1)
+        state[f"{name}.weight"], state[f"{name}.bias"] = torch.from_numpy((w if trans_b else w.T).copy()), torch.from_numpy(weight(node, 2).copy())
+    return state
+
+
 def load_init(model: nn.Module, arch: str, path: str, log=print) -> Dict[str, object]:
-    """Loads a local ImageNet state_dict (e.g. torchvision's alexnet-owt-7be5be79.pth or
-    googlenet-1378be20.pth) into `model`: the final layer and the auxiliary heads are skipped,
-    as is any tensor whose shape differs; strict=False. Returns and logs what was loaded."""
-    state = torch.load(path, map_location="cpu")
+    """Loads weights to start from into `model`: a local ImageNet state_dict (e.g. torchvision's
+    alexnet-owt-7be5be79.pth or googlenet-1378be20.pth), a checkpoint of ours, or an AlexNet
+    ONNX export of ours (`.onnx`, to fine-tune a shipped package; --arch alexnet). The final
+    layer is kept when it has our classes and skipped otherwise (ImageNet's 1000), the
+    auxiliary heads are skipped, as is any tensor whose shape differs; strict=False. Returns
+    and logs what was loaded."""
+    if path.endswith(".onnx"):
+        if arch != "alexnet":
+            raise SystemExit(f"--init {path}: an ONNX export has batch norm folded into its convolutions; use --arch alexnet, not {arch}")
+        state = onnx_alexnet_state(path)
+    else:
+        state = torch.load(path, map_location="cpu")
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
     state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     own = model.state_dict()
-    skipped_final = [k for k in state if k.startswith(FINAL_LAYER[arch])]
+    skipped_final = [k for k in state if k.startswith(FINAL_LAYER[arch]) and (k not in own or tuple(state[k].shape) != tuple(own[k].shape))]
     skipped_aux = [k for k in state if k.startswith(("aux1.", "aux2."))]
     skipped_shape = [k for k in state if k in own and k not in skipped_final and tuple(state[k].shape) != tuple(own[k].shape)]
     usable = {k: v for k, v in state.items() if k in own and k not in skipped_final and k not in skipped_shape}

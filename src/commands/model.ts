@@ -7,6 +7,7 @@ import { measureLatency, type Latency } from '../tools/bench/bench.js';
 import { compareRuns, comparisonMarkdown, writeComparison, type EvaluationRun } from '../tools/evaluate/compare.js';
 import { evaluate, writeReport } from '../tools/evaluate/evaluate.js';
 import { evaluateOod, oodSummaryLines, writeOodReport } from '../tools/evaluate/evaluate-ood.js';
+import { severitySummaryLines } from '../tools/evaluate/severity.js';
 import { isArm } from '../model/inference.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from '../model/manifest.js';
 import { loadModelPackage, readManifest, writeManifest } from '../model/model-package.js';
@@ -53,6 +54,7 @@ async function evaluateVariant(config: Config, modelDir: string, variant: string
         (c) => `  ${c.label.padEnd(12)} sensitivity ${(c.recall * 100).toFixed(1)}%  specificity ${(c.specificity * 100).toFixed(1)}%  AUC ${Number.isNaN(c.rocAuc) ? 'n/a' : c.rocAuc.toFixed(4)}`,
       ),
       `ECE ${metrics.expectedCalibrationError.toFixed(4)}; CAM localisation ${report.camLocalisation ? `${(report.camLocalisation.share * 100).toFixed(1)}%` : 'n/a'}`,
+      ...(report.severity ? severitySummaryLines(report.severity) : []),
       `wrote ${files.join(', ')}`,
     ]);
     return { variant: model.variant, file: model.manifest.file, sha256: model.manifest.sha256, bytes: fs.statSync(model.onnxPath).size, report, samples };
@@ -305,7 +307,9 @@ export const modelEvaluate = defineCommand({
   synopsis: `model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
        cspine-edge model evaluate MODEL_DIR --ood DIR [--ood DIR2 ...] [--data DIR] [--out DIR] [--variant V]`,
   about: `--data: accuracy, sensitivity, specificity, ROC AUC, calibration and CAM localisation on
-labelled images; JSON + Markdown + PNG plots in --out (default MODEL_DIR/evaluation/).
+labelled images; JSON + Markdown + PNG plots in --out (default MODEL_DIR/evaluation/). With
+labels.csv's criterion_ratio (synth), also the lamps against severity in multiples of the
+clinical criterion, per injury kind, and normals against their own variation (severity.png).
 --ood: synth-ood sets (ood.csv): lamp per category, OOD detector AUROC and FPR at 95% TPR beside
 the max-softmax baseline, must-hold checks; ood.json/md/png in --out (default
 MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL).`,

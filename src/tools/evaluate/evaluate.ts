@@ -7,17 +7,20 @@ import type { Classifier } from '../../pipeline/classifier.js';
 import type { TriageLevel } from '../../triage/policy.js';
 import { computeMetrics, rocCurve, type Metrics, type Sample } from './metrics.js';
 import { confusionMatrixPng, rocPng } from './plots.js';
+import { severityMarkdown, severityPng, severityReport, type Lamp, type SeverityOutcome, type SeverityReport } from './severity.js';
 
 export interface LabelledImage {
   file: string;
   label: string;
   /** The abnormal region, in image pixels (phantoms' labels.csv), for CAM localisation. */
   box?: { x: number; y: number; width: number; height: number };
+  /** labels.csv `kind` and `criterion_ratio`: how far over (or under) its clinical criterion the case is. */
+  severity?: { kind: string; ratio: number };
 }
 
 const IMAGE = /\.(png|jpe?g|tiff?|webp)$/i;
 
-/** `DIR/labels.csv` (file,label,…,box_x,box_y,box_w,box_h) when present, else DIR/<label>/ folders. */
+/** `DIR/labels.csv` (file,label,…,box_x,box_y,box_w,box_h,…,criterion_ratio) when present, else DIR/<label>/ folders. */
 export function readDataset(dir: string, labels: readonly string[]): LabelledImage[] {
   const csv = path.join(dir, 'labels.csv');
   if (fs.existsSync(csv)) {
@@ -31,6 +34,7 @@ export function readDataset(dir: string, labels: readonly string[]): LabelledIma
       const [x, y, width, height] = ['box_x', 'box_y', 'box_w', 'box_h'].map((name) => cell(name));
       const image: LabelledImage = { file: path.join(dir, cell('file')), label: cell('label') };
       if (x && y && width && height) image.box = { x: Number(x), y: Number(y), width: Number(width), height: Number(height) };
+      if (cell('criterion_ratio') !== '') image.severity = { kind: cell('kind') || (image.label === 'normal' ? 'none' : image.label), ratio: Number(cell('criterion_ratio')) };
       return image;
     });
   }
@@ -55,6 +59,8 @@ export interface EvaluationReport {
   camLocalisation: { evaluated: number; inside: number; share: number } | null;
   /** Lamps shown per true class: an abnormal image shown GREEN is the miss that matters most. */
   triage: Record<string, Record<Exclude<TriageLevel, 'FAULT'>, number>>;
+  /** Lamps against severity in clinical units; null unless labels.csv has `criterion_ratio`. */
+  severity: SeverityReport | null;
   medianMsPerImage: number;
 }
 
@@ -76,13 +82,18 @@ export async function evaluate(
   const times: number[] = [];
   let camEvaluated = 0;
   let camInside = 0;
+  const outcomes: SeverityOutcome[] = [];
   for (const [index, image] of images.entries()) {
+    const record = (lamp: Lamp): void => {
+      if (image.severity) outcomes.push({ ...image.severity, lamp });
+    };
     try {
       const started = performance.now();
       const result = await classifier.classify(await fs.promises.readFile(image.file));
       times.push(performance.now() - started);
       samples.push({ truth: manifest.labels.indexOf(image.label), probabilities: manifest.labels.map((label) => result.probabilities[label]!) });
       triage[image.label]![result.triage.level as Exclude<TriageLevel, 'FAULT'>]++;
+      record(result.triage.level as Exclude<TriageLevel, 'FAULT'>);
       if (result.cam && image.box && image.label !== 'normal') {
         const peak = activationPeak(result.cam, manifest, result.decoded.width, result.decoded.height);
         const { x, y, width, height } = image.box;
@@ -91,6 +102,7 @@ export async function evaluate(
       }
     } catch (error) {
       rejected.push({ file: path.relative(dataDir, image.file), code: toCspineError(error).code });
+      record('rejected');
     }
     onProgress?.(index + 1, images.length, image.file);
   }
@@ -103,6 +115,7 @@ export async function evaluate(
     metrics: computeMetrics(samples, manifest.labels),
     camLocalisation: camEvaluated === 0 ? null : { evaluated: camEvaluated, inside: camInside, share: camInside / camEvaluated },
     triage,
+    severity: severityReport(outcomes),
     medianMsPerImage: sorted.length === 0 ? 0 : Math.round(sorted[sorted.length >> 1]! * 10) / 10,
   };
   return { report, samples };
@@ -110,7 +123,7 @@ export async function evaluate(
 
 const pct = (value: number) => (Number.isNaN(value) ? 'n/a' : `${(value * 100).toFixed(1)}%`);
 
-/** evaluation.json, evaluation.md, confusion-matrix.png and roc.png in `outDir`. */
+/** evaluation.json, evaluation.md, confusion-matrix.png and roc.png in `outDir`; severity.png when the data has severities. */
 export async function writeReport(report: EvaluationReport, samples: readonly Sample[], outDir: string, labels: readonly string[]): Promise<string[]> {
   fs.mkdirSync(outDir, { recursive: true });
   const { metrics } = report;
@@ -147,6 +160,7 @@ export async function writeReport(report: EvaluationReport, samples: readonly Sa
     '| --- | ---: | ---: | ---: |',
     ...triage,
     '',
+    ...(report.severity ? severityMarkdown(report.severity) : []),
   ].join('\n');
   fs.writeFileSync(files[1]!, markdown);
   fs.writeFileSync(files[2]!, await confusionMatrixPng(metrics.confusion, labels, `${report.model.id}: confusion matrix`));
@@ -159,5 +173,10 @@ export async function writeReport(report: EvaluationReport, samples: readonly Sa
     ),
   }));
   fs.writeFileSync(files[3]!, await rocPng(curves, `${report.model.id}: one-vs-rest ROC`));
+  if (report.severity) {
+    const plot = path.join(outDir, 'severity.png');
+    fs.writeFileSync(plot, await severityPng(report.severity, `${report.model.id}: lamps against severity`));
+    files.push(plot);
+  }
   return files;
 }

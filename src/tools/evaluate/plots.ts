@@ -144,3 +144,75 @@ export async function stackedBarsPng(rows: readonly StackedBarRow[], series: Rea
 </svg>`;
   return svgPng(svg);
 }
+
+export interface CurveSeries {
+  name: string;
+  colour: string;
+  dashed?: boolean;
+  /** [x, share 0…1], in x order. */
+  points: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface CurvePanel {
+  title: string;
+  series: readonly CurveSeries[];
+}
+
+export interface PanelAxes {
+  xMax: number;
+  xTicks: readonly number[];
+  xLabel: string;
+  yLabel: string;
+  /** Reference lines drawn in every panel, e.g. a criterion and a target share. */
+  verticals: ReadonlyArray<{ x: number; label: string }>;
+  horizontals: ReadonlyArray<{ y: number; label: string }>;
+}
+
+/**
+ * Small multiples: one plot per panel (up to three a row), y a share from 0 to 100%, the same
+ * x axis and reference lines in each, the panel's series named under it.
+ */
+export async function curvePanelsPng(panels: readonly CurvePanel[], axes: PanelAxes, title: string): Promise<Buffer> {
+  const plotW = 300;
+  const plotH = 200;
+  const cellW = plotW + 90;
+  const cellH = plotH + 130;
+  const columns = Math.min(3, Math.max(1, panels.length));
+  const rows = Math.ceil(panels.length / columns);
+  const parts: string[] = [];
+  panels.forEach((panel, i) => {
+    const left = 70 + (i % columns) * cellW;
+    const top = 80 + Math.floor(i / columns) * cellH;
+    const x = (value: number) => left + (Math.min(value, axes.xMax) / axes.xMax) * plotW;
+    const y = (value: number) => top + (1 - value) * plotH;
+    parts.push(`<text x="${left}" y="${top - 12}" font-weight="bold">${escape(panel.title)}</text>`);
+    parts.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`);
+    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+      parts.push(`<line x1="${left}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#eee"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v * 100}%</text>`);
+    }
+    for (const t of axes.xTicks) parts.push(`<text x="${x(t)}" y="${top + plotH + 15}" text-anchor="middle" font-size="11">${t}</text>`);
+    parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 32}" text-anchor="middle" font-size="12">${escape(axes.xLabel)}</text>`);
+    for (const h of axes.horizontals) {
+      parts.push(`<line x1="${left}" y1="${y(h.y)}" x2="${left + plotW}" y2="${y(h.y)}" stroke="#777" stroke-dasharray="2 3"/><text x="${left + 4}" y="${y(h.y) + 13}" font-size="10" fill="#555">${escape(h.label)}</text>`);
+    }
+    // Labels stacked upwards from the bottom, so that close lines keep readable names.
+    axes.verticals.forEach((v, k) => {
+      parts.push(`<line x1="${x(v.x)}" y1="${top}" x2="${x(v.x)}" y2="${top + plotH}" stroke="#000" stroke-width="${k === 0 ? 1.5 : 0.8}"/><text x="${x(v.x) + 3}" y="${top + plotH - 6 - 13 * k}" font-size="10">${escape(v.label)}</text>`);
+    });
+    panel.series.forEach((series, s) => {
+      const points = series.points.map(([px, py]) => [x(px).toFixed(1), y(py).toFixed(1)] as const);
+      const dash = series.dashed ? ' stroke-dasharray="6 4"' : '';
+      parts.push(`<polyline fill="none" stroke="${series.colour}" stroke-width="2.5"${dash} points="${points.map((p) => p.join(',')).join(' ')}"/>`);
+      for (const [cx, cy] of points) parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${series.colour}"/>`);
+      const legendY = top + plotH + 52 + s * 18;
+      parts.push(`<line x1="${left}" y1="${legendY - 4}" x2="${left + 26}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="2.5"${dash}/><text x="${left + 32}" y="${legendY}" font-size="12">${escape(series.name)}</text>`);
+    });
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${40 + columns * cellW}" height="${60 + rows * cellH}" font-family="${FONT_FAMILY}" font-size="13">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="20" y="32" font-size="20" font-weight="bold">${escape(title)}</text>
+  <text x="20" y="54" font-size="12" fill="#444">${escape(axes.yLabel)}</text>
+  ${parts.join('\n  ')}
+</svg>`;
+  return svgPng(svg);
+}

@@ -1,6 +1,21 @@
 import type { Rng } from './prng.js';
 
 /**
+ * Movement at one interspace: vertebra `level` and everything above it tip forward about the
+ * vertebra's antero-inferior corner (opening the facets and the interspinous space behind)
+ * and slide forward over the vertebra below. A dislocation is one; a physiological step-off
+ * under the criteria is another, drawn the same way so that only its size tells them apart.
+ */
+export interface SegmentMotion {
+  /** The upper vertebra of the interspace, 2 (C2/C3) … 7 (C7/T1). */
+  level: number;
+  /** Anterior slide as a fraction of the upper body's depth (negative: backwards). */
+  slip: number;
+  /** Flexion of the upper segment, radians (negative: extension). */
+  flexion: number;
+}
+
+/**
  * The patient: sizes and positions of everything drawn, in millimetres, in a frame with
  * +x posterior and +y caudal (down). Sampling is separate from drawing so a test can draw
  * the same patient with and without an injury.
@@ -67,6 +82,14 @@ export interface Anatomy {
   /** Point that the view centres on, and the spine's drawn length, for framing. */
   centre: [number, number];
   length: number;
+  /** Step-offs and angulation this neck has without an injury (none unless a variation adds them). */
+  steps: SegmentMotion[];
+}
+
+/** The curve the bodies sit on: forward bow of the mid-neck (mm; negative is kyphotic) and overall lean. */
+export interface Posture {
+  lordosis: number;
+  tilt: number;
 }
 
 const HEIGHT = [15.5, 11.5, 12, 12.2, 12.5, 13.5, 15.5] as const;
@@ -75,10 +98,15 @@ const DISC = [4.2, 4.6, 4.9, 5.1, 5.1, 4.4, 3.8] as const;
 const SPINOUS = [24, 14, 15, 17, 21, 29, 30] as const;
 const SPINOUS_TILT_DEG = [14, 22, 24, 26, 24, 18, 24] as const;
 
-export function sampleAnatomy(rng: Rng): Anatomy {
+/**
+ * A patient. `posture` replaces the curve this stream would draw; the draws are still made, so
+ * every other measurement of the patient stays what it would have been.
+ */
+export function sampleAnatomy(rng: Rng, posture?: Posture): Anatomy {
   const size = rng.uniform(0.92, 1.08);
-  const lordosis = rng.uniform(0, 9);
-  const tilt = rng.uniform(-0.1, 0.12);
+  const drawnLordosis = rng.uniform(0, 9);
+  const drawnTilt = rng.uniform(-0.1, 0.12);
+  const { lordosis, tilt } = posture ?? { lordosis: drawnLordosis, tilt: drawnTilt };
   const dims = HEIGHT.map((height, i) => ({
     height: height * size * rng.uniform(0.96, 1.04),
     depth: DEPTH[i]! * size * rng.uniform(0.95, 1.05),
@@ -143,5 +171,6 @@ export function sampleAnatomy(rng: Rng): Anatomy {
     cortexThickness: rng.uniform(0.9, 1.3) * size,
     centre: [0, (top + length) / 2],
     length: length - top,
+    steps: [],
   };
 }

@@ -7,8 +7,9 @@ export type LesionKind = 'none' | 'cortical-break' | 'wedge' | 'avulsion' | 'tra
 
 /**
  * What is wrong, and where. Magnitudes are in the units the drawing needs; `severity`
- * (0…1) is what produced them and is what labels.csv reports. The smallest severity is
- * still plainly visible at 256×320: the data set trains a classifier, not a reader study.
+ * (0…1) is what produced them and is what labels.csv reports. In the standard population
+ * the smallest severity is still plainly visible at 256×320; the clinical one (clinical.ts)
+ * starts at the clinical criteria, and labels.csv gives both in clinical units (measure.ts).
  */
 export type Lesion =
   | { kind: 'none' }
@@ -49,6 +50,7 @@ export type Lesion =
 /** Injuries are placed at C3–C7, where the task says a classifier has to find them. */
 const LEVELS = [3, 4, 5, 6, 7] as const;
 
+/** An injury of the standard population. */
 export function sampleLesion(rng: Rng, label: PhantomLabel): Lesion {
   if (label === 'normal') return { kind: 'none' };
   const level = rng.pick(LEVELS);

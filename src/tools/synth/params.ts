@@ -1,6 +1,16 @@
 import { sampleAnatomy, type Anatomy } from './anatomy.js';
+import { sampleClinical } from './clinical.js';
 import { sampleLesion, type Lesion, type PhantomLabel } from './lesion.js';
 import { combine, Rng, Stream } from './prng.js';
+
+/**
+ * Which population the cases come from: `standard`, the set the shipped model was trained on
+ * (every injury plainly over its criterion, normals with no deliberate step-offs), or
+ * `clinical`, normals with physiological variation under the criteria and injuries from just
+ * over them (clinical.ts).
+ */
+export type Variation = 'standard' | 'clinical';
+export const VARIATIONS: readonly Variation[] = ['standard', 'clinical'];
 
 /** How the film was taken and processed: framing, exposure, blur, noise, shutters, marker. */
 export interface Imaging {
@@ -45,9 +55,13 @@ export interface PhantomParams {
  * separate streams, so the same seed with another label is the same patient on the same
  * film with a different injury (which is what the paired tests rely on).
  */
-export function phantomParams(seed: number, label: PhantomLabel, width: number, height: number): PhantomParams {
-  const anatomy = sampleAnatomy(new Rng(combine(seed, Stream.anatomy)));
-  const lesion = sampleLesion(new Rng(combine(seed, Stream.lesion)), label);
+export function phantomParams(seed: number, label: PhantomLabel, width: number, height: number, variation: Variation = 'standard'): PhantomParams {
+  const anatomyStream = new Rng(combine(seed, Stream.anatomy));
+  const lesionStream = new Rng(combine(seed, Stream.lesion));
+  const { anatomy, lesion } =
+    variation === 'clinical'
+      ? sampleClinical({ physiology: new Rng(combine(seed, Stream.physiology)), anatomy: anatomyStream, lesion: lesionStream }, label)
+      : { anatomy: sampleAnatomy(anatomyStream), lesion: sampleLesion(lesionStream, label) };
   const imaging = sampleImaging(new Rng(combine(seed, Stream.imaging)), anatomy, width, height, combine(seed, Stream.noise));
   return { width, height, anatomy, lesion, imaging };
 }

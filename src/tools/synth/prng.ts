@@ -33,8 +33,11 @@ export function caseSeed(seed: number, index: number): number {
   return combine(combine(combine(0x5eed5eed, low), high), index >>> 0);
 }
 
-/** Independent streams of one case, so changing the class does not change the anatomy. */
-export const Stream = { anatomy: 1, lesion: 2, imaging: 3, noise: 4 } as const;
+/**
+ * Independent streams of one case, so changing the class does not change the anatomy.
+ * `physiology` is drawn only by `synth --variation clinical`.
+ */
+export const Stream = { anatomy: 1, lesion: 2, imaging: 3, noise: 4, physiology: 5 } as const;
 
 /** mulberry32: tiny, fast, and good enough for pictures (not for cryptography). */
 export class Rng {

@@ -60,22 +60,62 @@ interface Local {
   body: Polygon[];
 }
 
-function bodyCorners(v: Vertebra, anteriorDrop = 0): Polygon {
+/** A body's four corners in its own frame, [u, v]: what its outline rounds off and what a reader measures between. */
+export interface BodyCorners {
+  anteriorSuperior: [number, number];
+  posteriorSuperior: [number, number];
+  posteriorInferior: [number, number];
+  anteriorInferior: [number, number];
+}
+
+/**
+ * The corners of a body, its anterior-superior one lowered by a wedge's `anteriorDrop`. C2's
+ * inferior endplate is taken flat across the body, under its lip.
+ */
+export function bodyCornerPoints(v: Vertebra, anteriorDrop = 0): BodyCorners {
   const d = v.depth / 2;
   const hp = v.height / 2;
-  const ha = (v.height * v.anteriorRatio) / 2;
-  const top = -ha + anteriorDrop;
+  const ha = v.level === 2 ? hp : (v.height * v.anteriorRatio) / 2;
+  return { anteriorSuperior: [-d, -ha + anteriorDrop], posteriorSuperior: [d, -hp], posteriorInferior: [d, hp], anteriorInferior: [-d, ha] };
+}
+
+function bodyCorners(v: Vertebra, anteriorDrop = 0): Polygon {
+  const {
+    anteriorSuperior: [, top],
+    posteriorInferior: [d, hp],
+    anteriorInferior: [, ha],
+  } = bodyCornerPoints(v, anteriorDrop);
   // Mid-points give the slightly concave endplates and anterior waist of a real body.
   return [-d, top, 0, (top - hp) / 2 + 0.35, d, -hp, d, hp, 0, (ha + hp) / 2 - 0.35, -d, ha, -d + 0.5, (top + ha) / 2];
 }
 
 const BODY_RADII = [1.8, 4, 1.6, 1.6, 4, 1.8, 4];
 
-function subaxialBody(anatomy: Anatomy, v: Vertebra, lesion: Exclude<Lesion, { kind: 'none' | 'translation' }> | undefined): Local {
+type Fracture = Extract<Lesion, { kind: 'cortical-break' | 'wedge' | 'avulsion' }>;
+
+/** How far a wedge lowers the anterior-superior corner, mm. */
+export function wedgeDrop(v: Vertebra, lesion: Extract<Lesion, { kind: 'wedge' }>): number {
+  return lesion.reduction * (v.height * v.anteriorRatio);
+}
+
+/**
+ * How far the fragment moved, mm, from the transform that draws it: a cortical break's lower
+ * fragment by its step-off along the endplate, an avulsed corner by its centroid's travel.
+ */
+export function fragmentDisplacement(v: Vertebra, lesion: Extract<Lesion, { kind: 'cortical-break' | 'avulsion' }>): number {
+  // −u is anterior in the body's frame.
+  if (lesion.kind === 'cortical-break') return -breakSlip(lesion).e;
+  const { piece, away } = avulsionCut(v, lesion, rounded(bodyCorners(v), BODY_RADII));
+  const [x, y] = centroid(piece);
+  const [mx, my] = transformPoint(x, y, away);
+  return Math.hypot(mx - x, my - y);
+}
+
+function subaxialBody(anatomy: Anatomy, v: Vertebra, lesion: Fracture | undefined): Local {
   const { cortexThickness: t, cortexDensity: rim, coreDensity: core } = anatomy;
   if (lesion?.kind === 'wedge') {
     const ha = v.height * v.anteriorRatio;
-    const outline = rounded(bodyCorners(v, lesion.reduction * ha), BODY_RADII);
+    const outline = rounded(bodyCorners(v, wedgeDrop(v, lesion)), BODY_RADII);
     const d = v.depth / 2 - t;
     const topA = -ha / 2 + lesion.reduction * ha + t;
     const topP = -v.height / 2 + t;
@@ -92,11 +132,27 @@ function subaxialBody(anatomy: Anatomy, v: Vertebra, lesion: Exclude<Lesion, { k
     const c = ny * lesion.position * v.height;
     const upper = split(outline, t, rim, core, nx, ny, c - lesion.gap / 2);
     const lower = split(outline, t, rim, core, -nx, -ny, -(c + lesion.gap / 2));
-    const slip = translation(-lesion.step, 0.25 * lesion.step);
+    const slip = breakSlip(lesion);
     const moved = lower.shapes.map((s) => ({ ...s, points: transform(s.points, slip) }));
     return { shapes: [...upper.shapes, ...moved], body: [...upper.body, ...lower.body.map((p) => transform(p, slip))] };
   }
-  // Avulsion: the antero-inferior corner is cut off and pulled away, forward and down.
+  const cut = avulsionCut(v, lesion, outline);
+  const rest = split(outline, t, rim, core, cut.nx, cut.ny, cut.c - 0.35);
+  const fragment = transform(cut.piece, cut.away);
+  // The fragment is mostly cortex, hence brighter than the body it came from.
+  return { shapes: [...rest.shapes, { points: fragment, density: rim * 1.1, layer: 'bone' }], body: [...rest.body, fragment] };
+}
+
+/** A cortical break moves the fragment below the line forward, and a little down. */
+function breakSlip(lesion: Extract<Lesion, { kind: 'cortical-break' }>): Affine {
+  return translation(-lesion.step, 0.25 * lesion.step);
+}
+
+/**
+ * Avulsion: the antero-inferior corner is cut off along nx·u + ny·v = c (the body keeps the
+ * side below c) and pulled away, forward and down, turning as it goes.
+ */
+function avulsionCut(v: Vertebra, lesion: Extract<Lesion, { kind: 'avulsion' }>, outline: Polygon): { nx: number; ny: number; c: number; piece: Polygon; away: Affine } {
   const d = v.depth / 2;
   const ha = (v.height * v.anteriorRatio) / 2;
   const p1: [number, number] = [-d, ha - lesion.height * v.height];
@@ -111,13 +167,10 @@ function subaxialBody(anatomy: Anatomy, v: Vertebra, lesion: Exclude<Lesion, { k
   nx /= len;
   ny /= len;
   const c = nx * p1[0] + ny * p1[1];
-  const rest = split(outline, t, rim, core, nx, ny, c - 0.35);
   const piece = clipHalfPlane(outline, -nx, -ny, -(c + 0.35));
   const [fx, fy] = centroid(piece);
   const away = compose(translation(lesion.shift * -0.7, lesion.shift * 0.7), rotationAbout(-lesion.turn, fx, fy));
-  const fragment = transform(piece, away);
-  // The fragment is mostly cortex, hence brighter than the body it came from.
-  return { shapes: [...rest.shapes, { points: fragment, density: rim * 1.1, layer: 'bone' }], body: [...rest.body, fragment] };
+  return { nx, ny, c, piece, away };
 }
 
 /** The part of a cortical body on the side nx·x + ny·y ≤ c; the cut face has no cortex. */

@@ -131,7 +131,7 @@ test('8-bit output is one 8-bit gray channel; 16-bit output really is 16-bit', a
 
 test('bad options are refused before anything is written', async (t) => {
   const dir = tempDir(t);
-  const bad: Partial<SynthOptions>[] = [{ count: -1 }, { count: 1.5 }, { seed: -3 }, { seed: 0.5 }, { width: 10 }, { height: 99999 }, { bits: 12 as 8 }, { classes: [] }, { classes: ['broken' as PhantomLabel] }];
+  const bad: Partial<SynthOptions>[] = [{ count: -1 }, { count: 1.5 }, { seed: -3 }, { seed: 0.5 }, { width: 10 }, { height: 99999 }, { bits: 12 as 8 }, { classes: [] }, { classes: ['broken' as PhantomLabel] }, { variation: 'subtle' as 'clinical' }];
   for (const override of bad) {
     await t.throwsAsync(generatePhantoms({ outDir: path.join(dir, 'out'), count: 1, seed: 1, ...override }), { instanceOf: RangeError }, JSON.stringify(override));
   }
