@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorCode, ModelError } from '../errors.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -169,6 +170,24 @@ export function inputGeometry(input: ModelManifest['input']): InputGeometry {
 /** The name of the variant `file` points at ('default' when the manifest lists none). */
 export function defaultVariantName(manifest: ModelManifest): string {
   return Object.entries(manifest.variants ?? {}).find(([, v]) => v.file === manifest.file && v.sha256 === manifest.sha256)?.[0] ?? 'default';
+}
+
+/**
+ * The variant `requested` names (unset or empty: the default file), as its name, file and hash;
+ * E_MODEL_VARIANT_UNKNOWN, naming the package as `where`, when the manifest lists no such variant.
+ */
+export function chooseVariant(manifest: ModelManifest, requested: string | undefined, where: string): { name: string; file: string; sha256: string } {
+  const name = defaultVariantName(manifest);
+  if (requested === undefined || requested === '' || requested === name) return { name, file: manifest.file, sha256: manifest.sha256 };
+  const entry = manifest.variants?.[requested];
+  if (!entry) {
+    const known = Object.keys(manifest.variants ?? {});
+    throw new ModelError(
+      ErrorCode.MODEL_VARIANT_UNKNOWN,
+      `${where} has no variant "${requested}" (model.variant / CSPINE_MODEL__VARIANT); it has ${known.length > 0 ? known.join(', ') : 'only its default file'}`,
+    );
+  }
+  return { name: requested, file: entry.file, sha256: entry.sha256 };
 }
 
 export interface PackageFile {

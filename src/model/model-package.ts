@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ErrorCode, ModelError } from '../errors.js';
 import { sha256File } from '../hash.js';
 import { loadOodStatistics, type OodStatistics } from './ood.js';
-import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
+import { chooseVariant, MANIFEST_FILE, manifestSchema, type ModelManifest } from './manifest.js';
 import { verifyManifestSignature, type TrustedKey } from './signature.js';
 
 export interface ModelPackage {
@@ -81,26 +81,15 @@ export async function loadModelPackage(dir: string, variant?: string, options: L
   const trusted = options.trustedKeys ?? [];
   const signature = trusted.length > 0 ? verifyManifestSignature(dir, trusted) : undefined;
   let manifest = signature ? parseManifest(manifestPath, signature.manifestBytes.toString('utf8')) : await readManifest(dir);
-  let chosen = defaultVariantName(manifest);
-  if (variant !== undefined && variant !== '' && variant !== chosen) {
-    const entry = manifest.variants?.[variant];
-    if (!entry) {
-      const known = Object.keys(manifest.variants ?? {});
-      throw new ModelError(
-        ErrorCode.MODEL_VARIANT_UNKNOWN,
-        `${manifestPath} has no variant "${variant}" (model.variant / CSPINE_MODEL__VARIANT); it has ${known.length > 0 ? known.join(', ') : 'only its default file'}`,
-      );
-    }
-    manifest = { ...manifest, file: entry.file, sha256: entry.sha256 };
-    chosen = variant;
-  }
-  const rebuild = manifest.variants?.[chosen]?.rebuild;
+  const chosen = chooseVariant(manifest, variant, manifestPath);
+  manifest = { ...manifest, file: chosen.file, sha256: chosen.sha256 };
+  const rebuild = manifest.variants?.[chosen.name]?.rebuild;
   const onnxPath = path.join(dir, manifest.file);
   let actual: string;
   try {
     actual = await sha256File(onnxPath);
   } catch (error) {
-    const hint = rebuild ? `; the ${chosen} variant is not shipped, make it with: ${rebuild}` : '';
+    const hint = rebuild ? `; the ${chosen.name} variant is not shipped, make it with: ${rebuild}` : '';
     throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `model file ${onnxPath} named by ${manifestPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})${hint}`, {
       cause: error,
     });
@@ -112,5 +101,5 @@ export async function loadModelPackage(dir: string, variant?: string, options: L
     );
   }
   const oodStatistics = manifest.ood ? await loadOodStatistics(dir, manifest.ood) : undefined;
-  return { dir, manifest, onnxPath, variant: chosen, ...(oodStatistics ? { oodStatistics } : {}), ...(signature ? { signedBy: signature.keyId } : {}) };
+  return { dir, manifest, onnxPath, variant: chosen.name, ...(oodStatistics ? { oodStatistics } : {}), ...(signature ? { signedBy: signature.keyId } : {}) };
 }

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { CspineError, ErrorCode, ModelError } from '../errors.js';
 import { diskFreeBytes } from '../jobs/health.js';
 import type { Logger } from '../logger.js';
-import { defaultVariantName, MANIFEST_FILE, packageFiles, type ModelManifest, type PackageFile } from '../model/manifest.js';
+import { chooseVariant, MANIFEST_FILE, packageFiles, type ModelManifest, type PackageFile } from '../model/manifest.js';
 import { loadModelPackage, parseManifest } from '../model/model-package.js';
 import { loadTrustedKeys, SIGNATURE_FILE, verifyManifestSignature } from '../model/signature.js';
 import type { ModelCommand } from './command.js';
@@ -88,10 +88,7 @@ async function fetchVerifiedManifest(fetch: PackageFetch, dir: string): Promise<
  * them.
  */
 function filesToFetch(manifest: ModelManifest, offered: ReadonlyArray<{ name: string }>, variant: string | undefined): PackageFile[] {
-  const running = variant === undefined || variant === '' || variant === defaultVariantName(manifest) ? manifest.file : manifest.variants?.[variant]?.file;
-  if (running === undefined) {
-    throw new ModelError(ErrorCode.MODEL_VARIANT_UNKNOWN, `package ${manifest.id} has no variant "${variant}" (model.variant); it has ${Object.keys(manifest.variants ?? {}).join(', ') || 'only its default file'}`);
-  }
+  const running = chooseVariant(manifest, variant, `package ${manifest.id}`).file;
   const variantFiles = new Set([manifest.file, ...Object.values(manifest.variants ?? {}).map((entry) => entry.file)]);
   const offeredNames = new Set(offered.map(({ name }) => name));
   return packageFiles(manifest).filter(({ file }) => file === running || !variantFiles.has(file) || offeredNames.has(file));

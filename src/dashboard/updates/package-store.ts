@@ -6,7 +6,7 @@ import { CspineError, ErrorCode } from '../../errors.js';
 import { sha256File, sha256Hex } from '../../hash.js';
 import { MANIFEST_FILE, type ModelManifest } from '../../model/manifest.js';
 import { parseManifest } from '../../model/model-package.js';
-import { checkPackageFiles, packageProblem } from '../../model/package-check.js';
+import { checkPackageFiles, packageProblem, type CheckedFile } from '../../model/package-check.js';
 import { loadTrustedKeys, SIGNATURE_FILE, verifyManifestSignature } from '../../model/signature.js';
 import { CHANNEL } from '../database/channels.js';
 
@@ -103,10 +103,12 @@ export class PackageStore {
     let manifestBytes: Buffer;
     let keyId: string;
     let manifest: ModelManifest;
+    let checked: CheckedFile[];
     try {
       ({ manifestBytes, keyId } = verifyManifestSignature(modelDir, trusted));
       manifest = parseManifest(path.join(modelDir, MANIFEST_FILE), manifestBytes.toString('utf8'));
-      const problem = packageProblem(modelDir, await checkPackageFiles(modelDir, manifest));
+      checked = await checkPackageFiles(modelDir, manifest);
+      const problem = packageProblem(modelDir, checked);
       if (problem) throw problem;
     } catch (error) {
       refused(error);
@@ -115,7 +117,7 @@ export class PackageStore {
     const existing = await this.get(manifestSha256);
     if (existing) return { summary: existing, added: false };
 
-    const files = await this.store(modelDir, manifestSha256, manifestBytes, manifest);
+    const files = await this.store(modelDir, manifestSha256, manifestBytes, checked);
     const totalBytes = files.reduce((sum, file) => sum + file.bytes, 0);
     await this.database.pool.query(
       `INSERT INTO model_packages (manifest_sha256, model_id, manifest, key_id, files, total_bytes, added_by)
@@ -167,11 +169,11 @@ export class PackageStore {
   }
 
   /**
-   * Copies the verified manifest bytes, the signature and every file present into a temporary
-   * folder, checks each copy's hash again (the source may change under us), fsyncs, and renames
-   * the folder into place.
+   * Copies the verified manifest bytes, the signature and every file `checked` found whole into
+   * a temporary folder, checks each copy's hash (the source may change under us), fsyncs, and
+   * renames the folder into place.
    */
-  private async store(modelDir: string, manifestSha256: string, manifestBytes: Buffer, manifest: ModelManifest): Promise<PackageFileEntry[]> {
+  private async store(modelDir: string, manifestSha256: string, manifestBytes: Buffer, checked: readonly CheckedFile[]): Promise<PackageFileEntry[]> {
     const root = path.resolve(this.settings.dir);
     fs.mkdirSync(root, { recursive: true });
     const staging = fs.mkdtempSync(path.join(root, '.incoming-'));
@@ -179,16 +181,16 @@ export class PackageStore {
       await writeDurably(path.join(staging, MANIFEST_FILE), manifestBytes);
       await writeDurably(path.join(staging, SIGNATURE_FILE), fs.readFileSync(path.join(modelDir, SIGNATURE_FILE)));
       const files: PackageFileEntry[] = [];
-      for (const checked of await checkPackageFiles(modelDir, manifest)) {
-        if (checked.state !== 'ok') continue; // a variant left out (packageProblem let it pass)
-        if (!isPackagePath(checked.file)) throw invalid(`${modelDir}: the manifest names "${checked.file}", which is not a plain path inside the package`);
-        const target = path.join(staging, ...checked.file.split('/'));
+      for (const entry of checked) {
+        if (entry.state !== 'ok') continue; // a variant left out (packageProblem let it pass)
+        if (!isPackagePath(entry.file)) throw invalid(`${modelDir}: the manifest names "${entry.file}", which is not a plain path inside the package`);
+        const target = path.join(staging, ...entry.file.split('/'));
         fs.mkdirSync(path.dirname(target), { recursive: true });
-        await fs.promises.copyFile(path.join(modelDir, checked.file), target, fs.constants.COPYFILE_EXCL);
+        await fs.promises.copyFile(path.join(modelDir, entry.file), target, fs.constants.COPYFILE_EXCL);
         await syncFile(target);
         const copied = await sha256File(target);
-        if (copied !== checked.sha256) throw invalid(`${path.join(modelDir, checked.file)} changed while it was being added (SHA-256 ${copied}, the manifest says ${checked.sha256})`);
-        files.push({ name: checked.file, sha256: checked.sha256, bytes: (await fs.promises.stat(target)).size });
+        if (copied !== entry.sha256) throw invalid(`${path.join(modelDir, entry.file)} changed while it was being added (SHA-256 ${copied}, the manifest says ${entry.sha256})`);
+        files.push({ name: entry.file, sha256: entry.sha256, bytes: (await fs.promises.stat(target)).size });
       }
       const final = this.folder(manifestSha256);
       // A folder without its row: left by a crash between the rename and the insert. Replaced.
