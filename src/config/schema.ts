@@ -318,6 +318,23 @@ export const configSchema = z.strictObject({
           inflightWindow: z.int().min(1).max(1000).default(32),
         })
         .prefault({}),
+      /**
+       * The dashboard confirms what it stored (cspine.receipt.v1 on <prefix>/<deviceId>/receipt).
+       * A broker's PUBACK is not enough: a broker that restarts forgets shared subscriptions
+       * (Mosquitto 2.0), and what arrives before the dashboard subscribes again is dropped.
+       */
+      receipts: z
+        .strictObject({
+          /** Off only when the consumer is not the cspine dashboard (nothing would ever confirm). */
+          enabled: z.boolean().default(true),
+          /**
+           * A message the broker acknowledged is sent again once this long has passed without its
+           * receipt, while the dashboard has confirmed something sent after it (so it was lost, not
+           * waiting in a queue). The dashboard de-duplicates by id.
+           */
+          resendAfterMs: z.int().min(100).default(60_000),
+        })
+        .prefault({}),
       /** Past this many undelivered messages, health and the log say so (nothing is dropped). */
       outboxWarnAt: z.int().min(1).default(10_000),
       /** Send file names in clear instead of pseudonyms. DICOM study/SOP instance UIDs are never stored or sent in clear. */

@@ -113,4 +113,13 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  `
+  -- The dashboard's receipt (cspine.receipt.v1): when it said the message is stored. A message
+  -- the broker acknowledged but the dashboard never confirmed, while it confirmed later ones, is
+  -- sent again. Rows delivered before receipts existed count as stored, as they did then.
+  ALTER TABLE outbox ADD COLUMN stored_at TEXT;
+  UPDATE outbox SET stored_at = delivered_at WHERE delivered_at IS NOT NULL;
+  CREATE INDEX outbox_unconfirmed ON outbox (delivered_at) WHERE stored_at IS NULL AND delivered_at IS NOT NULL;
+  CREATE INDEX outbox_by_message ON outbox (message_id);
+  `,
 ];

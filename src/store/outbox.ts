@@ -30,7 +30,8 @@ interface RawRow {
 
 /**
  * The store-and-forward queue in front of MQTT. Rows leave only when the broker has
- * acknowledged them (PUBACK); until then they survive restarts and power cuts.
+ * acknowledged them (PUBACK); until then they survive restarts and power cuts. The dashboard's
+ * receipt then marks them stored; one the broker lost comes back (requeueUnconfirmed).
  */
 export class Outbox {
   private readonly insert;
@@ -38,6 +39,9 @@ export class Outbox {
   private readonly updateDelivered;
   private readonly selectBacklog;
   private readonly deleteOldEvents;
+  private readonly updateStored;
+  private readonly requeue;
+  private readonly selectUnconfirmed;
 
   constructor(private readonly db: Db) {
     this.insert = db.prepare(
@@ -47,6 +51,15 @@ export class Outbox {
     this.updateDelivered = db.prepare(`UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL`);
     this.selectBacklog = db.prepare(`SELECT count(*) AS pending, min(created_at) AS oldest FROM outbox WHERE delivered_at IS NULL`);
     this.deleteOldEvents = db.prepare(`DELETE FROM outbox WHERE kind IN ('event', 'update') AND delivered_at IS NOT NULL AND created_at < ?`);
+    // A receipt can overtake the batched PUBACK record: it says delivered too.
+    this.updateStored = db.prepare(`UPDATE outbox SET stored_at = @at, delivered_at = coalesce(delivered_at, @at) WHERE message_id = @messageId AND stored_at IS NULL`);
+    // Lost between broker and dashboard: acknowledged long enough ago, and the dashboard has since
+    // confirmed something this device sent after it (a row, or a heartbeat: `@mark`).
+    this.requeue = db.prepare(`
+      UPDATE outbox SET delivered_at = NULL
+      WHERE stored_at IS NULL AND delivered_at IS NOT NULL AND delivered_at < @before
+        AND delivered_at < max(@mark, coalesce((SELECT max(delivered_at) FROM outbox WHERE stored_at IS NOT NULL), ''))`);
+    this.selectUnconfirmed = db.prepare(`SELECT count(*) FROM outbox WHERE stored_at IS NULL AND delivered_at IS NOT NULL`).pluck();
   }
 
   /** Queues a result; call inside the transaction that records it. Returns the message id. */
@@ -82,6 +95,27 @@ export class Outbox {
     if (ids.length === 0) return;
     const stamp = at.toISOString();
     this.guard(() => this.db.transaction(() => ids.forEach((id) => this.updateDelivered.run(stamp, id)))());
+  }
+
+  /** The dashboard's receipt: these messages are stored. Returns how many rows it confirmed. */
+  markStored(messageIds: readonly string[], at = new Date()): number {
+    if (messageIds.length === 0) return 0;
+    const stamp = at.toISOString();
+    return this.guard(() => this.db.transaction(() => messageIds.reduce((sum, messageId) => sum + this.updateStored.run({ at: stamp, messageId }).changes, 0))());
+  }
+
+  /**
+   * Marks undelivered again, to be sent again, the rows acknowledged before `before` that the
+   * dashboard has not confirmed although it confirmed a row delivered after them, or a heartbeat
+   * sent at `heartbeatMark` (ISO) after them. Returns how many.
+   */
+  requeueUnconfirmed(before: Date, heartbeatMark = ''): number {
+    return this.guard(() => this.requeue.run({ before: before.toISOString(), mark: heartbeatMark }).changes);
+  }
+
+  /** Delivered to the broker, not yet confirmed by the dashboard. */
+  awaitingReceipt(): number {
+    return this.guard(() => this.selectUnconfirmed.get() as number);
   }
 
   backlog(): OutboxBacklog {

@@ -7,6 +7,7 @@ import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { History } from '../store/history.js';
 import type { Outbox, OutboxRow } from '../store/outbox.js';
+import { ReceiptWatch } from './receipts.js';
 import { resultPayload, statusPayload, type DeviceCondition, type PayloadContext } from './payloads.js';
 import { topic } from './topics.js';
 
@@ -33,7 +34,8 @@ const STOP_GRACE_MS = 2000;
  * Drains the SQLite outbox to MQTT with QoS 1, in order, at most `inflightWindow` unacknowledged
  * at a time, and marks rows delivered only on PUBACK. Every connection is a fresh mqtt.js
  * client with its own back-off: mqtt.js keeps unacknowledged messages in memory, which a power
- * cut loses, so the outbox is the only store we trust and the only thing that resends.
+ * cut loses, so the outbox is the only store we trust and the only thing that resends. With
+ * receipts (ReceiptWatch) it also resends what the broker took but lost before the dashboard.
  */
 export class MqttPublisher extends EventEmitter<PublisherEvents> {
   private client: MqttClient | undefined;
@@ -48,6 +50,9 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly settings: MqttSettings;
   private condition: DeviceCondition | undefined;
+  /** With sync.receipts.enabled. */
+  private readonly receipts: ReceiptWatch | undefined;
+  private readonly subscriptions: readonly string[];
 
   constructor(
     private readonly config: Config,
@@ -56,10 +61,13 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     private readonly payloads: PayloadContext,
     private readonly logger: Logger,
     /** Topics subscribed to (QoS 1) on every connection: each is a fresh client, and retained messages come again. */
-    private readonly subscriptions: readonly string[] = [],
+    subscriptions: readonly string[] = [],
   ) {
     super();
     this.settings = config.sync.mqtt;
+    const { receipts } = config.sync;
+    this.receipts = receipts.enabled ? new ReceiptWatch(outbox, receipts, payloads.deviceId, logger, () => this.resendFromOldest()) : undefined;
+    this.subscriptions = this.receipts ? [...subscriptions, this.topicOf('receipt')] : subscriptions;
   }
 
   get isConnected(): boolean {
@@ -67,6 +75,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   }
 
   start(): void {
+    this.receipts?.start();
     this.connect();
   }
 
@@ -78,6 +87,8 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   /** Fire-and-forget (QoS 0): a stale heartbeat replayed hours later would mislead. */
   publishNow(name: 'health', payload: object): boolean {
     if (!this.connected || !this.client) return false;
+    const { id } = payload as { id?: unknown };
+    if (typeof id === 'string') this.receipts?.heartbeatSent(id);
     this.client.publish(topic(this.settings.topicPrefix, this.payloads.deviceId, name), JSON.stringify(payload), { qos: 0 });
     return true;
   }
@@ -96,6 +107,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    this.receipts?.stop();
     const client = this.client;
     const wasConnected = this.connected;
     if (client && wasConnected) {
@@ -117,7 +129,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     this.client?.publish(this.topicOf('status'), JSON.stringify(statusPayload(this.payloads.deviceId, 'online', this.condition)), { qos: 1, retain: true });
   }
 
-  private topicOf(name: 'status' | 'result' | 'event' | 'update'): string {
+  private topicOf(name: 'status' | 'result' | 'event' | 'update' | 'receipt'): string {
     return topic(this.settings.topicPrefix, this.payloads.deviceId, name);
   }
 
@@ -160,7 +172,9 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       this.drain();
     });
     client.on('message', (topic, payload) => {
-      if (client === this.client) this.emit('message', topic, payload);
+      if (client !== this.client) return;
+      if (this.receipts && topic === this.topicOf('receipt')) this.receipts.received(payload);
+      else this.emit('message', topic, payload);
     });
     client.on('error', (error: Error & { code?: number | string }) => {
       if (client !== this.client) return;
@@ -222,6 +236,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
     }
     for (const row of rows) {
       this.cursor = row.id;
+      if (this.inflight.has(row.id)) continue; // after resendFromOldest
       const message = this.render(row);
       if (message === undefined) {
         this.acked.push(row.id);
@@ -241,6 +256,12 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       });
     }
     if (this.acked.length > 0) this.flushTimer ??= setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+  }
+
+  /** Rows behind the cursor are undelivered again (lost after the broker took them). */
+  private resendFromOldest(): void {
+    this.cursor = 0;
+    this.drain();
   }
 
   private render(row: OutboxRow): { topic: string; payload: string } | undefined {

@@ -72,7 +72,8 @@ export class Sync implements Capability {
     if (!this.publisher) return { status: 'off', detail: 'not started' };
     const backlog = this.backlog();
     const connection = this.publisher.isConnected ? `connected to ${this.config.sync.mqtt.url}` : `not connected to ${this.config.sync.mqtt.url}; results wait in the outbox`;
-    return { status: this.publisher.isConnected && !backlog.overLimit ? 'ok' : 'degraded', detail: `${connection}; ${backlog.pending} undelivered` };
+    const unconfirmed = this.config.sync.receipts.enabled ? `, ${this.store.outbox?.awaitingReceipt() ?? 0} awaiting the dashboard's receipt` : '';
+    return { status: this.publisher.isConnected && !backlog.overLimit ? 'ok' : 'degraded', detail: `${connection}; ${backlog.pending} undelivered${unconfirmed}` };
   }
 
   /** Heartbeats are QoS 0 and never queued: a stale one replayed later would mislead. */

@@ -26,9 +26,9 @@ export function syncConfig(root: string, broker: Pick<TestBroker, 'url' | 'proto
 }
 
 /** A device's database, outbox and publisher in this process. */
-export function inProcessDevice(t: ExecutionContext, broker: Pick<TestBroker, 'url' | 'protocolVersion'>, overrides: NonNullable<ConfigInput['sync']>['mqtt'] = {}) {
+export function inProcessDevice(t: ExecutionContext, broker: Pick<TestBroker, 'url' | 'protocolVersion'>, overrides: NonNullable<ConfigInput['sync']>['mqtt'] = {}, rest: ConfigInput = {}) {
   const root = tempDir(t);
-  const config = syncConfig(root, broker, overrides);
+  const config = syncConfig(root, broker, overrides, rest);
   const db = openDatabase(config.store.path);
   const outbox = new Outbox(db);
   const history = new History(db, outbox);

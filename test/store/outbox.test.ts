@@ -63,3 +63,26 @@ test('history pruning never removes an undelivered result', (t) => {
   t.true(history.recent(10).every((entry) => entry.delivery?.deliveredAt === null));
   t.is(outbox.backlog().pending, 2);
 });
+
+test('receipts: a row is sent again only when acknowledged long enough ago and something sent after it was confirmed', (t) => {
+  const { outbox, history } = store(t);
+  recordResults(history, 4);
+  const rows = outbox.pending(10);
+  const at = (second: number) => new Date(Date.UTC(2026, 11, 2, 12, 0, second));
+  outbox.markDelivered([rows[0]!.id, rows[1]!.id], at(0));
+  outbox.markDelivered([rows[2]!.id], at(10));
+  t.is(outbox.awaitingReceipt(), 3);
+  t.is(outbox.requeueUnconfirmed(at(60)), 0, 'no receipt at all (dashboard down): nothing is sent again');
+
+  t.is(outbox.markStored([rows[2]!.messageId, 'unknown-id']), 1, 'a receipt for the row delivered at 10 s');
+  t.is(outbox.requeueUnconfirmed(at(0)), 0, 'not acknowledged long enough ago');
+  t.is(outbox.requeueUnconfirmed(at(5)), 2, 'the two before the confirmed one');
+  t.deepEqual(outbox.pending(10).map((row) => row.id), [rows[0]!.id, rows[1]!.id, rows[3]!.id]);
+  t.is(outbox.awaitingReceipt(), 0);
+
+  outbox.markStored([rows[3]!.messageId], at(20));
+  t.is(outbox.backlog().pending, 2, 'a receipt that overtakes the PUBACK record counts as delivered too');
+  outbox.markDelivered([rows[0]!.id, rows[1]!.id], at(30));
+  t.is(outbox.requeueUnconfirmed(at(60)), 0, 'the newest confirmed was delivered before them');
+  t.is(outbox.requeueUnconfirmed(at(60), at(31).toISOString()), 2, 'a heartbeat sent after them and confirmed moves the mark');
+});

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { writeBatch, type WrittenBatch } from './ingest-writer.js';
-import { sortMessage, type AcceptedMessage, type DeadLetter, type IncomingMessage } from './messages.js';
+import { receiptsFor, sortMessage, type AcceptedMessage, type DeadLetter, type IncomingMessage } from './messages.js';
 import type { PayloadSchemas } from './payload-schemas.js';
 
 export interface BatcherOptions {
@@ -11,7 +11,8 @@ export interface BatcherOptions {
   lanes: number;
   maxRows: number;
   maxDelayMs: number;
-  onWritten(batch: WrittenBatch, messages: number): void;
+  /** `receipts`: per device, the ids of its messages now stored (or dead-lettered). */
+  onWritten(batch: WrittenBatch, messages: number, receipts: Map<string, string[]>): void;
   onWriteFailed(error: unknown): void;
 }
 
@@ -98,7 +99,7 @@ export class IngestBatcher {
     for (;;) {
       try {
         const written = await this.write(accepted, dead);
-        this.options.onWritten(written, batch.length);
+        this.options.onWritten(written, batch.length, receiptsFor(accepted, dead));
         for (const waiting of batch) waiting.resolve();
         return;
       } catch (error) {

@@ -2,6 +2,8 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../logger.js';
 import type { Capability, CapabilityHealth } from '../../runtime/capability.js';
 import { connectionOptions } from '../../sync/connection.js';
+import { receiptPayload } from '../../sync/receipts.js';
+import { topic } from '../../sync/topics.js';
 import type { DashboardDatabase } from '../database/database.js';
 import { IngestBatcher } from './batcher.js';
 import { IngestLane } from './lane.js';
@@ -61,7 +63,8 @@ export class Ingest implements Capability {
       lanes: mqtt.lanes,
       maxRows: ingest.batchMaxRows,
       maxDelayMs: ingest.batchMaxDelayMs,
-      onWritten: (written, messages) => {
+      onWritten: (written, messages, receipts) => {
+        this.sendReceipts(receipts);
         if (this.writeError !== undefined) this.logger.info('PostgreSQL is back: ingest resumes');
         this.writeError = undefined;
         this.database.noteSuccess();
@@ -122,6 +125,18 @@ export class Ingest implements Capability {
     await Promise.all(this.lanes.map((lane) => lane.stop(endSessions)));
     this.lanes = [];
     this.batcher = undefined;
+  }
+
+  /**
+   * Tells each device which of its messages are stored: a broker's PUBACK to the device does not
+   * mean the dashboard got them (docs/mqtt.md#receipts). Without a connected lane, none is sent;
+   * the device sends those messages again later and they are skipped by id.
+   */
+  private sendReceipts(receipts: Map<string, string[]>): void {
+    for (const [deviceId, ids] of receipts) {
+      const message = JSON.stringify(receiptPayload(deviceId, ids));
+      this.lanes.some((lane) => lane.publish(topic(this.settings.mqtt.topicPrefix, deviceId, 'receipt'), message));
+    }
   }
 
   /** Lanes connected to the broker now, and in all. */

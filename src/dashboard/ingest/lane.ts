@@ -54,9 +54,9 @@ export class IngestLane {
       );
     };
     client.on('connect', (connack) => {
-      this.setConnected(true);
       options.logger.debug({ clientId: this.clientId, sessionPresent: connack.sessionPresent }, 'ingest lane connected');
       if (options.retiring) {
+        this.setConnected(true);
         client.unsubscribe([...options.filters], (error) => {
           if (error) options.logger.warn({ clientId: this.clientId, err: error.message }, 'cannot unsubscribe');
         });
@@ -64,15 +64,28 @@ export class IngestLane {
       }
       // Also when the session was present: a broker that lost its state needs them again.
       // rh 1: retained messages only for a subscription the session did not have yet.
+      // Connected counts from the SUBACK: Mosquitto 2.0 restores no shared subscription after a
+      // restart, so until then this lane takes nothing.
       client.subscribe([...options.filters], { qos: 1, rh: 1 }, (error, granted) => {
         if (error) options.logger.warn({ clientId: this.clientId, err: error.message }, 'cannot subscribe');
         const refused = (granted ?? []).filter((grant) => grant.qos > 2);
         if (refused.length > 0) options.logger.error({ clientId: this.clientId, topics: refused.map((grant) => grant.topic) }, 'the broker refused the subscription (MQTT 5 shared subscriptions, and the ACL for this user?)');
+        if (!error && refused.length === 0 && client === this.client) this.setConnected(true);
       });
     });
     client.on('close', () => this.setConnected(false));
     client.on('error', (error) => options.logger.warn({ clientId: this.clientId, err: error.message }, 'ingest lane: MQTT error'));
     this.client = client;
+  }
+
+  /**
+   * QoS 0: a lost one costs a message sent again, which is skipped by id. Works before the SUBACK
+   * too (a resumed session delivers at once). False when not connected.
+   */
+  publish(topic: string, payload: string): boolean {
+    if (!this.client?.connected) return false;
+    this.client.publish(topic, payload, { qos: 0 });
+    return true;
   }
 
   /** `endSession`: the broker forgets the session now, with anything still queued in it. */

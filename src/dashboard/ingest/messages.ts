@@ -24,6 +24,8 @@ export interface AcceptedMessage {
 export interface DeadLetter {
   topic: string;
   deviceId: string | undefined;
+  /** The payload's `id`, when it has one: the device gets a receipt, as resending would not help. */
+  messageId?: string;
   payload: Buffer;
   reason: string;
 }
@@ -39,7 +41,8 @@ export function sortMessage(message: IncomingMessage, topicPrefix: string, schem
   const { topic, payload } = message;
   const levels = topic.startsWith(`${topicPrefix}/`) ? topic.slice(topicPrefix.length + 1).split('/') : [];
   const [deviceId, kind] = levels;
-  const dead = (reason: string): SortedMessage => ({ dead: { topic, deviceId, payload, reason } });
+  let messageId: string | undefined;
+  const dead = (reason: string): SortedMessage => ({ dead: { topic, deviceId, messageId, payload, reason } });
   if (levels.length !== 2 || !deviceId || !isKind(kind)) return dead(`unexpected topic (expected ${topicPrefix}/<deviceId>/${MESSAGE_KINDS.join('|')})`);
   let body: unknown;
   try {
@@ -47,11 +50,30 @@ export function sortMessage(message: IncomingMessage, topicPrefix: string, schem
   } catch (error) {
     return dead(`not JSON: ${(error as Error).message}`);
   }
+  const { id } = (typeof body === 'object' && body !== null ? body : {}) as { id?: unknown };
+  if (typeof id === 'string') messageId = id;
   const verdict = schemas.check(body, kind);
   if (!verdict.ok) return dead(verdict.reason);
   const fields = body as Record<string, unknown>;
   if (fields.deviceId !== deviceId) return dead(`payload deviceId "${String(fields.deviceId)}" differs from the topic's "${deviceId}"`);
   return { accepted: { topic, kind, deviceId, body: withoutIdentifiers(fields), retained: message.retained, receivedAt: message.receivedAt } };
+}
+
+/**
+ * The ids each device should get a receipt for once the batch is committed: every stored message
+ * (a duplicate was stored before) and every dead letter that names its id, except statuses.
+ */
+export function receiptsFor(accepted: readonly AcceptedMessage[], dead: readonly DeadLetter[]): Map<string, string[]> {
+  const byDevice = new Map<string, string[]>();
+  const add = (deviceId: string | undefined, id: unknown) => {
+    if (deviceId === undefined || typeof id !== 'string') return;
+    const ids = byDevice.get(deviceId) ?? [];
+    ids.push(id);
+    byDevice.set(deviceId, ids);
+  };
+  for (const message of accepted) if (message.kind !== 'status') add(message.deviceId, message.body.id);
+  for (const letter of dead) add(letter.deviceId, letter.messageId);
+  return byDevice;
 }
 
 function isKind(value: string | undefined): value is MessageKind {
