@@ -10,23 +10,16 @@ import { Ingest } from '../../src/dashboard/ingest/ingest.js';
 import { simulatedHealth, simulatedResult, simulatedStatus } from '../../src/tools/fixtures/payloads.js';
 import { TemporaryPostgres } from '../../src/tools/services/postgres.js';
 import { startBroker, type TestBroker } from '../helpers/brokers.js';
+import { postgresForFile, startIngest, until } from '../helpers/ingest.js';
 import { makeCertificates } from '../helpers/certificates.js';
 import { capturedLogger, tempDir } from '../helpers/fixtures.js';
 
 const PREFIX = 'cspine/v1';
-let cluster: TemporaryPostgres;
-let databases = 0;
-
-test.before(async () => {
-  cluster = await TemporaryPostgres.create('postgres_seed');
-});
-test.after.always(async () => {
-  await cluster?.destroy();
-});
+const cluster = postgresForFile(test, 'ingest');
 
 /** A dashboard's ingest (with its database) on its own PostgreSQL database and broker. */
 async function dashboard(t: ExecutionContext, broker: TestBroker, options: { database?: string; instanceId?: string; lanes?: number; tls?: { ca: string; cert?: string; key?: string } } = {}) {
-  const database = options.database ?? (await newDatabase());
+  const database = options.database ?? (await cluster.newDatabase());
   const settings = configSchema.parse({
     dashboard: {
       instanceId: options.instanceId ?? 'test',
@@ -34,26 +27,7 @@ async function dashboard(t: ExecutionContext, broker: TestBroker, options: { dat
       postgres: { url: cluster.url(database) },
     },
   }).dashboard;
-  const log = capturedLogger();
-  const store = new DashboardDatabase(settings.postgres, log.logger);
-  const ingest = new Ingest(settings, store, log.logger);
-  await store.start();
-  await ingest.start();
-  let running = true;
-  const stop = async () => {
-    if (!running) return;
-    running = false;
-    await ingest.stop();
-    await store.stop();
-  };
-  t.teardown(stop);
-  return { database, ingest, store, log, stop };
-}
-
-async function newDatabase(): Promise<string> {
-  const name = `ingest_${++databases}`;
-  await cluster.query('postgres', `CREATE DATABASE ${name}`);
-  return name;
+  return { database, ...(await startIngest(t, settings)) };
 }
 
 async function rows<T extends pg.QueryResultRow>(database: string, sql: string): Promise<T[]> {
@@ -73,14 +47,6 @@ async function count(database: string, table: string): Promise<number> {
 
 // Serial: each test runs a broker, dashboards and clients; a CI machine running several test
 // files at once is loaded enough without ten of them together.
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** A device-side publisher: QoS 1, persistent session, so what it sends during an outage is resent. */
 async function device(t: ExecutionContext, broker: TestBroker, clientId = `device-${Math.random().toString(36).slice(2)}`) {
   const client = await mqtt.connectAsync(broker.url, { clientId, protocolVersion: 5, clean: false, reconnectPeriod: 100, properties: { sessionExpiryInterval: 3600 } });
