@@ -17,6 +17,7 @@ const COMMANDS = new Map<string, CommandEntry>([
   ['lamps-off', { summary: 'turn every lamp off (systemd ExecStopPost)', load: async () => (await import('./commands/lamp-test.js')).lampsOff }],
   ['doctor', { summary: 'check model, database, disk, lamps, broker, DICOM receiver and the running service; exit 1 on a failure', load: async () => (await import('./commands/doctor.js')).doctor }],
   ['model evaluate', { summary: 'accuracy, ROC, calibration, CAM on labelled images; OOD sets with --ood', load: async () => (await import('./commands/model.js')).modelEvaluate }],
+  ['model validate', { summary: "a site's labelled films: sensitivity, specificity, the lamp table and a greenMinNormal that meets a stated bound", load: async () => (await import('./commands/model-validate.js')).modelValidate }],
   ['model quantize', { summary: 'static INT8 (QDQ) package from an fp32 ONNX model, calibrated on images', load: async () => (await import('./commands/model.js')).modelQuantize }],
   ['model ood-calibrate', { summary: 'out-of-distribution detector from training images (docs/safety.md)', load: async () => (await import('./commands/model-ood.js')).modelOodCalibrate }],
   ['model dequantize', { summary: "rebuild the package's fp32 variant from its int8 file", load: async () => (await import('./commands/model.js')).modelDequantize }],
@@ -69,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    throw new UsageError(command === 'model' ? 'usage: model evaluate|quantize|ood-calibrate|dequantize|bench|references|keygen|sign|verify ...' : `unknown command "${command}"`);
+    throw new UsageError(command === 'model' ? 'usage: model evaluate|validate|quantize|ood-calibrate|dequantize|bench|references|keygen|sign|verify ...' : `unknown command "${command}"`);
   }
   return (await entry.load()).run([...configOption, ...args]);
 }

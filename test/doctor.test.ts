@@ -23,7 +23,9 @@ test('doctor checks each part and exits 0 when nothing fails', async (t) => {
   const run = await runCli(['doctor', '--json'], env);
   t.is(run.code, 0, run.stdout + run.stderr);
   const checks = Object.fromEntries(jsonLines(run.stdout).map((check) => [check.name, check]));
-  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'model signature', 'ood detector', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'camera', 'service']);
+  t.deepEqual(Object.keys(checks), ['capture folder', 'model', 'model signature', 'ood detector', 'thresholds', 'history database', 'disk', 'lamps', 'mqtt', 'dicom receiver', 'camera', 'service']);
+  t.like(checks.thresholds, { status: 'warn' });
+  t.regex(String(checks.thresholds!.detail), /^greenMinNormal 0\.9, redMinAbnormal 0\.6: not validated on this site's films .*model validate/);
   t.like(checks.service, { status: 'warn' });
   t.regex(String(checks.service!.detail), /^not running/);
   // The test package has no OOD statistics: a warning, not a failure.

@@ -19,6 +19,7 @@ import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { Outbox } from '../store/outbox.js';
 import { processAlive, readRuntimeState, runtimeStateFile } from '../runtime/state-file.js';
+import { resolveThresholds } from '../triage/policy.js';
 import { deviceConnectionOptions } from '../sync/connection.js';
 import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
 
@@ -44,6 +45,7 @@ export async function doctorCommand(config: Config, options: { json: boolean }):
     ['model', () => model(config, modelPackage)],
     ['model signature', () => modelSignature(config)],
     ['ood detector', () => oodDetector(config, modelPackage)],
+    ['thresholds', () => thresholds(config, modelPackage)],
     ['history database', () => database(config)],
     ['disk', () => disk(config)],
     ['lamps', () => lamps(config)],
@@ -113,6 +115,22 @@ async function oodDetector(config: Config, modelPackage: () => Promise<ModelPack
     status: 'ok',
     detail: `guarded: ${ood.method}, ${ood.components} components of ${ood.featureDim} features${images === undefined ? '' : `, calibrated on ${String(images)} images`} at the ${ood.inDistributionPercentile}th percentile; statistics verified; ${search}`,
   };
+}
+
+/** Where greenMinNormal comes from: a site's validated films, or defaults chosen on phantoms. */
+async function thresholds(config: Config, modelPackage: () => Promise<ModelPackage>): Promise<Omit<Check, 'name'>> {
+  const { manifest } = await modelPackage();
+  const { greenMinNormal, redMinAbnormal } = resolveThresholds(config.triage, manifest.triage);
+  const overridden = config.triage.greenMinNormal !== undefined ? `; config sets greenMinNormal over the manifest's ${manifest.triage?.greenMinNormal ?? 'default'}` : '';
+  const validation = manifest.triage?.validation;
+  if (!validation) {
+    return {
+      status: 'warn',
+      detail: `greenMinNormal ${greenMinNormal}, redMinAbnormal ${redMinAbnormal}: not validated on this site's films (chosen on phantoms); before clinical use run: cspine-edge model validate (docs/own-data.md)${overridden}`,
+    };
+  }
+  const bound = `injured among GREEN ≤ ${Number((validation.maxInjuredAmongGreen * 100).toFixed(2))}% at ${Number((validation.confidence * 100).toFixed(1))}% confidence`;
+  return { status: 'ok', detail: `greenMinNormal ${greenMinNormal}, redMinAbnormal ${redMinAbnormal}: validated on ${validation.films} films of "${validation.data}" on ${validation.date.slice(0, 10)} (${bound}; report sha256 ${validation.reportSha256.slice(0, 12)}…)${overridden}` };
 }
 
 function lamps(config: Config): Omit<Check, 'name'> {

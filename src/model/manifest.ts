@@ -121,6 +121,20 @@ export const manifestSchema = z
       .object({
         greenMinNormal: z.number().min(0).max(1).optional(),
         redMinAbnormal: z.number().min(0).max(1).optional(),
+        /**
+         * Where greenMinNormal came from (`model validate --write`): the site's films, the target
+         * it meets and the report's hash. Absent: defaults, chosen on phantoms, not validated.
+         */
+        validation: z
+          .object({
+            reportSha256: z.string().regex(/^[0-9a-f]{64}$/),
+            date: z.string(),
+            films: z.int().positive(),
+            data: z.string(),
+            maxInjuredAmongGreen: z.number().gt(0).lt(1),
+            confidence: z.number().gt(0).lt(1),
+          })
+          .optional(),
       })
       .optional(),
     /** The out-of-distribution detector's statistics and thresholds (`model ood-calibrate`, docs/safety.md). */

@@ -18,9 +18,16 @@ export interface LabelledImage {
   severity?: { kind: string; ratio: number };
 }
 
-const IMAGE = /\.(png|jpe?g|tiff?|webp)$/i;
+/** Rasters and DICOM files, read by the runtime's own decoders as the box reads them. */
+const IMAGE = /\.(png|jpe?g|tiff?|webp|dcm|dicom)$/i;
 
-/** `DIR/labels.csv` (file,label,…,box_x,box_y,box_w,box_h,…,criterion_ratio) when present, else DIR/<label>/ folders. */
+/** The research dataset's class folders (2,009 radiographs), read as our labels. */
+const FOLDER_ALIASES: Readonly<Record<string, readonly string[]>> = { normal: ['c-spine_nor'], fracture: ['c-spine_frac'], dislocation: ['c-spine_dis'] };
+
+/**
+ * `DIR/labels.csv` (file,label,…,box_x,box_y,box_w,box_h,…,criterion_ratio) when present, else
+ * DIR/<label>/ folders (or the research dataset's c-spine_nor/, c-spine_frac/, c-spine_dis/).
+ */
 export function readDataset(dir: string, labels: readonly string[]): LabelledImage[] {
   const csv = path.join(dir, 'labels.csv');
   if (fs.existsSync(csv)) {
@@ -38,15 +45,17 @@ export function readDataset(dir: string, labels: readonly string[]): LabelledIma
       return image;
     });
   }
-  return labels.flatMap((label) => {
-    const folder = path.join(dir, label);
-    if (!fs.existsSync(folder)) return [];
-    return fs
-      .readdirSync(folder)
-      .filter((name) => IMAGE.test(name))
-      .sort()
-      .map((name) => ({ file: path.join(folder, name), label }));
-  });
+  return labels.flatMap((label) =>
+    [label, ...(FOLDER_ALIASES[label] ?? [])].flatMap((name) => {
+      const folder = path.join(dir, name);
+      if (!fs.existsSync(folder)) return [];
+      return fs
+        .readdirSync(folder)
+        .filter((file) => IMAGE.test(file))
+        .sort()
+        .map((file) => ({ file: path.join(folder, file), label }));
+    }),
+  );
 }
 
 export interface EvaluationReport {

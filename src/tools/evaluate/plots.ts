@@ -156,9 +156,15 @@ export interface CurveSeries {
 export interface CurvePanel {
   title: string;
   series: readonly CurveSeries[];
+  /** The top of this panel's y axis, a share (default 1): small shares need a closer look. */
+  yMax?: number;
+  /** This panel's own reference lines, instead of the axes' ones. */
+  horizontals?: PanelAxes['horizontals'];
 }
 
 export interface PanelAxes {
+  /** Default 0. */
+  xMin?: number;
   xMax: number;
   xTicks: readonly number[];
   xLabel: string;
@@ -183,16 +189,18 @@ export async function curvePanelsPng(panels: readonly CurvePanel[], axes: PanelA
   panels.forEach((panel, i) => {
     const left = 70 + (i % columns) * cellW;
     const top = 80 + Math.floor(i / columns) * cellH;
-    const x = (value: number) => left + (Math.min(value, axes.xMax) / axes.xMax) * plotW;
-    const y = (value: number) => top + (1 - value) * plotH;
+    const xMin = axes.xMin ?? 0;
+    const yMax = panel.yMax ?? 1;
+    const x = (value: number) => left + ((Math.min(Math.max(value, xMin), axes.xMax) - xMin) / (axes.xMax - xMin)) * plotW;
+    const y = (value: number) => top + (1 - Math.min(value, yMax) / yMax) * plotH;
     parts.push(`<text x="${left}" y="${top - 12}" font-weight="bold">${escape(panel.title)}</text>`);
     parts.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`);
-    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-      parts.push(`<line x1="${left}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#eee"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v * 100}%</text>`);
+    for (const v of [0, 0.25, 0.5, 0.75, 1].map((step) => step * yMax)) {
+      parts.push(`<line x1="${left}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#eee"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${Number((v * 100).toFixed(2))}%</text>`);
     }
     for (const t of axes.xTicks) parts.push(`<text x="${x(t)}" y="${top + plotH + 15}" text-anchor="middle" font-size="11">${t}</text>`);
     parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 32}" text-anchor="middle" font-size="12">${escape(axes.xLabel)}</text>`);
-    for (const h of axes.horizontals) {
+    for (const h of panel.horizontals ?? axes.horizontals) {
       parts.push(`<line x1="${left}" y1="${y(h.y)}" x2="${left + plotW}" y2="${y(h.y)}" stroke="#777" stroke-dasharray="2 3"/><text x="${left + 4}" y="${y(h.y) + 13}" font-size="10" fill="#555">${escape(h.label)}</text>`);
     }
     // Labels stacked upwards from the bottom, so that close lines keep readable names.
