@@ -205,7 +205,10 @@ export async function curvePanelsPng(panels: readonly CurvePanel[], axes: PanelA
     }
     // Labels stacked upwards from the bottom, so that close lines keep readable names.
     axes.verticals.forEach((v, k) => {
-      parts.push(`<line x1="${x(v.x)}" y1="${top}" x2="${x(v.x)}" y2="${top + plotH}" stroke="#000" stroke-width="${k === 0 ? 1.5 : 0.8}"/><text x="${x(v.x) + 3}" y="${top + plotH - 6 - 13 * k}" font-size="10">${escape(v.label)}</text>`);
+      // Near the right edge the label goes on the line's left, inside the plot.
+      const leftOf = x(v.x) > left + plotW * 0.75;
+      const label = `<text x="${x(v.x) + (leftOf ? -3 : 3)}" y="${top + plotH - 6 - 13 * k}" font-size="10"${leftOf ? ' text-anchor="end"' : ''}>${escape(v.label)}</text>`;
+      parts.push(`<line x1="${x(v.x)}" y1="${top}" x2="${x(v.x)}" y2="${top + plotH}" stroke="#000" stroke-width="${k === 0 ? 1.5 : 0.8}"/>${label}`);
     });
     panel.series.forEach((series, s) => {
       const points = series.points.map(([px, py]) => [x(px).toFixed(1), y(py).toFixed(1)] as const);
