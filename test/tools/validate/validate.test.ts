@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { readManifest } from '../../../src/model/model-package.js';
+import { dicomFile } from '../../../src/tools/fixtures/dicom.js';
 import { grayImage } from '../../../src/tools/fixtures/images.js';
 import { CANDIDATE_THRESHOLDS, greenFilmsNeeded, lampTable, recommendedRow, type ReadFilm } from '../../../src/tools/validate/operating-point.js';
 import { normalQuantile, wilson } from '../../../src/tools/validate/wilson.js';
@@ -91,6 +92,12 @@ async function siteFilms(root: string): Promise<string> {
     fs.mkdirSync(path.join(dir, folder), { recursive: true });
     for (let n = 0; n < count; n++, i++) fs.writeFileSync(path.join(dir, folder, `film${i}.png`), await grayImage(brightness + (n % 4), { seed: i }));
   }
+  // DICOM films beside the rasters, read by the runtime's own decoder.
+  for (let n = 0; n < 4; n++, i++) {
+    const pixels = new Uint8Array(64 * 48).fill(26 + n);
+    pixels[n * 97] = 60;
+    fs.writeFileSync(path.join(dir, 'c-spine_dis', `film${i}.dcm`), dicomFile({ rows: 48, columns: 64, bitsAllocated: 8, bitsStored: 8, pixels, bodyPart: 'CSPINE', viewPosition: 'LL' }));
+  }
   return dir;
 }
 
@@ -103,10 +110,11 @@ test('model validate: the research layout read, the report written, the recommen
 
   const report = await runCli(['model', 'validate', modelDir, '--data', data, '--out', out, '--target', '0.25'], env);
   t.is(report.code, 0, report.stderr);
-  t.regex(report.stdout, /47 films \(0 rejected\)/);
+  t.regex(report.stdout, /51 films \(0 rejected\)/);
   const json = JSON.parse(fs.readFileSync(path.join(out, 'validation.json'), 'utf8'));
-  t.deepEqual(json.data.byClass, { normal: 30, fracture: 9, dislocation: 8 }, 'c-spine_nor/frac/dis read as our labels');
+  t.deepEqual(json.data.byClass, { normal: 30, fracture: 9, dislocation: 12 }, 'c-spine_nor/frac/dis read as our labels, DICOM films with them');
   t.is(json.data.name, 'site-films', 'the folder name only, never the path');
+  t.is(json.confusion[2][0] + json.lamps.dislocation.GREEN, 0, 'no dislocation film, PNG or DICOM, read as normal');
   const recommended = json.recommendation.greenMinNormal;
   t.is(typeof recommended, 'number', JSON.stringify(json.recommendation));
   t.true(json.recommendation.row.injuredAmongGreen.high <= 0.25);
@@ -124,13 +132,13 @@ test('model validate: the research layout read, the report written, the recommen
   t.is(written.code, 0, written.stderr);
   const manifest = await readManifest(modelDir);
   t.is(manifest.triage?.greenMinNormal, recommended);
-  t.like(manifest.triage?.validation, { films: 47, data: 'site-films', maxInjuredAmongGreen: 0.25, confidence: 0.95 });
+  t.like(manifest.triage?.validation, { films: 51, data: 'site-films', maxInjuredAmongGreen: 0.25, confidence: 0.95 });
   const reportBytes = fs.readFileSync(path.join(out, 'validation.json'));
   t.is(manifest.triage?.validation?.reportSha256, crypto.createHash('sha256').update(reportBytes).digest('hex'), 'the hash of the report the threshold came from');
   t.is((await runCli(['model', 'verify', modelDir, '--trusted', keys.publicFile], env)).code, 0, 'signed again: a device takes it');
   const doctor = jsonLines((await runCli(['doctor', '--json'], env)).stdout).find((check) => check.name === 'thresholds');
   t.like(doctor, { status: 'ok' });
-  t.regex(String(doctor!.detail), new RegExp(`^greenMinNormal ${recommended}, .*validated on 47 films of "site-films"`));
+  t.regex(String(doctor!.detail), new RegExp(`^greenMinNormal ${recommended}, .*validated on 51 films of "site-films"`));
 
   const none = await runCli(['model', 'validate', modelDir, '--data', data, '--out', out, '--write', '--key', keys.privateFile], env);
   t.is(none.code, 3, 'at 0.5% there is no recommendation: nothing is written');
