@@ -8,13 +8,14 @@ import { inputGeometry } from '../model/manifest.js';
 import type { ActivationMap, InferenceEngine } from '../model/inference.js';
 import { OodDetector } from '../model/ood.js';
 import type { OodVerdict, OrientationCorrection } from '../model/ood-verdict.js';
-import { triage, type Triage, type TriageThresholds } from '../triage/policy.js';
+import { triage, type AppliedThresholds, type Triage, type TriageThresholds } from '../triage/policy.js';
 
 export interface Classification {
   label: string;
   probabilities: Record<string, number>;
   triage: Triage;
-  model: { id: string; sha256: string };
+  /** With the thresholds it was read with: every result says whether they were validated. */
+  model: { id: string; sha256: string; thresholds: AppliedThresholds };
   image: { format: string; width: number; height: number; bitsPerSample: number };
   /** DICOM input: the header's non-identifying attributes (the UIDs stay in `decoded`). */
   dicom?: DicomAttributes;
@@ -43,7 +44,8 @@ interface Reading {
 
 export interface ClassifierOptions {
   limits: DecodeLimits;
-  thresholds: TriageThresholds;
+  /** With `validatedBy` when the package's validation set them (openClassifier does). */
+  thresholds: TriageThresholds & { validatedBy?: string | null };
   /** The image-quality gate before preprocess (docs/safety.md); `enabled: false` skips it. */
   quality: QualityThresholds & { enabled: boolean };
   /** Try other orientations and polarities of an unfamiliar (or GREEN) image (docs/safety.md). */
@@ -103,7 +105,7 @@ export class Classifier {
       label: manifest.labels[best]!,
       probabilities: Object.fromEntries(manifest.labels.map((label, i) => [label, probabilities[i]!])),
       triage: triage(manifest.labels, probabilities, this.options.thresholds, image.dicom?.attributes, { ood, orientation }),
-      model: { id: manifest.id, sha256: manifest.sha256 },
+      model: { id: manifest.id, sha256: manifest.sha256, thresholds: { greenMinNormal: this.options.thresholds.greenMinNormal, redMinAbnormal: this.options.thresholds.redMinAbnormal, validatedBy: this.options.thresholds.validatedBy ?? null } },
       // The file's size, also when it was decoded at the model's resolution.
       image: { format: image.format, ...(image.fullSize ?? { width: image.width, height: image.height }), bitsPerSample: image.bitsPerSample },
       ...(image.dicom ? { dicom: image.dicom.attributes } : {}),

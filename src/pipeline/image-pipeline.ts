@@ -272,6 +272,7 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.deps.store.history.recordClassified(facts, {
       modelId: result.model.id,
       modelSha256: result.model.sha256,
+      thresholds: result.model.thresholds,
       label: result.label,
       probabilities: result.probabilities,
       triage: result.triage,

@@ -1,7 +1,7 @@
 import { ErrorCode, StoreError } from '../errors.js';
 import type { QualityMeasures } from '../imaging/quality.js';
 import type { OodVerdict, OrientationCorrection } from '../model/ood-verdict.js';
-import { rejectionTriage, type Triage } from '../triage/policy.js';
+import { rejectionTriage, type AppliedThresholds, type Triage } from '../triage/policy.js';
 import type { Db } from './database.js';
 import type { Outbox } from './outbox.js';
 
@@ -36,6 +36,8 @@ export interface DicomRecord {
 export interface ClassificationFacts {
   modelId: string;
   modelSha256: string;
+  /** The thresholds it was read with and the validation they came from; absent in records from before. */
+  thresholds?: AppliedThresholds | undefined;
   label: string;
   probabilities: Record<string, number>;
   triage: Triage;
@@ -69,7 +71,7 @@ export interface HistoryEntry {
   triage: Triage;
   label: string | null;
   probabilities: Record<string, number> | null;
-  model: { id: string; sha256: string } | null;
+  model: { id: string; sha256: string; thresholds?: AppliedThresholds } | null;
   timingsMs: Record<string, number> | null;
   error: RejectionFacts | null;
   /** When the acknowledge button was pressed for this image's lamp. */
@@ -107,6 +109,7 @@ interface EntryRow {
   quality: string | null;
   ood: string | null;
   orientation: string | null;
+  thresholds: string | null;
   code: string | null;
   message: string | null;
   message_id: string | null;
@@ -122,7 +125,7 @@ interface EntryRow {
 const ENTRY_SELECT = `
   SELECT i.id, i.sha256, i.source, i.source_kind, i.bytes, i.format, i.received_at, i.processed_at, i.outcome, i.acknowledged_at,
          i.study_ref, i.instance_ref, i.modality, i.body_part, i.view_position, i.acquired_at,
-         r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms, r.quality, r.ood, r.orientation,
+         r.model_id, r.model_sha256, r.label, r.probabilities, r.triage_level, r.triage_reason, r.timings_ms, r.quality, r.ood, r.orientation, r.thresholds,
          j.code, j.message, o.message_id, o.delivered_at
   FROM images i
   LEFT JOIN results r ON r.image_id = i.id
@@ -155,8 +158,8 @@ export class History {
       VALUES (@sha256, @source, @sourceKind, @bytes, @format, @width, @height, @bitsPerSample, @receivedAt, @processedAt, @outcome,
               @studyRef, @instanceRef, @modality, @bodyPart, @viewPosition, @acquiredAt)`);
     this.insertResult = db.prepare(`
-      INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms, quality, ood, orientation)
-      VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs, @quality, @ood, @orientation)`);
+      INSERT INTO results (image_id, model_id, model_sha256, label, probabilities, triage_level, triage_reason, timings_ms, quality, ood, orientation, thresholds)
+      VALUES (@imageId, @modelId, @modelSha256, @label, @probabilities, @triageLevel, @triageReason, @timingsMs, @quality, @ood, @orientation, @thresholds)`);
     this.insertRejection = db.prepare(`INSERT INTO rejections (image_id, code, message) VALUES (@imageId, @code, @message)`);
     this.selectBySha = db.prepare(`${ENTRY_SELECT} WHERE i.sha256 = ?`);
     this.selectById = db.prepare(`${ENTRY_SELECT} WHERE i.id = ?`);
@@ -223,6 +226,7 @@ export class History {
         quality: json(result.quality),
         ood: json(result.ood),
         orientation: json(result.orientation),
+        thresholds: json(result.thresholds),
       }),
     );
   }
@@ -290,7 +294,7 @@ function toEntry(row: EntryRow): HistoryEntry {
     triage: classified ? { level: row.triage_level!, reason: row.triage_reason! } : rejectionTriage(row.code!),
     label: row.label,
     probabilities: row.probabilities === null ? null : (JSON.parse(row.probabilities) as Record<string, number>),
-    model: classified ? { id: row.model_id!, sha256: row.model_sha256! } : null,
+    model: classified ? { id: row.model_id!, sha256: row.model_sha256!, ...(row.thresholds === null ? {} : { thresholds: JSON.parse(row.thresholds) as AppliedThresholds }) } : null,
     timingsMs: row.timings_ms === null ? null : (JSON.parse(row.timings_ms) as Record<string, number>),
     error: classified ? null : { code: row.code!, message: row.message! },
     acknowledgedAt: row.acknowledged_at,

@@ -122,4 +122,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_unconfirmed ON outbox (delivered_at) WHERE stored_at IS NULL AND delivered_at IS NOT NULL;
   CREATE INDEX outbox_by_message ON outbox (message_id);
   `,
+  `
+  -- The thresholds each result was read with, and the validation report they came from (JSON).
+  ALTER TABLE results ADD COLUMN thresholds TEXT;
+  `,
 ];

@@ -23,6 +23,18 @@ export function resolveThresholds(...sources: Array<Partial<TriageThresholds> | 
   return { greenMinNormal: pick('greenMinNormal'), redMinAbnormal: pick('redMinAbnormal') };
 }
 
+/** The thresholds a result was read with, and the validation report `greenMinNormal` came from. */
+export interface AppliedThresholds extends TriageThresholds {
+  /** sha256 of the `model validate` report; null for defaults chosen on phantoms, or a config override. */
+  validatedBy: string | null;
+}
+
+/** resolveThresholds, and whether greenMinNormal is the manifest's validated one (docs/own-data.md). */
+export function appliedThresholds(config: Partial<TriageThresholds>, manifest?: Partial<TriageThresholds> & { validation?: { reportSha256: string } | undefined }): AppliedThresholds {
+  const fromManifest = config.greenMinNormal === undefined && manifest?.greenMinNormal !== undefined;
+  return { ...resolveThresholds(config, manifest), validatedBy: fromManifest ? (manifest?.validation?.reportSha256 ?? null) : null };
+}
+
 const percent = (p: number): string => `${(p * 100).toFixed(1)}%`;
 
 /** What the image's own header says was examined (DICOM BodyPartExamined / ViewPosition). */

@@ -43,6 +43,7 @@ test('the service publishes results and health every tick, all valid, none ident
 
   const [classified, rejected] = [...on('result')].sort((a, b) => String(a.payload.outcome).localeCompare(String(b.payload.outcome)));
   t.like(classified!.payload, { outcome: 'classified', label: 'fracture', triage: { level: 'RED' }, deviceId: DEVICE_ID });
+  t.like(classified!.payload.model, { thresholds: { greenMinNormal: 0.9, redMinAbnormal: 0.6, validatedBy: null } }, 'the thresholds it was read with, not validated');
   t.like(rejected!.payload, { outcome: 'rejected', error: { code: 'E_NOT_AN_IMAGE' }, triage: { level: 'AMBER' } });
   t.like(on('status')[0]!.payload, { state: 'online' });
   // The retained status follows the device state: a model passed its self-test, so ready.

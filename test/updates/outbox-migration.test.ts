@@ -2,10 +2,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import test from 'ava';
 import { openDatabase } from '../../src/store/database.js';
-import { History } from '../../src/store/history.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Outbox } from '../../src/store/outbox.js';
-import { recordResults } from '../../src/tools/fixtures/results.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('a database from before update reports keeps its outbox rows as they were and takes update reports once migrated', (t) => {
@@ -16,8 +14,9 @@ test('a database from before update reports keeps its outbox rows as they were a
   before.pragma('foreign_keys = ON');
   for (const migration of MIGRATIONS.slice(0, version)) before.exec(migration);
   before.pragma(`user_version = ${version}`);
-  // Written by hand: today's Outbox prepares statements for columns this schema does not have yet.
-  recordResults(new History(before), 3);
+  // Written by hand: today's History and Outbox prepare statements for columns this schema does not have yet.
+  const image = before.prepare(`INSERT INTO images (sha256, source, source_kind, bytes, received_at, processed_at, outcome) VALUES (?, ?, 'folder', 1, ?, ?, 'rejected')`);
+  for (let i = 0; i < 3; i++) image.run(String(i).repeat(64), `image-${i}.png`, `2026-01-01T00:00:0${i}.000Z`, `2026-01-01T00:00:0${i}.500Z`);
   before.exec(`INSERT INTO outbox (message_id, kind, image_id, created_at) SELECT 'result-' || id, 'result', id, received_at FROM images ORDER BY id`);
   const addOld = before.prepare(`INSERT INTO outbox (message_id, kind, payload, created_at) VALUES (?, ?, '{}', '2026-01-01T00:00:00.000Z')`);
   addOld.run('event-1', 'event');

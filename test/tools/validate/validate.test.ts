@@ -136,6 +136,10 @@ test('model validate: the research layout read, the report written, the recommen
   const reportBytes = fs.readFileSync(path.join(out, 'validation.json'));
   t.is(manifest.triage?.validation?.reportSha256, crypto.createHash('sha256').update(reportBytes).digest('hex'), 'the hash of the report the threshold came from');
   t.is((await runCli(['model', 'verify', modelDir, '--trusted', keys.publicFile], env)).code, 0, 'signed again: a device takes it');
+  const [classified] = jsonLines((await runCli(['classify', path.join(data, 'c-spine_nor', 'film0.png'), '--json'], env)).stdout);
+  t.deepEqual((classified!.model as { thresholds: unknown }).thresholds, { greenMinNormal: recommended, redMinAbnormal: 0.6, validatedBy: manifest.triage?.validation?.reportSha256 }, 'each result says which validation its threshold came from');
+  const overridden = jsonLines((await runCli(['classify', path.join(data, 'c-spine_nor', 'film0.png'), '--json'], { ...env, CSPINE_TRIAGE__GREEN_MIN_NORMAL: '0.8' })).stdout);
+  t.like(overridden[0]!.model, { thresholds: { greenMinNormal: 0.8, validatedBy: null } }, "a device's own override is not the validated threshold");
   const doctor = jsonLines((await runCli(['doctor', '--json'], env)).stdout).find((check) => check.name === 'thresholds');
   t.like(doctor, { status: 'ok' });
   t.regex(String(doctor!.detail), new RegExp(`^greenMinNormal ${recommended}, .*validated on 51 films of "site-films"`));
