@@ -339,6 +339,20 @@ function facts(entries) {
   return el('dl', { class: 'facts' }, shown.flatMap(([name, value]) => [el('dt', { text: name }), el('dd', {}, value)]));
 }
 
+/** The thresholds a result was read with, and whether a site validation chose greenMinNormal (docs/own-data.md). */
+function thresholdsFact(thresholds) {
+  if (!thresholds) return null;
+  const levels = `GREEN ≥ ${thresholds.greenMinNormal}, RED ≥ ${thresholds.redMinAbnormal}; `;
+  return el(
+    'span',
+    { 'data-testid': 'detail-thresholds' },
+    levels,
+    thresholds.validatedBy
+      ? el('span', { class: 'mono', title: `validation report sha256 ${thresholds.validatedBy}`, text: `validated (report ${shortHash(thresholds.validatedBy)})` })
+      : 'not validated on site films',
+  );
+}
+
 function section(title, ...content) {
   const body = content.filter(Boolean);
   return body.length ? el('section', {}, el('h3', { text: title }), ...body) : null;
@@ -418,6 +432,7 @@ function renderDetail(detail) {
             ['Label', detail.label],
             ['Model', detail.model ? detail.model.id : null],
             ['Model hash', detail.model ? el('span', { class: 'mono', title: detail.model.sha256, text: shortHash(detail.model.sha256) }) : null],
+            ['Thresholds', thresholdsFact(payload.model?.thresholds)],
             ['Image ref', image.sourceRef ? el('span', { class: 'mono', text: image.sourceRef }) : null],
             ['Format', image.format],
           ]),

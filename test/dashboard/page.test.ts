@@ -101,6 +101,7 @@ test.serial('a clinician signs in, sees RED first, opens its detail, acknowledge
   t.regex(text, /rotated 180°/);
   t.regex(text, /cspine-alexnet-demo/);
   t.regex(text, /infer\s+13\.9 ms/);
+  t.is(await page.locator('[data-testid=detail-thresholds]').innerText(), 'GREEN ≥ 0.9, RED ≥ 0.6; not validated on site films');
   if (screenshots) await page.screenshot({ path: path.join(IMAGES, 'dashboard-detail.png') });
 
   await page.locator('[data-testid=ack]').click();
