@@ -7,9 +7,17 @@
 //   node scripts/train/runtime_preprocess.mjs gray OUT.u16 SIZE FILE...
 //       Each FILE letterboxed to SIZE×SIZE by the same code, before mean/std: the gray samples at
 //       the file's own depth (0..255 or 0..65535) as little-endian uint16, back to back. Prints one
-//       JSON line {"bits":[8|16,...]} on stdout. dataset.py caches these for training.
+//       JSON line {"bits":[8|16,...],"sizes":[[w,h],...],"studies":[hash|null,...],"errors":[...]}
+//       on stdout. dataset.py caches these for training. `sizes` are the decoded (upright) image
+//       sizes; `studies` a SHA-256 prefix of each DICOM file's StudyInstanceUID (the UID itself
+//       never leaves this process); `errors` lists every file the runtime refuses, as
+//       {"index","file","code","message"} with the runtime's error code (its slot is left black),
+//       so that a caller can list all bad files at once rather than stop at the first.
+//
+// In tensor mode a bad file is an error: every refused file is listed on stderr, exit status 1.
 //
 // Uses dist/imaging/decode.js and dist/imaging/preprocess.js (run `npm run build` once).
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,13 +37,21 @@ const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 const chunks = [];
 const bits = [];
-for (const file of files) {
+const sizes = [];
+const studies = [];
+const errors = [];
+for (const [index, file] of files.entries()) {
   let image;
   try {
     image = await decodeImage(await readFile(file), { maxPixels: 200e6 });
   } catch (error) {
-    console.error(`${file}: ${error.message}`);
-    process.exit(1);
+    errors.push({ index, file, code: error.code ?? error.name ?? 'E_UNKNOWN', message: error.message });
+    const blank = mode === 'tensor' ? new Float32Array(3 * size * size) : new Uint16Array(size * size);
+    chunks.push(Buffer.from(blank.buffer));
+    bits.push(8);
+    sizes.push([0, 0]);
+    studies.push(null);
+    continue;
   }
   if (mode === 'tensor') {
     const spec = { input: { name: 'input', layout: 'NCHW', shape: [1, 3, size, size] }, preprocess: { resize: 'letterbox', mean: MEAN, std: STD } };
@@ -50,7 +66,14 @@ for (const file of files) {
     for (let i = 0; i < tensor.length; i++) samples[i] = Math.round(tensor[i] * fullScale);
     chunks.push(Buffer.from(samples.buffer));
     bits.push(image.bitsPerSample);
+    sizes.push([image.width, image.height]);
+    const study = image.dicom?.identifiers?.studyInstanceUid;
+    studies.push(study ? createHash('sha256').update(study).digest('hex').slice(0, 16) : null);
   }
 }
+if (mode === 'tensor' && errors.length > 0) {
+  for (const { file, code, message } of errors) console.error(`${file}: ${code}: ${message}`);
+  process.exit(1);
+}
 await writeFile(out, Buffer.concat(chunks));
-if (mode === 'gray') console.log(JSON.stringify({ bits }));
+if (mode === 'gray') console.log(JSON.stringify({ bits, sizes, studies, errors }));
