@@ -2,8 +2,9 @@
  * JPEG Lossless, process 14 (ITU-T T.81 Annex H): one component, any predictor 1–7, any
  * precision 2–16, point transform, restart intervals of whole rows. Written for speed on a
  * 5-Mpixel radiograph: Huffman codes up to LOOKUP_BITS long are decoded by one table look-up,
- * longer ones by the canonical MAXCODE search (T.81 F.2.2.3); a 32-bit bit buffer; samples go
- * straight into the output array, predictions read back from it; nothing is allocated per sample.
+ * longer ones by the canonical MAXCODE search (T.81 F.2.2.3); a 32-bit bit buffer filled
+ * straight from the codestream (byte stuffing undone as it is read, no unstuffed copy); samples
+ * go straight into the output array, predictions read back from it; nothing is allocated per sample.
  * Samples wrap modulo 2^16 as T.81 H.2.1 and libjpeg (dcmtk's codec) do.
  */
 
@@ -154,56 +155,21 @@ function readHeader(data: Uint8Array): Header {
   }
 }
 
-/** The entropy-coded data without byte stuffing, cut at restart markers, and where each interval starts. */
-interface EntropyData {
-  bytes: Uint8Array;
-  /** Unstuffed length; `bytes` has zeros after it to read ahead into. */
-  length: number;
-  intervalStarts: number[];
-}
-
-/**
- * The scan's data with 0xFF 0x00 → 0xFF, fill bytes dropped, RSTn noted, stopped at any other
- * marker, so that the decoding loop reads plain bytes. Copied a run at a time between 0xFF
- * bytes (about one in 256), found by the native indexOf.
- */
-function unstuff(data: Uint8Array, start: number): EntropyData {
-  const bytes = new Uint8Array(data.length - start + READ_AHEAD);
-  const intervalStarts = [0];
-  let length = 0;
-  let pos = start;
-  while (pos < data.length) {
-    const marker = data.indexOf(0xff, pos);
-    const runEnd = marker < 0 ? data.length : marker;
-    bytes.set(data.subarray(pos, runEnd), length);
-    length += runEnd - pos;
-    if (marker < 0) break;
-    const next = marker + 1 < data.length ? data[marker + 1]! : 0xd9;
-    if (next === 0x00) {
-      bytes[length++] = 0xff;
-      pos = marker + 2;
-    } else if (next === 0xff) pos = marker + 1;
-    else if (next >= 0xd0 && next <= 0xd7) {
-      intervalStarts.push(length);
-      pos = marker + 2;
-    } else break;
-  }
-  return { bytes, length, intervalStarts };
-}
-
-/** Zeros after the data: the bit buffer reads at most 4 bytes ahead of what a sample uses (T.81 F.2.2.5 pads with ones or zeros; no code is read from them). */
-const READ_AHEAD = 8;
-
 /** Where the bit reader stands between rows. */
 interface Reader {
-  bytes: Uint8Array;
-  /** Reading past this means the data ended early. */
-  end: number;
+  data: Uint8Array;
   pos: number;
+  /** Bytes before this are entropy-coded data; from it on the reader feeds zeros (a marker, or the end). */
+  limit: number;
+  /** Zero bytes fed past `limit`: a few are the look-ahead of the last codes, more mean the data ended early. */
+  padding: number;
   /** The next `count` bits, in the low end. */
   bits: number;
   count: number;
 }
+
+/** The bit buffer loads up to 4 bytes ahead of the codes it decodes (T.81 F.2.2.5: no code is read from them). */
+const LOOK_AHEAD = 4;
 
 /**
  * Decodes the codestream. `rowsIfUndefined`: the height to use when the frame header leaves it
@@ -216,106 +182,153 @@ export function decodeJpegLossless(data: Uint8Array, rowsIfUndefined: number): L
   if (columns === 0 || rows === 0) fail('frame of 0 samples');
   if (restartInterval % columns !== 0) fail(`restart interval ${restartInterval} is not a whole number of ${columns}-sample rows`);
   const { table, predictor, pointTransform, start } = header.scan;
-  const { bytes, length, intervalStarts } = unstuff(data, start);
-  const reader: Reader = { bytes, end: length + 4, pos: 0, bits: 0, count: 0 };
+  const reader: Reader = { data, pos: start, limit: data.length, padding: 0, bits: 0, count: 0 };
   const out = new Uint16Array(rows * columns);
   const restartRows = restartInterval / columns;
   const initial = 1 << (precision - pointTransform - 1);
-  let interval = 0;
+  const differences = new Int32Array(columns);
   for (let row = 0; row < rows; row++) {
     const firstRow = restartRows === 0 ? row === 0 : row % restartRows === 0;
     if (firstRow && row > 0) {
-      // Restart: byte-aligned, prediction reset as at the start of the scan.
-      interval++;
-      if (interval >= intervalStarts.length) fail(`restart marker missing before row ${row}`);
-      reader.pos = intervalStarts[interval]!;
+      // Restart: byte-aligned after the RSTn marker, prediction reset as at the start of the scan.
+      reader.pos = afterRestartMarker(data, reader.pos) ?? fail(`restart marker missing before row ${row}`);
+      reader.limit = data.length;
+      reader.padding = 0;
       reader.bits = 0;
       reader.count = 0;
     }
     // The first row (of the scan or of a restart interval) predicts from the left only (T.81 H.1.2.1).
-    decodeRow(reader, table, out, row * columns, columns, firstRow ? 0 : predictor, initial);
+    decodeRow(reader, table, out, row * columns, columns, firstRow ? 0 : predictor, initial, differences);
+    if (reader.padding > LOOK_AHEAD) fail(`entropy-coded data ends in row ${row} of ${rows}`);
   }
   if (pointTransform > 0) for (let k = 0; k < out.length; k++) out[k] = out[k]! << pointTransform;
   return { samples: out, rows, columns, precision };
 }
 
 /**
- * One row into out[start, start + columns). Its own function, called once a row, so that V8
- * optimises it after a few rows of the first image instead of replacing a running loop.
- * `predictor` 0: a first row (left neighbour; `initial` for the first sample).
+ * Where the data goes on after the 0xFF at `pos`: past a stuffed zero (0xFF 0x00 is a data
+ * byte 0xFF; fill bytes 0xFF before it are skipped, as libjpeg does), or -1 at a marker.
  */
-function decodeRow(reader: Reader, table: HuffmanTable, out: Uint16Array, start: number, columns: number, predictor: number, initial: number): void {
-  const { bytes, end } = reader;
+function afterStuffedFF(data: Uint8Array, pos: number): number {
+  let next = pos + 1;
+  while (next < data.length && data[next] === 0xff) next++;
+  return next < data.length && data[next] === 0x00 ? next + 1 : -1;
+}
+
+/** The position after the next RSTn marker at or after `pos`, skipping the rest of the interval's data; undefined at any other marker. */
+function afterRestartMarker(data: Uint8Array, pos: number): number | undefined {
+  for (;;) {
+    const ff = data.indexOf(0xff, pos);
+    if (ff < 0) return undefined;
+    const after = afterStuffedFF(data, ff);
+    if (after >= 0) {
+      pos = after;
+      continue;
+    }
+    let marker = ff + 1;
+    while (data[marker] === 0xff) marker++;
+    const code = data[marker];
+    return code !== undefined && code >= 0xd0 && code <= 0xd7 ? marker + 1 : undefined;
+  }
+}
+
+/**
+ * One row into out[start, start + columns): its differences first, then its predictions. Its
+ * own function, called once a row, so that V8 optimises it after a few rows of the first image
+ * instead of replacing a running loop. `predictor` 0: a first row (left neighbour; `initial`
+ * for the first sample). `differences`: room for one row's.
+ */
+function decodeRow(reader: Reader, table: HuffmanTable, out: Uint16Array, start: number, columns: number, predictor: number, initial: number, differences: Int32Array): void {
+  const { data } = reader;
   const { lookup, maxCode, offset, symbols } = table;
   const lookupMask = (1 << LOOKUP_BITS) - 1;
-  let { pos, bits, count } = reader;
-  const stop = start + columns;
-  for (let i = start; i < stop; i++) {
+  let { pos, limit, padding, bits, count } = reader;
+  // Difference bits of sample x still to read after its code: when they did not fit in the
+  // buffer after a long code, the loop goes round once more to refill before reading them.
+  let pending = 0;
+  let difference = 0;
+  for (let x = 0; x < columns; ) {
+    // Bytes come straight from the codestream: byte stuffing costs one comparison a byte.
     while (count <= 24) {
-      bits = (bits << 8) | bytes[pos++]!;
+      let byte = 0;
+      if (pos >= limit) padding++;
+      else if ((byte = data[pos]!) !== 0xff) pos++;
+      else {
+        const after = afterStuffedFF(data, pos);
+        if (after >= 0) pos = after;
+        else {
+          limit = pos;
+          byte = 0;
+        }
+      }
+      bits = (bits << 8) | byte;
       count += 8;
     }
-    const entry = lookup[(bits >>> (count - LOOKUP_BITS)) & lookupMask]!;
-    let difference: number;
-    let pending: number;
-    if (entry !== 0) {
-      count -= entry & 31;
-      pending = (entry >> 5) & 31;
-      difference = (entry >> 10) - 32768;
-    } else {
-      let codeLength = LOOKUP_BITS + 1;
-      let code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
-      while (codeLength <= 16 && code > maxCode[codeLength]!) {
-        codeLength++;
-        code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+    if (pending === 0) {
+      const entry = lookup[(bits >>> (count - LOOKUP_BITS)) & lookupMask]!;
+      if (entry !== 0) {
+        count -= entry & 31;
+        pending = (entry >> 5) & 31;
+        difference = (entry >> 10) - 32768;
+      } else {
+        let codeLength = LOOKUP_BITS + 1;
+        let code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+        while (codeLength <= 16 && code > maxCode[codeLength]!) {
+          codeLength++;
+          code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+        }
+        if (codeLength > 16) fail(`invalid Huffman code at sample ${start + x}`);
+        count -= codeLength;
+        const category = symbols[offset[codeLength]! + code]!;
+        pending = category === 16 ? 0 : category;
+        difference = category === 16 ? 32768 : 0;
       }
-      if (codeLength > 16) fail(`invalid Huffman code at sample ${i}`);
-      count -= codeLength;
-      const category = symbols[offset[codeLength]! + code]!;
-      pending = category === 16 ? 0 : category;
-      difference = category === 16 ? 32768 : 0;
+      if (pending > count) continue;
     }
     if (pending !== 0) {
-      while (count < pending) {
-        bits = (bits << 8) | bytes[pos++]!;
-        count += 8;
-      }
       count -= pending;
       difference = extend((bits >>> count) & ((1 << pending) - 1), pending);
+      pending = 0;
     }
-    if (pos > end) fail(`entropy-coded data ends at sample ${i} of ${out.length}`);
-
-    let prediction: number;
-    if (i === start) prediction = predictor === 0 ? initial : out[i - columns]!;
-    else {
-      const a = out[i - 1]!;
-      switch (predictor) {
-        case 0:
-        case 1:
-          prediction = a;
-          break;
-        case 2:
-          prediction = out[i - columns]!;
-          break;
-        case 3:
-          prediction = out[i - columns - 1]!;
-          break;
-        case 4:
-          prediction = a + out[i - columns]! - out[i - columns - 1]!;
-          break;
-        case 5:
-          prediction = a + ((out[i - columns]! - out[i - columns - 1]!) >> 1);
-          break;
-        case 6:
-          prediction = out[i - columns]! + ((a - out[i - columns - 1]!) >> 1);
-          break;
-        default:
-          prediction = (a + out[i - columns]!) >> 1;
-      }
-    }
-    out[i] = prediction + difference; // Uint16Array: modulo 2^16
+    differences[x++] = difference;
   }
+  predictRow(differences, out, start, columns, predictor, initial);
   reader.pos = pos;
+  reader.limit = limit;
+  reader.padding = padding;
   reader.bits = bits;
   reader.count = count;
+}
+
+/**
+ * out[start + x] = prediction + differences[x] along one row (T.81 H.1.2.1), modulo 2^16 by
+ * the Uint16Array. One loop per predictor: a per-sample switch cost SV6 a third more time.
+ */
+function predictRow(differences: Int32Array, out: Uint16Array, start: number, columns: number, predictor: number, initial: number): void {
+  const d = differences;
+  const up = start - columns;
+  out[start] = (predictor === 0 ? initial : out[up]!) + d[0]!;
+  switch (predictor) {
+    case 0:
+    case 1:
+      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + d[x]!;
+      break;
+    case 2:
+      for (let x = 1; x < columns; x++) out[start + x] = out[up + x]! + d[x]!;
+      break;
+    case 3:
+      for (let x = 1; x < columns; x++) out[start + x] = out[up + x - 1]! + d[x]!;
+      break;
+    case 4:
+      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + out[up + x]! - out[up + x - 1]! + d[x]!;
+      break;
+    case 5:
+      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + ((out[up + x]! - out[up + x - 1]!) >> 1) + d[x]!;
+      break;
+    case 6:
+      for (let x = 1; x < columns; x++) out[start + x] = out[up + x]! + ((out[start + x - 1]! - out[up + x - 1]!) >> 1) + d[x]!;
+      break;
+    default:
+      for (let x = 1; x < columns; x++) out[start + x] = ((out[start + x - 1]! + out[up + x]!) >> 1) + d[x]!;
+  }
 }

@@ -11,8 +11,9 @@ import { Tag, type Dataset } from './dataset.js';
  *   4. MONOCHROME1 inversion, after VOI;
  * so that more than 8 bits survive until the preprocess's final resize.
  *
- * Every distinct stored value maps through steps 1–4 once, into a table of at most 65,536
- * entries; the image is then one table look-up per pixel, with no full-size intermediate.
+ * Every possible stored value (every one that occurs, where the full range must be found)
+ * maps through steps 1–4 once, into a table of at most 65,536 entries; the image is then one
+ * table look-up per pixel, with no full-size intermediate.
  */
 
 export interface PixelLayout {
@@ -176,15 +177,16 @@ export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: P
   const count = layout.rows * layout.columns;
   const tableSize = mask + 1;
 
-  // Which masked values occur: the table is built for those only (and the full range needs them).
-  const present = new Uint8Array(tableSize);
-  for (let i = 0; i < count; i++) present[(raw[i]! >> shift) & mask] = 1;
-
   const signed = (u: number): number => (signBit !== 0 && u & signBit ? u - tableSize : u);
   const modality = modalityFunction(transforms.modality);
 
+  // Only the full range needs to know which values occur: a pass over every pixel, which a
+  // window or VOI LUT is spared (the table then maps all 2^BitsStored values, fewer than a
+  // radiograph's pixels; the ones that do not occur are never looked up).
+  let present: Uint8Array | undefined;
   let voi: (m: number) => number;
   if (transforms.voi.kind === 'full-range') {
+    present = valuesPresent(raw, count, shift, mask);
     let lo = Infinity;
     let hi = -Infinity;
     for (let u = 0; u < tableSize; u++) {
@@ -201,7 +203,7 @@ export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: P
   const invert = layout.photometric === 'MONOCHROME1';
   const table = new Uint16Array(tableSize);
   for (let u = 0; u < tableSize; u++) {
-    if (!present[u]) continue;
+    if (present && !present[u]) continue;
     let y = voi(modality(signed(u)));
     if (!(y >= 0)) y = 0; // also NaN
     if (y > 1) y = 1;
@@ -209,6 +211,13 @@ export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: P
     table[u] = Math.round(y * 65535);
   }
   return { table, shift, mask };
+}
+
+/** 1 at each masked value that occurs in the frame. */
+function valuesPresent(raw: RawSamples, count: number, shift: number, mask: number): Uint8Array {
+  const present = new Uint8Array(mask + 1);
+  for (let i = 0; i < count; i++) present[(raw[i]! >> shift) & mask] = 1;
+  return present;
 }
 
 function modalityFunction(transform: ModalityTransform): (stored: number) => number {
