@@ -5,11 +5,10 @@
 #      model's own training seeds (so that it keeps what it knew), one labels.csv over them; the
 #      quantizer's calibration set; the held-out sets (a clinical and a standard seed that no
 #      step here trains on or chooses with);
-#   2. packs, letterboxed once by the runtime's code;
-#   3. the shipped INT8 package rebuilt in float (`model dequantize`), which train.py --init reads
-#      (plain AlexNet: the export folded its batch norm into the convolutions);
-#   4. training at a low learning rate, CAM supervision kept, best epoch by validation loss;
-#   5. export, INT8 quantization, the float rebuild, OOD statistics from the training images;
+#   2-5. scripts/train/finetune-site.sh on them: packs letterboxed by the runtime's code, the
+#      shipped INT8 package rebuilt in float for train.py --init (plain AlexNet: the export folded
+#      its batch norm into the convolutions), training at a low learning rate with CAM supervision,
+#      best epoch by validation loss, export, INT8, the float rebuild, OOD statistics;
 #   6. held-out evaluation (INT8 against the export, severity curves) and the OOD sets.
 # A step whose output exists is skipped, so an interrupted run continues where it stopped.
 #
@@ -63,37 +62,19 @@ synth "$WORK/heldout-standard-s$HELDOUT_STANDARD" 600 "$HELDOUT_STANDARD" standa
   for part in "${parts[@]}"; do tail -n +2 "$WORK/train/$part/labels.csv" | sed "s|^|$part/|"; done
 } >"$WORK/train/labels.csv"
 
-say "packs"
-for set in train "heldout-clinical-s$HELDOUT_CLINICAL" "heldout-standard-s$HELDOUT_STANDARD"; do
+say "held-out packs"
+for set in "heldout-clinical-s$HELDOUT_CLINICAL" "heldout-standard-s$HELDOUT_STANDARD"; do
   [[ -f "$WORK/$set.npz" ]] || run "$PYTHON" scripts/train/dataset.py --data "$WORK/$set" --pack "$WORK/$set.npz" --workers "$THREADS" 2>/dev/null
 done
 
-say "the shipped package in float: $BASE"
-if [[ ! -f "$WORK/base/model.fp32.onnx" ]]; then
-  mkdir -p "$WORK/base"
-  cp "$BASE/manifest.json" "$BASE/model.int8.onnx" "$WORK/base/"
-  [[ -f "$BASE/ood.bin" ]] && cp "$BASE/ood.bin" "$WORK/base/"
-  run $CLI model dequantize "$WORK/base"
-fi
-
-say "fine-tuning: $EPOCHS epochs, lr $LR, batch $BATCH, $THREADS threads"
-if ! grep -qs '"finished": true' "$WORK/run/metrics.json"; then
-  resume=()
-  [[ -f "$WORK/run/checkpoint.pt" ]] && resume=(--resume)
-  run "$PYTHON" scripts/train/train.py --data "$WORK/train.npz" --arch alexnet --init "$WORK/base/model.fp32.onnx" --out "$WORK/run" \
-    --batch "$BATCH" --lr "$LR" --epochs "$EPOCHS" --warmup-epochs 0.3 --split 90,10,0 --patience 3 --cam-weight "$CAM_WEIGHT" \
-    --threads "$THREADS" --eval-batch 32 --test-data "$WORK/heldout-clinical-s$HELDOUT_CLINICAL.npz" \
-    --test-data "$WORK/heldout-standard-s$HELDOUT_STANDARD.npz" "${resume[@]}"
-fi
-
-say "candidate package: $OUT"
-if [[ ! -f "$OUT/model.int8.onnx" ]]; then
-  run "$PYTHON" scripts/train/export.py --run "$WORK/run" --out "$OUT" --id "$ID" --threads "$THREADS" \
-    --image "$WORK/heldout-clinical-s$HELDOUT_CLINICAL/dislocation/phantom-000002.png"
-  run $CLI model quantize "$OUT/model.onnx" --calibrate "$WORK/cal-s$CALIBRATION_SEED" --count 300 --out "$OUT"
-  run $CLI model dequantize "$OUT"
-  run $CLI model ood-calibrate "$OUT" --data "$WORK/train" --count 3000
-fi
+# Steps 2-5 are the site fine-tune's, on the phantoms: the train pack, the base in float,
+# training (CAM supervision kept: phantoms have boxes), export, INT8, fp32 rebuild, OOD statistics.
+WORK="$WORK" ID="$ID" BASE="$BASE" PYTHON="$PYTHON" CLI="$CLI" NICE="$NICE" AUDIT=0 \
+  EPOCHS="$EPOCHS" LR="$LR" BATCH="$BATCH" SPLIT=90,10,0 CAM_WEIGHT="$CAM_WEIGHT" THREADS="$THREADS" \
+  CALIBRATE="$WORK/cal-s$CALIBRATION_SEED" OOD_DATA="$WORK/train" \
+  TEST_DATA="$WORK/heldout-clinical-s$HELDOUT_CLINICAL.npz $WORK/heldout-standard-s$HELDOUT_STANDARD.npz" \
+  CHECK_IMAGE="$WORK/heldout-clinical-s$HELDOUT_CLINICAL/dislocation/phantom-000002.png" \
+  bash scripts/train/finetune-site.sh "$WORK/train" "$OUT"
 
 say "held-out evaluation"
 run $CLI model evaluate "$OUT" --data "$WORK/heldout-clinical-s$HELDOUT_CLINICAL" --compare export --record \
