@@ -17,8 +17,9 @@ copies of one radiograph (the research dataset has many: re-saved, resized, cut,
 would land on both sides of the split, so test accuracy measures memory. So the pixels decide:
 each image's DCT pHash over its letterboxed content (255 bits, plus 95 % sub-crops so that cut
 copies match) is compared with every other's, pairs within ``DEDUP_TOLERANCE`` bits (46) are
-joined by union-find, as are DICOM files of one StudyInstanceUID (hashed by the runtime script,
-never written), and each cluster becomes one group. On phantoms, every copy (JPEG, 0.7×/1.6×
+joined by union-find, as are DICOM files of one StudyInstanceUID or one PatientID (hashed by the
+runtime script, never written; a placeholder ID, or one ID in over half the files, links nothing),
+and each cluster becomes one group. On phantoms, every copy (JPEG, 0.7×/1.6×
 resize, 5 % cut, brightness/contrast, all combined) came within 42 bits of its original and no
 two of 300 distinct phantoms within 52 (docs/training.md, "Your own films"). ``--audit`` writes
 the clusters, labelling conflicts (a cluster with two labels), class balance per split and the
@@ -335,7 +336,7 @@ def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int 
                       details: Optional[dict] = None) -> Tuple[np.ndarray, List[int]]:
     """Letterboxed gray samples by the runtime's own code (Node + sharp), [N,size,size] uint16.
     ``workers`` Node processes run side by side; ``progress(n)`` is called as chunks finish.
-    ``details``, when given, receives the decoded sizes and hashed DICOM study UIDs per path.
+    ``details``, when given, receives the decoded sizes and hashed DICOM study UIDs and PatientIDs per path.
     Raises UnreadableFiles listing every file the runtime refuses."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -343,6 +344,7 @@ def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int 
     bits: List[int] = [0] * len(paths)
     sizes: List[Tuple[int, int]] = [(0, 0)] * len(paths)
     studies: List[Optional[str]] = [None] * len(paths)
+    patients: List[Optional[str]] = [None] * len(paths)
     errors: List[dict] = []
     starts = list(range(0, len(paths), chunk))
 
@@ -353,6 +355,7 @@ def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int 
         bits[start : start + len(part)] = info["bits"]
         sizes[start : start + len(part)] = [tuple(v) for v in info.get("sizes", [(0, 0)] * len(part))]
         studies[start : start + len(part)] = info.get("studies", [None] * len(part))
+        patients[start : start + len(part)] = info.get("patients", [None] * len(part))
         errors.extend(dict(e, index=start + e["index"]) for e in info.get("errors", []))
         return len(part)
 
@@ -363,7 +366,7 @@ def letterbox_runtime(paths: Sequence[Path], size: int = INPUT_SIZE, chunk: int 
     if errors:
         raise UnreadableFiles(sorted(errors, key=lambda e: e["index"]))
     if details is not None:
-        details.update(sizes=sizes, studies=studies)
+        details.update(sizes=sizes, studies=studies, patients=patients)
     return out, bits
 
 
@@ -386,6 +389,7 @@ class Loaded:
     method: str
     lesions: np.ndarray  # float32 [N,4], NaN: none
     studies: List[Optional[str]]  # hashed DICOM StudyInstanceUID, None for rasters
+    patients: List[Optional[str]]  # hashed DICOM PatientID, None for rasters and placeholder IDs
 
     def as_tuple(self):
         return self.images, self.bits, self.boxes, self.method, self.lesions
@@ -398,12 +402,13 @@ def load_all(root: Path, samples: Sequence[Sample], method: str = "auto", size: 
     paths = [root / s.file for s in samples]
     sizes: List[Tuple[int, int]] = []
     studies: List[Optional[str]] = [None] * len(paths)
+    patients: List[Optional[str]] = [None] * len(paths)
     if method == "runtime":
         if not runtime_available():
             raise SystemExit("--preprocess runtime needs node on PATH and dist/ (npm run build)")
         details: dict = {}
         images, bits = letterbox_runtime(paths, size, workers=workers, progress=progress, details=details)
-        sizes, studies = details["sizes"], details["studies"]
+        sizes, studies, patients = details["sizes"], details["studies"], details["patients"]
     elif method == "pil":
         _require_raster(paths)
         images = np.zeros((len(paths), size, size), np.uint16)
@@ -439,7 +444,7 @@ def load_all(root: Path, samples: Sequence[Sample], method: str = "auto", size: 
             left, top, new_w, new_h = boxes[i]
             x, y, bw, bh = sample.lesion
             lesions[i] = (left + x * new_w / w, top + y * new_h / h, bw * new_w / w, bh * new_h / h)
-    return Loaded(images, np.array(bits, np.int32), boxes, method, lesions, list(studies))
+    return Loaded(images, np.array(bits, np.int32), boxes, method, lesions, list(studies), list(patients))
 
 
 def load_images(root: Path, samples: Sequence[Sample], method: str = "auto", size: int = INPUT_SIZE, workers: int = 1, progress=None):
@@ -588,20 +593,17 @@ def union_find(n: int, links: Sequence[Tuple[int, int]]) -> List[int]:
 
 def auto_group(samples: Sequence[Sample], loaded: Loaded, tolerance: Optional[int] = DEDUP_TOLERANCE, regroup: bool = True) -> dict:
     """Groups samples that carry no given group (``f:``) by evidence in the files: near-duplicate
-    pixels (pHash within ``tolerance`` bits; None: off) and a shared DICOM StudyInstanceUID
-    (hashed by the runtime script; the UID itself is never written). Samples linked together get
+    pixels (pHash within ``tolerance`` bits; None: off) and a shared DICOM StudyInstanceUID or
+    PatientID (hashed by the runtime script; neither is ever written). Samples linked together get
     the group ``d:<first file of the cluster>`` (only with ``regroup``; the audit looks without
     touching given groups). Returns what it found, for the log and the audit."""
     n = len(samples)
     hashes = perceptual_hashes(loaded.images, loaded.bits, loaded.boxes)
     pairs = hamming_pairs(hashes, tolerance) if tolerance is not None and tolerance >= 0 else []
     links: List[Tuple[int, int]] = [(a, b) for a, b, _ in pairs]
-    by_study: Dict[str, List[int]] = defaultdict(list)
-    for i, study in enumerate(loaded.studies):
-        if study:
-            by_study[study].append(i)
-    study_links = [(rows[0], r) for rows in by_study.values() for r in rows[1:]]
-    links += study_links
+    study_links = _shared_key_links(loaded.studies)
+    patient_links = _shared_key_links(loaded.patients, most=0.5)
+    links += study_links + patient_links
     roots = union_find(n, links)
     members: Dict[int, List[int]] = defaultdict(list)
     for i, r in enumerate(roots):
@@ -613,7 +615,19 @@ def auto_group(samples: Sequence[Sample], loaded: Loaded, tolerance: Optional[in
             for r in rows:
                 samples[r].group = name
     clusters.sort(key=lambda rows: (-len(rows), samples[rows[0]].file))
-    return {"tolerance": tolerance, "hashes": hashes, "pairs": pairs, "studyLinks": len(study_links), "clusters": clusters}
+    return {"tolerance": tolerance, "hashes": hashes, "pairs": pairs, "studyLinks": len(study_links), "patientLinks": len(patient_links), "clusters": clusters}
+
+
+def _shared_key_links(keys: Sequence[Optional[str]], most: float = 1.0) -> List[Tuple[int, int]]:
+    """Links between samples with the same key. A key held by more than ``most`` of the keyed
+    samples (with at least 4 of them) is ignored: an anonymiser that writes one PatientID into
+    every file would otherwise make the whole archive one group."""
+    by_key: Dict[str, List[int]] = defaultdict(list)
+    for i, key in enumerate(keys):
+        if key:
+            by_key[key].append(i)
+    keyed = sum(len(rows) for rows in by_key.values())
+    return [(rows[0], r) for rows in by_key.values() if keyed < 4 or len(rows) <= most * keyed for r in rows[1:]]
 
 
 def grouping_line(info: dict, samples: Sequence[Sample]) -> str:
@@ -622,6 +636,7 @@ def grouping_line(info: dict, samples: Sequence[Sample]) -> str:
     return (f"near-duplicate grouping (pHash, Hamming <= {info['tolerance']}): {len(info['pairs'])} near-duplicate pairs, "
             f"{len(info['clusters'])} clusters holding {clustered} of {len(samples)} images"
             + (f", {info['studyLinks']} DICOM same-study links" if info["studyLinks"] else "")
+            + (f", {info['patientLinks']} DICOM same-patient links" if info["patientLinks"] else "")
             + (f"; {conflicts} clusters with mixed labels (labelling conflicts: see --audit)" if conflicts else ""))
 
 
@@ -722,6 +737,7 @@ def audit(root: Path, out_dir: Path, fractions: Sequence[float] = (0.70, 0.15, 0
         "groups": "given (groups.csv or labels.csv group column)" if given else "automatic (near-duplicates and DICOM studies)",
         "nearDuplicatePairs": len(info["pairs"]),
         "dicomStudyLinks": info["studyLinks"],
+        "dicomPatientLinks": info["patientLinks"],
         "clusters": clusters,
         "labelConflicts": sum(c["labelConflict"] for c in clusters),
         "split": balance(samples),
@@ -747,7 +763,8 @@ def audit_markdown(a: dict) -> str:
         f"{a['images']} images, preprocessed by the {a['preprocessing']} code; groups: {a['groups']}.",
         f"Near-duplicates: {a['hash']}, Hamming distance <= {a['tolerance']}: "
         f"**{a['nearDuplicatePairs']} pairs** in **{len(a['clusters'])} clusters**"
-        + (f", plus {a['dicomStudyLinks']} DICOM same-study links" if a["dicomStudyLinks"] else "") + ".",
+        + (f", plus {a['dicomStudyLinks']} DICOM same-study links" if a["dicomStudyLinks"] else "")
+        + (f", plus {a['dicomPatientLinks']} DICOM same-patient links" if a["dicomPatientLinks"] else "") + ".",
         "",
         "## Leakage",
         "",

@@ -7,10 +7,10 @@
 //   node scripts/train/runtime_preprocess.mjs gray OUT.u16 SIZE FILE...
 //       Each FILE letterboxed to SIZE×SIZE by the same code, before mean/std: the gray samples at
 //       the file's own depth (0..255 or 0..65535) as little-endian uint16, back to back. Prints one
-//       JSON line {"bits":[8|16,...],"sizes":[[w,h],...],"studies":[hash|null,...],"errors":[...]}
+//       JSON line {"bits":[8|16,...],"sizes":[[w,h],...],"studies":[hash|null,...],"patients":[hash|null,...],"errors":[...]}
 //       on stdout. dataset.py caches these for training. `sizes` are the decoded (upright) image
-//       sizes; `studies` a SHA-256 prefix of each DICOM file's StudyInstanceUID (the UID itself
-//       never leaves this process); `errors` lists every file the runtime refuses, as
+//       sizes; `studies` and `patients` SHA-256 prefixes of each DICOM file's StudyInstanceUID
+//       and PatientID (neither leaves this process in clear; placeholder IDs give null); `errors` lists every file the runtime refuses, as
 //       {"index","file","code","message"} with the runtime's error code (its slot is left black),
 //       so that a caller can list all bad files at once rather than stop at the first.
 //
@@ -39,6 +39,7 @@ const chunks = [];
 const bits = [];
 const sizes = [];
 const studies = [];
+const patients = [];
 const errors = [];
 for (const [index, file] of files.entries()) {
   let image;
@@ -51,6 +52,7 @@ for (const [index, file] of files.entries()) {
     bits.push(8);
     sizes.push([0, 0]);
     studies.push(null);
+    patients.push(null);
     continue;
   }
   if (mode === 'tensor') {
@@ -67,8 +69,11 @@ for (const [index, file] of files.entries()) {
     chunks.push(Buffer.from(samples.buffer));
     bits.push(image.bitsPerSample);
     sizes.push([image.width, image.height]);
-    const study = image.dicom?.identifiers?.studyInstanceUid;
+    const { studyInstanceUid: study, patientId: patient } = image.dicom?.identifiers ?? {};
     studies.push(study ? createHash('sha256').update(study).digest('hex').slice(0, 16) : null);
+    // An anonymiser's placeholder names nobody: it must not merge every film into one group.
+    const named = patient && !/^(anon.*|unknown|none|n\/?a|0+|-+|x+)$/i.test(patient);
+    patients.push(named ? createHash('sha256').update(`patient:${patient}`).digest('hex').slice(0, 16) : null);
   }
 }
 if (mode === 'tensor' && errors.length > 0) {
@@ -76,4 +81,4 @@ if (mode === 'tensor' && errors.length > 0) {
   process.exit(1);
 }
 await writeFile(out, Buffer.concat(chunks));
-if (mode === 'gray') console.log(JSON.stringify({ bits, sizes, studies, errors }));
+if (mode === 'gray') console.log(JSON.stringify({ bits, sizes, studies, patients, errors }));

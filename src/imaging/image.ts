@@ -39,12 +39,14 @@ export interface DicomAttributes {
 }
 
 /**
- * Study and SOP Instance UIDs in clear. They link back to the patient in the PACS, so they
- * leave the decoder only to be pseudonymised (src/sync/privacy.ts); never log or store them.
+ * Study and SOP Instance UIDs, and the PatientID, in clear. They link back to the patient, so
+ * they leave the decoder only to be pseudonymised (src/sync/privacy.ts) or hashed (training's
+ * near-duplicate grouping); never log or store them. The device uses no PatientID.
  */
 export interface DicomIdentifiers {
   studyInstanceUid: string | null;
   sopInstanceUid: string | null;
+  patientId: string | null;
 }
 
 export interface DicomFacts {

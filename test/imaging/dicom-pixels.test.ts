@@ -54,10 +54,11 @@ test('a DX file decodes to 16-bit gray at full size, with its non-identifying at
     photometric: 'MONOCHROME2',
     bitsStored: 12,
   });
-  t.deepEqual(image.dicom!.identifiers, { studyInstanceUid: '1.2.826.0.1.3680043.10.1091.2.1', sopInstanceUid: '1.2.826.0.1.3680043.10.1091.1.1' });
+  t.deepEqual(image.dicom!.identifiers, { studyInstanceUid: '1.2.826.0.1.3680043.10.1091.2.1', sopInstanceUid: '1.2.826.0.1.3680043.10.1091.1.1', patientId: 'TEST-0001' });
   t.false(JSON.stringify(image.dicom!.attributes).includes('DOE'));
-  // The UIDs never serialise with the image (logs, JSON): only a deliberate read sees them.
+  // The UIDs and the PatientID never serialise with the image (logs, JSON): only a deliberate read sees them.
   t.false(JSON.stringify(image.dicom).includes('1.2.826.0.1.3680043.10.1091'));
+  t.false(JSON.stringify(image).includes('TEST-0001'));
 });
 
 test('no window: the data’s full range maps onto 0..65535, and detail below 1/256 survives', async (t) => {

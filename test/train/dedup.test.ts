@@ -43,7 +43,7 @@ async function copiesOf(file: string): Promise<Record<string, Buffer>> {
   };
 }
 
-async function dicomTwin(file: string, n: number): Promise<Buffer> {
+async function dicomTwin(file: string, n: number, patientId = `SITE-${n}`): Promise<Buffer> {
   const { data, info } = await sharp(file).greyscale().raw().toBuffer({ resolveWithObject: true });
   const pixels = new Uint16Array(info.width * info.height);
   for (let i = 0; i < pixels.length; i++) pixels[i] = data[i * info.channels]! * 257;
@@ -58,6 +58,7 @@ async function dicomTwin(file: string, n: number): Promise<Buffer> {
     // window is the identity, so the twin's pixels are the PNG's
     window: { center: 32768, width: 65536 },
     studyUid: `1.2.826.0.1.3680043.10.1091.2.${100 + n}`,
+    patientId,
     sopInstanceUid: `1.2.826.0.1.3680043.10.1091.1.${100 + n}`,
   });
 }
@@ -105,6 +106,14 @@ trainingTest('research layout with copies and DICOM twins: copies grouped into o
     fs.writeFileSync(path.join(data, twin), await dicomTwin(path.join(data, twinOf), n++));
     twins.push([twinOf, twin]);
   }
+  // two different films of one patient, each with its PNG, in different studies: one group
+  const patient: string[] = [];
+  for (const index of [5, 6]) {
+    const film = `${FOLDERS.normal}/${byClass.normal![index]!}`;
+    const dicom = film.replace('.png', '-patient.dcm');
+    fs.writeFileSync(path.join(data, dicom), await dicomTwin(path.join(data, film), n++, 'PAT-0077'));
+    patient.push(film, dicom);
+  }
   const misfiledFrom = `${FOLDERS.normal}/${byClass.normal![3]!}`;
   const misfiled = `${FOLDERS.fracture}/${byClass.normal![3]!.replace('.png', '-misfiled.jpg')}`;
   fs.writeFileSync(path.join(data, misfiled), await sharp(path.join(data, misfiledFrom)).jpeg({ quality: 80 }).toBuffer());
@@ -113,19 +122,19 @@ trainingTest('research layout with copies and DICOM twins: copies grouped into o
   const run = python(['scripts/train/dataset.py', '--data', data, '--audit', auditDir, '--workers', '1']);
   t.is(run.status, 0, run.stderr.slice(-3000));
   const audit = JSON.parse(fs.readFileSync(path.join(auditDir, 'audit.json'), 'utf8')) as Audit;
-  t.is(audit.images, 30 + families.length * 5 - families.length + twins.length + 1);
+  t.is(audit.images, 30 + families.length * 5 - families.length + twins.length + 2 + 1);
   t.true(fs.statSync(path.join(auditDir, 'duplicates.png')).size > 1000);
   t.regex(fs.readFileSync(path.join(auditDir, 'audit.md'), 'utf8'), /per-image split/);
 
   const clusterOf = (file: string) => audit.clusters.find((c) => c.files.some((f) => f.file === file));
   const splitOf = new Map(audit.clusters.flatMap((c) => c.files.map((f) => [f.file, f.split] as const)));
-  for (const family of [...families, ...twins, [misfiledFrom, misfiled]]) {
+  for (const family of [...families, ...twins, patient, [misfiledFrom, misfiled]]) {
     const cluster = clusterOf(family[0]!);
     t.truthy(cluster, `${family[0]} is in no duplicate cluster`);
     t.deepEqual(cluster!.files.map((f) => f.file).sort(), [...family].sort(), `copies of ${family[0]} form one cluster, and nothing else joins it`);
     t.is(new Set(family.map((f) => splitOf.get(f))).size, 1, `copies of ${family[0]} split apart: ${JSON.stringify(cluster)}`);
   }
-  t.is(audit.clusters.length, families.length + twins.length + 1, 'distinct phantoms are not merged');
+  t.is(audit.clusters.length, families.length + twins.length + 1 + 1, 'distinct phantoms are not merged');
   t.is(audit.labelConflicts, 1);
   t.true(clusterOf(misfiled)!.labelConflict);
   t.is(audit.crossSplitPairs.groupSplit, 0);
@@ -157,5 +166,5 @@ trainingTest('research layout with copies and DICOM twins: copies grouped into o
   // the training path (DataSource, as train.py uses it) groups the same way
   const split = python(['scripts/train/dataset.py', '--data', data, '--check', '2', '--workers', '1']);
   t.is(split.status, 0, split.stderr.slice(-3000));
-  t.regex(split.stderr, new RegExp(`near-duplicate grouping .*${families.length + twins.length + 1} clusters`));
+  t.regex(split.stderr, new RegExp(`near-duplicate grouping .*${families.length + twins.length + 1 + 1} clusters.*1 DICOM same-patient links`));
 });

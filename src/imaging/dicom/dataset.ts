@@ -25,6 +25,7 @@ export const Tag = {
   BodyPartExamined: tag(0x0018, 0x0015),
   ViewPosition: tag(0x0018, 0x5101),
   StudyInstanceUID: tag(0x0020, 0x000d),
+  PatientID: tag(0x0010, 0x0020),
   SamplesPerPixel: tag(0x0028, 0x0002),
   PhotometricInterpretation: tag(0x0028, 0x0004),
   NumberOfFrames: tag(0x0028, 0x0008),

@@ -209,6 +209,7 @@ export function dicomFacts(file: DicomFile): DicomFacts {
     value: {
       studyInstanceUid: sanitiseUid(dataset.string(Tag.StudyInstanceUID)) ?? null,
       sopInstanceUid: sanitiseUid(dataset.string(Tag.SOPInstanceUID)) ?? null,
+      patientId: dataset.string(Tag.PatientID)?.trim().slice(0, 64) || null,
     },
   });
   return facts;
