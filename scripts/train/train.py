@@ -66,6 +66,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal-flip probability in augmentation")
     p.add_argument("--preprocess", choices=("auto", "runtime", "pil"), default="auto", help="letterbox by the runtime's code (Node) or Pillow")
+    p.add_argument("--labels-csv", metavar="FILE", default=None, help="file,label[,group] list of the samples kept outside --data (paths relative to it)")
+    p.add_argument("--dedup-hamming", type=int, default=ds.DEDUP_TOLERANCE, metavar="BITS",
+                   help=f"near-duplicates within BITS of 255 share a group when none is given (default {ds.DEDUP_TOLERANCE}; -1: off; docs/training.md)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--workers", type=int, default=2, help="Node processes letterboxing a data folder side by side")
     p.add_argument("--time-budget", type=float, default=0, metavar="MINUTES",
@@ -360,7 +363,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     split_seed = args.seed if args.split_seed is None else args.split_seed
 
     # ---- data
-    source = ds.DataSource(args.data, args.preprocess, getattr(args, "workers", 2))
+    # getattr: a run resumed from a checkpoint made before these options has none saved
+    tolerance = getattr(args, "dedup_hamming", ds.DEDUP_TOLERANCE)
+    source = ds.DataSource(args.data, args.preprocess, getattr(args, "workers", 2), tolerance if tolerance >= 0 else None, getattr(args, "labels_csv", None))
     samples = ds.split_by_group(source.samples(), ds.parse_split(args.split), split_seed)
     ds.write_split_csv(samples, out / "split.csv")
     by_split = {name: [s for s in samples if s.split == name] for name in ds.SPLITS}
