@@ -80,17 +80,22 @@ export function expectedCalibrationError(samples: readonly Sample[], bins = 15):
   return totals.reduce((sum, bin) => sum + (bin.n === 0 ? 0 : (Math.abs(bin.correct - bin.confidence) / bin.n) * (bin.n / samples.length)), 0);
 }
 
+/** One class against the rest, from the confusion matrix (rows: truth, columns: predicted). */
+export function classCounts(confusion: readonly (readonly number[])[], c: number): { tp: number; fp: number; fn: number; tn: number; support: number } {
+  const total = confusion.reduce((sum, row) => sum + row.reduce((a, b) => a + b, 0), 0);
+  const tp = confusion[c]![c]!;
+  const support = confusion[c]!.reduce((a, b) => a + b, 0);
+  const fp = confusion.reduce((sum, row) => sum + row[c]!, 0) - tp;
+  const fn = support - tp;
+  return { tp, fp, fn, tn: total - tp - fp - fn, support };
+}
+
 export function computeMetrics(samples: readonly Sample[], labels: readonly string[]): Metrics {
   const confusion = confusionMatrix(samples, labels.length);
   const total = samples.length;
   const correct = confusion.reduce((sum, row, i) => sum + row[i]!, 0);
   const perClass = labels.map((label, c) => {
-    const tp = confusion[c]![c]!;
-    const support = confusion[c]!.reduce((a, b) => a + b, 0);
-    const predicted = confusion.reduce((sum, row) => sum + row[c]!, 0);
-    const fp = predicted - tp;
-    const fn = support - tp;
-    const tn = total - tp - fp - fn;
+    const { tp, fp, fn, tn, support } = classCounts(confusion, c);
     const precision = ratio(tp, tp + fp);
     const recall = ratio(tp, tp + fn);
     return {

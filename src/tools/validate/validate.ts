@@ -4,7 +4,7 @@ import { toCspineError } from '../../errors.js';
 import type { Classifier } from '../../pipeline/classifier.js';
 import type { TriageLevel, TriageThresholds } from '../../triage/policy.js';
 import { readDataset } from '../evaluate/evaluate.js';
-import { computeMetrics } from '../evaluate/metrics.js';
+import { classCounts, computeMetrics } from '../evaluate/metrics.js';
 import { greenFilmsNeeded, lampTable, recommendedRow, type LampRow, type ReadFilm } from './operating-point.js';
 import { wilson, type Proportion } from './wilson.js';
 
@@ -89,11 +89,8 @@ export async function validate(classifier: Classifier, dataDir: string, target: 
     accuracy: metrics.accuracy,
     confusion: metrics.confusion,
     perClass: labels.map((label, c) => {
-      const row = metrics.confusion[c]!;
-      const positives = row.reduce((sum, n) => sum + n, 0);
-      const negatives = metrics.count - positives;
-      const falsePositives = metrics.confusion.reduce((sum, other, r) => sum + (r === c ? 0 : other[c]!), 0);
-      return { label, sensitivity: wilson(row[c]!, positives, target.confidence), specificity: wilson(negatives - falsePositives, negatives, target.confidence) };
+      const { tp, fp, fn, tn } = classCounts(metrics.confusion, c);
+      return { label, sensitivity: wilson(tp, tp + fn, target.confidence), specificity: wilson(tn, tn + fp, target.confidence) };
     }),
     expectedCalibrationError: metrics.expectedCalibrationError,
     oodFlagged: guarded === 0 ? null : wilson(flagged, guarded, target.confidence),
