@@ -134,8 +134,9 @@ export class Ingest implements Capability {
    */
   private sendReceipts(receipts: Map<string, string[]>): void {
     for (const [deviceId, ids] of receipts) {
+      const to = topic(this.settings.mqtt.topicPrefix, deviceId, 'receipt');
       const message = JSON.stringify(receiptPayload(deviceId, ids));
-      this.lanes.some((lane) => lane.publish(topic(this.settings.mqtt.topicPrefix, deviceId, 'receipt'), message));
+      this.lanes.some((lane) => lane.publish(to, message));
     }
   }
 
