@@ -219,6 +219,13 @@ def split_by_group(samples: List[Sample], fractions: Sequence[float] = (0.70, 0.
     return samples
 
 
+def split_info(samples: Sequence[Sample], split: str) -> dict:
+    """Images, groups and images per class in one split."""
+    part = [s for s in samples if s.split == split]
+    counts = Counter(LABELS[s.label] for s in part)
+    return {"images": len(part), "groups": len({s.group for s in part}), "perClass": {l: counts[l] for l in LABELS}}
+
+
 def write_split_csv(samples: List[Sample], path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -704,12 +711,7 @@ def audit(root: Path, out_dir: Path, fractions: Sequence[float] = (0.70, 0.15, 0
     pair_distance = {(a, b): d for a, b, d in info["pairs"]}
 
     def balance(part: Sequence[Sample]) -> dict:
-        out = {}
-        for split in SPLITS:
-            rows = [s for s in part if s.split == split]
-            counts = Counter(LABELS[s.label] for s in rows)
-            out[split] = {"images": len(rows), "groups": len({s.group for s in rows}), "perClass": {l: counts[l] for l in LABELS}}
-        return out
+        return {split: split_info(part, split) for split in SPLITS}
 
     clusters = []
     for rows in info["clusters"]:

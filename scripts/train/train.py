@@ -19,7 +19,6 @@ import random
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -324,12 +323,6 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 # the run
 
 
-def split_info(samples: List[ds.Sample], split: str) -> dict:
-    part = [s for s in samples if s.split == split]
-    counts = Counter(ds.LABELS[s.label] for s in part)
-    return {"images": len(part), "groups": len({s.group for s in part}), "perClass": {l: counts[l] for l in ds.LABELS}}
-
-
 def make_dataset(source: ds.DataSource, samples: List[ds.Sample], what: str, device: torch.device):
     started = time.time()
     images, bits, boxes, used, lesions = source.load(samples)
@@ -370,7 +363,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ds.write_split_csv(samples, out / "split.csv")
     by_split = {name: [s for s in samples if s.split == name] for name in ds.SPLITS}
     for name in ds.SPLITS:
-        info = split_info(samples, name)
+        info = ds.split_info(samples, name)
         print(f"{name:5s} {info['images']:6d} images {info['groups']:6d} groups  {info['perClass']}", file=sys.stderr)
     if not by_split["train"] or not by_split["val"]:
         raise SystemExit("need images in both the train and the val split (more data, or another --split)")
@@ -514,7 +507,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "testData": test_summaries,
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "preprocess": {"letterbox": method, "resize": "letterbox", "size": ds.INPUT_SIZE, "mean": ds.MEAN, "std": ds.STD},
-            "splits": {name: split_info(samples, name) for name in ds.SPLITS},
+            "splits": {name: ds.split_info(samples, name) for name in ds.SPLITS},
             "stepsPerEpoch": steps_per_epoch,
             "epochs": history,
             "bestEpoch": best["epoch"],
