@@ -47,7 +47,9 @@ linkTest(`${unavailable ? `(${unavailable}) ` : ''}the namespace reaches this si
   const received = await receivedOf(link, 600);
   t.true(received > 600 * 0.6 && received < 600 * 0.8, `30% loss one way: ${received} of 600 arrived`);
 
-  const server = net.createServer((socket) => socket.end());
+  // destroy, not end: a half-closed socket waits for the peer's FIN, which never comes once
+  // teardown removes the namespace, and keeps this worker alive.
+  const server = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, link.hostAddress, resolve));
   t.teardown(() => server.close());
   const { port } = server.address() as net.AddressInfo;
