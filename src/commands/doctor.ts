@@ -82,7 +82,7 @@ function captureFolder(config: Config): Omit<Check, 'name'> {
 
 async function model(config: Config, modelPackage: () => Promise<ModelPackage>): Promise<Omit<Check, 'name'>> {
   const pkg = await modelPackage();
-  const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
+  const engine = await InferenceEngine.open(pkg, config.model);
   await engine.close();
   return { status: 'ok', detail: `${pkg.manifest.id} (${pkg.variant === 'default' ? '' : `${pkg.variant} variant, `}${pkg.manifest.file}, sha256 ${pkg.manifest.sha256.slice(0, 12)}…) verified, loads and runs` };
 }

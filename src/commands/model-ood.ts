@@ -89,7 +89,7 @@ export async function modelOodCalibrateCommand(config: Config, options: OodCalib
   );
   if (files.length === 0) throw new Error(`no images in ${options.dataDirs.join(', ')}`);
   const pkg = await loadModelPackage(modelDir);
-  const engine = await InferenceEngine.open(pkg, { threads: config.model.threads });
+  const engine = await InferenceEngine.open(pkg, config.model);
   const samples: CalibrationSample[] = [];
   const skipped: string[] = [];
   try {

@@ -242,6 +242,13 @@ export const configSchema = z.strictObject({
       variant: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a variant name from the manifest, e.g. int8 or fp32').optional(),
       /** ONNX Runtime intra-op threads; 0 means one per CPU core. */
       threads: z.int().min(0).default(0),
+      /**
+       * ONNX Runtime's CPU memory arena. Off (false): the 58 MB INT8 AlexNet's session holds
+       * 37 MB less, because the arena keeps the weights as read from the file after they are
+       * packed for the integer kernels; latency measured the same (docs/benchmarks.md#memory-footprint).
+       * On only where memory is plentiful and a profile shows allocation in inference.
+       */
+      memoryArena: z.boolean().default(false),
       /** While no model loads (FAULT), try again this often; images wait in the capture folder. */
       retryIntervalMs: z.int().min(100).default(30_000),
       /**

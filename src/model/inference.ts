@@ -33,6 +33,8 @@ export interface InferenceOutput {
 export interface InferenceOptions {
   /** Intra-op threads; 0 = one per core. */
   threads: number;
+  /** ONNX Runtime's CPU memory arena (model.memoryArena); absent: off, as {@link sessionOptions}. */
+  memoryArena?: boolean;
 }
 
 /** ARM CPUs, where ONNX Runtime should keep QDQ int8 as int8 (S8S8 dot-product kernels). */
@@ -43,6 +45,9 @@ export const isArm = (arch: string = process.arch): boolean => arch === 'arm64' 
  * kernels included), sequential, `threads` intra-op threads (0 = one per core); on ARM,
  * `session.qdqisint8allowed=1` so int8 activations are not converted to uint8 and ORT uses its
  * signed dot-product kernels (Cortex-A76/A78AE; the Pi 4's A72 has none, see docs/quantization.md).
+ * No CPU memory arena: it keeps every block it ever handed out, the weights as read from the
+ * file included, which are dropped once packed for the integer kernels: 37 MB of the INT8
+ * AlexNet's session for no measurable latency (docs/benchmarks.md#memory-footprint).
  */
 export function sessionOptions(threads: number, extra: ort.InferenceSession.SessionOptions = {}, arch: string = process.arch): ort.InferenceSession.SessionOptions {
   return {
@@ -50,6 +55,7 @@ export function sessionOptions(threads: number, extra: ort.InferenceSession.Sess
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    enableCpuMemArena: false,
     ...(isArm(arch) ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
     ...extra,
   };
@@ -86,7 +92,7 @@ export class InferenceEngine {
   private static async openIn(host: SessionHost, model: ModelPackage, options: InferenceOptions): Promise<InferenceEngine> {
     let session: HostedSession;
     try {
-      session = await host.create(model.onnxPath, sessionOptions(options.threads));
+      session = await host.create(model.onnxPath, sessionOptions(options.threads, { enableCpuMemArena: options.memoryArena ?? false }));
     } catch (error) {
       throw new ModelError(ErrorCode.MODEL_LOAD_FAILED, `ONNX Runtime cannot load ${model.onnxPath}: ${(error as Error).message}`, { cause: error });
     }

@@ -17,7 +17,7 @@ export type HostRequest =
 type HostCall = HostRequest extends infer Request ? (Request extends HostRequest ? Omit<Request, 'call'> : never) : never;
 
 export type HostReply =
-  | { call: number; ok: true; names?: { inputs: string[]; outputs: string[] }; outputs?: Record<string, SessionTensor> }
+  | { call: number; ok: true; names?: { inputs: string[]; outputs: string[] }; outputs?: Record<string, SessionTensor>; inputs?: Record<string, ArrayBuffer> }
   | { call: number; ok: false; message: string };
 
 /**
@@ -71,18 +71,25 @@ export class SessionHost {
     await this.worker.terminate();
   }
 
-  call(request: HostCall): Promise<HostReply & { ok: true }> {
+  call(request: HostCall, transfer: ArrayBuffer[] = []): Promise<HostReply & { ok: true }> {
     if (this.failure) return Promise.reject(this.failure);
     const call = ++this.calls;
     return new Promise((resolve, reject) => {
       this.pending.set(call, { resolve, reject });
-      this.worker.postMessage({ ...request, call });
+      this.worker.postMessage({ ...request, call }, transfer);
     });
   }
 }
 
 /** One session in a {@link SessionHost}: the part of ort.InferenceSession the engine uses. */
 export class HostedSession {
+  /**
+   * One buffer per input, moved to the thread with each run and back with its reply. A copy
+   * made per run would be garbage in the thread, whose small heap seldom collects: 26 MB of dead
+   * inputs were held there after 100 images (docs/benchmarks.md#memory-footprint).
+   */
+  private readonly staging = new Map<string, ArrayBuffer>();
+
   constructor(
     private readonly host: SessionHost,
     private readonly id: number,
@@ -92,8 +99,21 @@ export class HostedSession {
 
   /** The inputs are copied to the thread (the caller keeps its arrays); the outputs are moved back. */
   async run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, fetches: readonly string[] = this.outputNames): Promise<Record<string, SessionTensor>> {
-    const plain = Object.fromEntries(Object.entries(feeds).map(([name, { data, dims }]) => [name, { data, dims: [...dims] }]));
-    const reply = await this.host.call({ op: 'run', session: this.id, feeds: plain, fetches: [...fetches] });
+    const staged: Record<string, { data: Float32Array; dims: number[] }> = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) {
+      // Taken out while it is away: a run started meanwhile stages its own.
+      const kept = this.staging.get(name);
+      this.staging.delete(name);
+      const buffer = kept?.byteLength === data.byteLength ? kept : new ArrayBuffer(data.byteLength);
+      const copy = new Float32Array(buffer);
+      copy.set(data);
+      staged[name] = { data: copy, dims: [...dims] };
+    }
+    const reply = await this.host.call(
+      { op: 'run', session: this.id, feeds: staged, fetches: [...fetches] },
+      Object.values(staged).map(({ data }) => data.buffer as ArrayBuffer),
+    );
+    for (const [name, buffer] of Object.entries(reply.inputs ?? {})) this.staging.set(name, buffer);
     return reply.outputs!;
   }
 

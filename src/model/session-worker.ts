@@ -32,7 +32,10 @@ async function answer(request: HostRequest): Promise<{ reply: HostReply; transfe
         outputs[name] = { type: tensor.type, dims: [...tensor.dims], data };
         transfer.push(data.buffer as ArrayBuffer);
       }
-      return { reply: { call: request.call, ok: true, outputs }, transfer };
+      // The input buffers go back to the host, which stages the next run in them.
+      const inputs = Object.fromEntries(Object.entries(request.feeds).map(([name, tensor]) => [name, tensor.data.buffer as ArrayBuffer]));
+      transfer.push(...Object.values(inputs));
+      return { reply: { call: request.call, ok: true, outputs, inputs }, transfer };
     }
     case 'release': {
       await sessions.get(request.session)?.release();
