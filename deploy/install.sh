@@ -84,6 +84,12 @@ arch=$(json_field arch)
 abi=$(json_field nodeAbi)
 case "$(uname -m)" in aarch64|arm64) host=arm64 ;; x86_64|amd64) host=x64 ;; *) host=$(uname -m) ;; esac
 [ -n "$root" ] || [ "$arch" = "$host" ] || fail "$bundle is built for $arch; this machine is $host"
+# The native addons were compiled against a glibc and libstdc++ no newer than these (BUNDLE.json requires).
+glibc_needed=$(sed -n 's/.*"glibc": *"\([0-9.]*\)".*/\1/p' "$unpacked/BUNDLE.json" | head -n 1)
+glibc_here=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')
+if [ -z "$root" ] && [ -n "$glibc_needed" ] && [ -n "$glibc_here" ] && [ "$(printf '%s\n%s\n' "$glibc_needed" "$glibc_here" | sort -V | head -n 1)" != "$glibc_needed" ]; then
+  fail "$bundle needs glibc $glibc_needed or newer; this system has $glibc_here (Debian 12, Raspberry Pi OS bookworm or Ubuntu 22.04 and later)"
+fi
 
 # 2. Node.js: the bundle's own, else the system's when its ABI matches the native addons.
 if [ -x "$unpacked/node/bin/node" ]; then
@@ -137,8 +143,9 @@ done
 # 6. udev rule for the GPIO group, the unit, and the service (re)started: Type=notify makes
 # systemctl wait until every capability has started, or fail.
 install -D -m 0644 "$target/deploy/99-cspine-gpio.rules" "$root$UDEV_RULE"
+# The rule acts on "add" events, which have happened long before for the chips already there.
 if [ -z "$root" ] && command -v udevadm >/dev/null 2>&1 && udevadm control --reload-rules 2>/dev/null; then
-  udevadm trigger --subsystem-match=gpio || true
+  udevadm trigger --action=add --subsystem-match=gpio && udevadm settle --timeout=30 || say "udev did not apply the GPIO rule; the lamps may be refused (docs/lamps.md#permissions)"
 fi
 install -D -m 0644 "$target/deploy/cspine-edge.service" "$root$UNIT"
 if ! has_running_systemd; then

@@ -60,6 +60,8 @@ export const ErrorCode = {
   // MQTT sync: results wait in the outbox meanwhile
   SYNC_REFUSED: 'E_SYNC_REFUSED',
   SYNC_SETTINGS: 'E_SYNC_SETTINGS',
+  // lamps and the acknowledge button: see docs/lamps.md; the service does not start
+  GPIO_ACCESS_DENIED: 'E_GPIO_ACCESS_DENIED',
   // capture folder
   CAPTURE_FOLDER_FAILED: 'E_CAPTURE_FOLDER_FAILED',
   // camera source: see docs/camera.md; the device is at FAULT while the camera is lost

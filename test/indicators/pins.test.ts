@@ -6,6 +6,7 @@ import { boardModel, PinError, resolvePin, sysfsChips } from '../../src/indicato
 import { configSchema } from '../../src/config/schema.js';
 import { loadLibgpiod } from '../../src/indicators/gpio-chardev.js';
 import { SysfsOutputs } from '../../src/indicators/gpio-sysfs.js';
+import { CspineError, ErrorCode } from '../../src/errors.js';
 import { fakeSysfs } from '../helpers/gpio.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -106,4 +107,12 @@ test('a pin the service may not use is named, with the fix', (t) => {
   t.regex(error.message, /^GPIO 588 \(BCM 17, pinctrl-rp1 line 17\) for the green output is not accessible \(E[A-Z]+\)/);
   t.regex(error.message, /usermod -aG gpio cspine/);
   t.regex(error.message, /deploy\/99-cspine-gpio\.rules/);
+  t.regex(error.message, /udevadm trigger --action=add/, 'a plain trigger replays "change", which the rule does not act on');
+  t.is((error as CspineError).code, ErrorCode.GPIO_ACCESS_DENIED);
+});
+
+test('a pin given by chip label and line is named once', (t) => {
+  const line = { chip: '9030000.pl061', offset: 0, sysfs: 504, activeLow: false, describe: '9030000.pl061 line 0' };
+  const error = t.throws(() => new SysfsOutputs(new Map([['green', line]])));
+  t.regex(error.message, /^GPIO 504 \(9030000\.pl061 line 0\) for the green output is not accessible/);
 });
