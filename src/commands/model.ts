@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { CspineError, ErrorCode, ModelError } from '../errors.js';
 import { measureLatency, type Latency } from '../tools/bench/bench.js';
+import { accuracyOf, measureInChild, packageTable, recommend, recommendationLine, type Accuracy, type BenchRow } from '../tools/bench/compare.js';
 import { compareRuns, comparisonMarkdown, writeComparison, type EvaluationRun } from '../tools/evaluate/compare.js';
 import { evaluate, writeReport } from '../tools/evaluate/evaluate.js';
 import { evaluateOod, oodSummaryLines, writeOodReport } from '../tools/evaluate/evaluate-ood.js';
@@ -262,11 +263,13 @@ export async function modelDequantizeCommand(options: { modelDir: string }): Pro
 }
 
 /**
- * `cspine-edge model bench [MODEL_DIR] [--runs N]`: every variant of the package whose file is
- * here, batch-1 latency side by side on this board, and which one to run.
+ * `cspine-edge model bench [MODEL_DIR ...] [--data DIR] [--runs N]`: every variant of the package
+ * whose file is here, batch-1 latency side by side on this board, and which one to run. With
+ * several packages or --data, {@link modelBenchCompare}.
  */
-export async function modelBenchCommand(config: Config, options: { modelDir?: string | undefined; runs: number }): Promise<number> {
-  const modelDir = path.resolve(options.modelDir ?? path.join(config.model.dir, config.model.id));
+export async function modelBenchCommand(config: Config, options: { modelDirs: readonly string[]; runs: number; dataDir?: string | undefined }): Promise<number> {
+  if (options.modelDirs.length > 1 || options.dataDir !== undefined) return modelBenchCompare(config, { ...options, modelDirs: options.modelDirs.length > 0 ? options.modelDirs : [path.join(config.model.dir, config.model.id)] });
+  const modelDir = path.resolve(options.modelDirs[0] ?? path.join(config.model.dir, config.model.id));
   const manifest = await readManifest(modelDir);
   const names = Object.keys(manifest.variants ?? { [defaultVariantName(manifest)]: {} });
   const rows: Array<{ name: string; latency: Latency; bytes: number }> = [];
@@ -301,6 +304,61 @@ export async function modelBenchCommand(config: Config, options: { modelDir?: st
       : `${fastest.name} is faster here than the configured ${current}: set model.variant: ${fastest.name} (CSPINE_MODEL__VARIANT=${fastest.name}) after checking its evaluation (docs/quantization.md)`,
   ]);
   return 0;
+}
+
+/** Variants of a package whose files are here, and a line for each that is not. */
+async function presentVariants(modelDir: string): Promise<{ manifest: ModelManifest; names: string[]; missing: string[] }> {
+  const manifest = await readManifest(modelDir);
+  const names: string[] = [];
+  const missing: string[] = [];
+  for (const [name, variant] of Object.entries(manifest.variants ?? { default: { file: manifest.file } })) {
+    if (fs.existsSync(path.join(modelDir, variant.file))) names.push(name);
+    else missing.push(`${name} (${'rebuild' in variant && variant.rebuild ? `make it with: ${variant.rebuild}` : 'file missing'})`);
+  }
+  return { manifest, names, missing };
+}
+
+/**
+ * Several packages (and their variants) side by side: load time, latency and peak RSS, each
+ * measured in a process that loads only that package; with --data, accuracy and injury
+ * sensitivity through the whole pipeline; then which to run (compare.ts's rule).
+ */
+async function modelBenchCompare(config: Config, options: { modelDirs: readonly string[]; runs: number; dataDir?: string | undefined }): Promise<number> {
+  const measure = { runs: options.runs, warmup: 5, threads: config.model.threads };
+  const withAccuracy = options.dataDir !== undefined;
+  const tables: string[][] = [];
+  const rows: BenchRow[] = [];
+  for (const dir of options.modelDirs.map((d) => path.resolve(d))) {
+    const { manifest, names, missing } = await presentVariants(dir);
+    if (names.length === 0) throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `no variant of ${dir} is present: ${missing.join('; ')}`);
+    const own: BenchRow[] = [];
+    for (const name of names) {
+      const variant = name === 'default' ? undefined : name;
+      const row: BenchRow = { packageId: manifest.id, ...(await measureInChild(dir, variant, measure)) };
+      if (options.dataDir !== undefined) row.accuracy = await benchAccuracy(config, dir, variant, options.dataDir);
+      own.push(row);
+    }
+    rows.push(...own);
+    tables.push(packageTable(`${manifest.id} (${path.relative(process.cwd(), dir) || '.'})`, own, missing, withAccuracy));
+  }
+  out([
+    `${options.modelDirs.length} package(s) on ${os.cpus()[0]?.model ?? 'this CPU'} (${os.availableParallelism()} cores, ${process.arch}${isArm() ? ', session.qdqisint8allowed=1' : ''}), ${options.runs} runs after 5 warm-up, batch 1; peak RSS: VmHWM of a process that loads only that package and runs them`,
+    ...(withAccuracy ? [`accuracy and injury sensitivity (fracture or dislocation called an injury of either kind): ${rows[0]!.accuracy!.images} images of ${options.dataDir} through the whole pipeline`] : []),
+    ...tables.flatMap((table) => ['', ...table]),
+    '',
+    recommendationLine(recommend(rows), withAccuracy),
+  ]);
+  return 0;
+}
+
+async function benchAccuracy(config: Config, modelDir: string, variant: string | undefined, dataDir: string): Promise<Accuracy> {
+  const classifier = await openClassifier(config, modelDir, variant);
+  try {
+    const { report } = await evaluate(classifier, dataDir);
+    return accuracyOf(report.metrics, classifier.engine.model.manifest.labels);
+  } finally {
+    await classifier.engine.close();
+  }
 }
 
 export const modelEvaluate = defineCommand({
@@ -427,10 +485,16 @@ export const modelDequantize = defineCommand({
 });
 
 export const modelBench = defineCommand({
-  synopsis: 'model bench [MODEL_DIR] [--runs 50]',
-  about: "INT8 vs fp32 latency on this board, and which variant to run (default MODEL_DIR: the configured model's package).",
+  synopsis: 'model bench [MODEL_DIR ...] [--data DIR] [--runs 50]',
+  about: `INT8 vs fp32 latency on this board, and which variant to run (default MODEL_DIR: the configured
+model's package). With several packages or --data: each package and variant with load time,
+latency and peak RSS (a process of its own per package), accuracy and injury sensitivity on
+--data, and which to run: never one with lower injury sensitivity, then the fastest, then the
+one with the least memory (docs/quantization.md).`,
   operands: true,
-  options: { runs: { type: 'string', default: '50' }, ...CONFIG_OPTION },
-  optionHelp: '  --runs N                  timed runs per variant after 5 warm-up (default 50)',
-  run: ({ values, positionals: [modelDir] }) => modelBenchCommand(commandConfig(values), { modelDir, runs: numberInRange('runs', values.runs, 1, 100_000) }),
+  options: { runs: { type: 'string', default: '50' }, data: { type: 'string' }, ...CONFIG_OPTION },
+  optionHelp: `  --runs N                  timed runs per variant after 5 warm-up (default 50)
+  --data DIR                labelled images (labels.csv or class folders): accuracy and injury
+                            sensitivity of each, which come first in the choice`,
+  run: ({ values, positionals }) => modelBenchCommand(commandConfig(values), { modelDirs: positionals, runs: numberInRange('runs', values.runs, 1, 100_000), dataDir: values.data }),
 });

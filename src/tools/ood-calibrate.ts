@@ -191,6 +191,10 @@ export function calibrateOod(
   const confidences = samples.map((sample) => confidenceDeficit(sample.logits, options.temperature));
   const residuals = samples.map((sample) => subspaceResidual(sample.features, statistics));
   const partThresholds = { confidence: Math.max(quantile(confidences, options.percentile / 100), 1e-12), residual: quantile(residuals, options.percentile / 100) };
+  if (!(partThresholds.residual > 0)) {
+    // Every image inside the subspace exactly: the features do not vary, so nothing could ever be told apart from them.
+    throw new Error(`the model's features are the same for ${options.percentile}% of the ${samples.length} calibration images (no residual outside the ${options.components} components): an untrained or broken network; the OOD detector cannot be calibrated on it`);
+  }
   // Each part alone keeps `percentile` inside; their maximum would keep fewer. Scaling both by
   // the maximum's own percentile keeps `percentile` of the images inside the combined score.
   // (The floor keeps the ratio finite for a model that fits its calibration images exactly.)

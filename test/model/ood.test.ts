@@ -58,6 +58,12 @@ test('principal subspace iteration recovers the directions the data varies in', 
   }
 });
 
+test('calibration refuses a network whose features never vary, instead of writing NaN thresholds', (t) => {
+  const samples = Array.from({ length: 40 }, (_, i) => ({ logits: [1 + i * 0.01, 0, 0], features: new Float32Array(16).fill(0.5) }));
+  const error = t.throws(() => calibrateOod(samples, { components: 4, percentile: 99, temperature: 1 }));
+  t.regex(error.message, /features are the same for 99% of the 40 calibration images .*untrained or broken network/);
+});
+
 test('calibration keeps the chosen share of its images inside the combined score', (t) => {
   const random = randoms(3);
   const samples = Array.from({ length: 400 }, () => ({
