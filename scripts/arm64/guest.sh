@@ -4,8 +4,8 @@
 #   1. installs the bundle with deploy/install.sh, which starts the service under systemd;
 #   2. drops the reference images into the capture folder and waits for every result in the history;
 #   3. classifies them again with the CLI, int8 and fp32;
-#   4. stops the service with SIGSTOP and waits for systemd's watchdog to restart it;
-#   5. stops it and reads the lamps' GPIO lines (the virt board's PL061) back from the hardware;
+#   4. with GREEN lit, stops the service with SIGSTOP and waits for systemd's watchdog to restart it;
+#   5. with RED lit, stops it and reads the lamps' GPIO lines (the virt board's PL061) back from the hardware;
 #   6. installs the same bundle again (an upgrade keeps settings and data), scores the sandbox with
 #      systemd-analyze security, uninstalls, and powers off (the unit's ExecStopPost).
 # The host (scripts/arm64/proof.ts) compares the results with its own x86 run.
@@ -83,7 +83,17 @@ $CLI model dequantize /root/fp32/cspine-alexnet-demo >>"$R/guest.log" 2>&1
 CSPINE_MODEL__VARIANT=fp32 $CLI classify --json --model /root/fp32/cspine-alexnet-demo "$P/images" >"$R/classify-fp32.jsonl" 2>>"$R/guest.log"
 log "classified with the CLI: int8 $(wc -l <"$R/classify-int8.jsonl"), fp32 $(wc -l <"$R/classify-fp32.jsonl")"
 
-# 4. a hung service: SIGSTOP, so nothing of ours runs; only systemd's watchdog can act
+# drop FILE and wait until the service has recorded N results
+drop_and_wait() {
+  cp "$1" "$STATE/capture/.$(basename "$1").part"
+  mv "$STATE/capture/.$(basename "$1").part" "$STATE/capture/$(basename "$1")"
+  waited=0
+  while [ "$($CLI history --json --limit 1000 2>/dev/null | wc -l)" -lt "$2" ] && [ $waited -lt 600 ]; do sleep 3; waited=$((waited + 3)); done
+}
+
+# 4. a hung service with GREEN lit: SIGSTOP, so nothing of ours runs; only systemd's watchdog can act
+drop_and_wait "$P/extra/normal.png" $((count + 1))
+fact lamps_before_hang "$(lamps keep)"
 restarts_before=$(systemctl show -p NRestarts --value cspine-edge.service)
 stopped_pid=$(main_pid)
 kill -STOP "$stopped_pid"
@@ -95,14 +105,18 @@ done
 fact watchdog_restart_s "$(elapsed_since "$started")"
 fact watchdog_restarts "$restarts_before->$(systemctl show -p NRestarts --value cspine-edge.service)"
 fact watchdog_pids "$stopped_pid->$(main_pid)"
+sleep 3  # past the lamp test at start
+fact lamps_after_restart "$(lamps keep)"
 journalctl -u cspine-edge.service --no-pager -o short-monotonic | grep -E 'Watchdog timeout|Killing process|Main process exited|Scheduled restart|Started|lamps' >"$R/watchdog.txt" 2>&1
 log "watchdog: pid $stopped_pid -> $(main_pid) after $(elapsed_since "$started") s"
 
-# 5. stopped: every lamp off, read from the GPIO controller itself
+# 5. stopped with RED lit: every lamp off, read from the GPIO controller itself
+drop_and_wait "$P/extra/fracture.png" $((count + 2))
 fact lamps_before_stop "$(lamps keep)"
 systemctl stop cspine-edge.service
 fact lamps_after_stop "$(lamps release)"
 log "lamps after stop: $(lamps release)"
+fact history_before_reinstall "$($CLI history --json --limit 1000 | wc -l)"
 
 # 6. the same bundle again, as an upgrade would: settings and history stay
 systemctl start cspine-edge.service
