@@ -130,6 +130,12 @@ async function thresholds(config: Config, modelPackage: () => Promise<ModelPacka
     };
   }
   const bound = `injured among GREEN ≤ ${Number((validation.maxInjuredAmongGreen * 100).toFixed(2))}% at ${Number((validation.confidence * 100).toFixed(1))}% confidence`;
+  if (config.triage.greenMinNormal !== undefined && config.triage.greenMinNormal !== manifest.triage?.greenMinNormal) {
+    return {
+      status: 'warn',
+      detail: `greenMinNormal ${greenMinNormal} from the configuration overrides the ${manifest.triage?.greenMinNormal} validated on ${validation.films} films of "${validation.data}" (${bound}): results are read with an unvalidated threshold (validatedBy null); remove triage.greenMinNormal from the configuration to use the validated one`,
+    };
+  }
   return { status: 'ok', detail: `greenMinNormal ${greenMinNormal}, redMinAbnormal ${redMinAbnormal}: validated on ${validation.films} films of "${validation.data}" on ${validation.date.slice(0, 10)} (${bound}; report sha256 ${validation.reportSha256.slice(0, 12)}…)${overridden}` };
 }
 

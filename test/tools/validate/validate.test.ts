@@ -143,6 +143,9 @@ test('model validate: the research layout read, the report written, the recommen
   const doctor = jsonLines((await runCli(['doctor', '--json'], env)).stdout).find((check) => check.name === 'thresholds');
   t.like(doctor, { status: 'ok' });
   t.regex(String(doctor!.detail), new RegExp(`^greenMinNormal ${recommended}, .*validated on 51 films of "site-films"`));
+  const doctorOverridden = jsonLines((await runCli(['doctor', '--json'], { ...env, CSPINE_TRIAGE__GREEN_MIN_NORMAL: '0.8' })).stdout).find((check) => check.name === 'thresholds');
+  t.like(doctorOverridden, { status: 'warn' }, 'a configuration that overrides the validated threshold is not ok');
+  t.regex(String(doctorOverridden!.detail), new RegExp(`^greenMinNormal 0\\.8 from the configuration overrides the ${recommended} validated on 51 films`));
 
   const none = await runCli(['model', 'validate', modelDir, '--data', data, '--out', out, '--write', '--key', keys.privateFile], env);
   t.is(none.code, 3, 'at 0.5% there is no recommendation: nothing is written');
