@@ -1,5 +1,5 @@
 /**
- * `npm run bench:memory [-- --images 100 --rounds 2 --levers [--lever NAME…] --size 1024x1280 --bits 16 --before REF]`
+ * `npm run bench:memory [-- --images 100 --rounds 2 --levers [--lever NAME…] [--package DIR] --size 1024x1280 --bits 16 --before REF]`
  * (`--rounds 0 --levers --lever after` runs only the levers named, without the main table)
  *
  * The memory footprint of the real service (`node dist/cli.js run`, each run a child process of
@@ -34,6 +34,8 @@ const { values } = parseArgs({
     images: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '2' },
     levers: { type: 'boolean', default: false },
+    /** With --levers: also the unit's environment with this model package (a folder models/<id>), e.g. a GoogLeNet. */
+    package: { type: 'string' },
     /** With --levers: only the levers whose name contains one of these (repeatable), and no session table. */
     lever: { type: 'string', multiple: true },
     size: { type: 'string', default: '1024x1280' },
@@ -355,6 +357,7 @@ if (values.levers) {
     { ...AFTER, name: 'after + MALLOC_ARENA_MAX=2 + --max-semi-space-size=1 + MALLOC_MMAP_THRESHOLD_=1048576', nodeArgs: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576' } },
     { ...AFTER, name: 'after + MALLOC_ARENA_MAX=2 + --max-semi-space-size=1 + MALLOC_MMAP_THRESHOLD_=131072', nodeArgs: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } },
     UNIT,
+    ...(values.package ? [{ ...UNIT, name: `after, as the unit runs it, with ${path.basename(values.package)}`, config: { model: { dir: path.dirname(path.resolve(values.package)), id: path.basename(values.package) } } }] : []),
   ].filter((lever) => !values.lever || values.lever.some((part) => lever.name.includes(part)));
   console.log(`\n| lever (alone, over "before" unless it says "after") | start peak | idle | after ${count} | pipeline p50 ms | inference p50 ms |`);
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
