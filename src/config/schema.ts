@@ -245,7 +245,7 @@ export const configSchema = z.strictObject({
       /**
        * ONNX Runtime's CPU memory arena. Off (false): the 58 MB INT8 AlexNet's session holds
        * 37 MB less, because the arena keeps the weights as read from the file after they are
-       * packed for the integer kernels; latency measured the same (docs/benchmarks.md#memory-footprint).
+       * packed for the integer kernels; latency measured the same (docs/benchmarks-memory.md).
        * On only where memory is plentiful and a profile shows allocation in inference.
        */
       memoryArena: z.boolean().default(false),

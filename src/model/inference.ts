@@ -47,7 +47,7 @@ export const isArm = (arch: string = process.arch): boolean => arch === 'arm64' 
  * signed dot-product kernels (Cortex-A76/A78AE; the Pi 4's A72 has none, see docs/quantization.md).
  * No CPU memory arena: it keeps every block it ever handed out, the weights as read from the
  * file included, which are dropped once packed for the integer kernels: 37 MB of the INT8
- * AlexNet's session for no measurable latency (docs/benchmarks.md#memory-footprint).
+ * AlexNet's session for no measurable latency (docs/benchmarks-memory.md).
  */
 export function sessionOptions(threads: number, extra: ort.InferenceSession.SessionOptions = {}, arch: string = process.arch): ort.InferenceSession.SessionOptions {
   return {

@@ -86,7 +86,7 @@ export class HostedSession {
   /**
    * One buffer per input, moved to the thread with each run and back with its reply. A copy
    * made per run would be garbage in the thread, whose small heap seldom collects: 26 MB of dead
-   * inputs were held there after 100 images (docs/benchmarks.md#memory-footprint).
+   * inputs were held there after 100 images (docs/benchmarks-memory.md).
    */
   private readonly staging = new Map<string, ArrayBuffer>();
 

@@ -1,4 +1,4 @@
-/** What issue 17 changed to cut the service's memory, on real ONNX Runtime sessions (docs/benchmarks.md#memory-footprint). */
+/** What issue 17 changed to cut the service's memory, on real ONNX Runtime sessions (docs/benchmarks-memory.md). */
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
