@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { sessionOptions } from '../src/model/inference.js';
-import { quantile } from '../src/tools/bench/bench.js';
+import { processMemory, quantile, type ProcessMemory } from '../src/tools/bench/bench.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -46,22 +46,6 @@ const { values } = parseArgs({
 });
 
 // ------------------------------------------------------------------ /proc
-
-interface Status {
-  rssKiB: number;
-  hwmKiB: number;
-}
-
-function status(pid: number): Status | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') };
-}
 
 const GROUPS = ['node', 'libonnxruntime', 'libvips', 'other files', 'anonymous'] as const;
 type Group = (typeof GROUPS)[number];
@@ -98,8 +82,8 @@ interface ServiceRun {
   variant: string;
   beforeModelKiB: number;
   startPeakKiB: number;
-  idle: Status & { groups: Record<Group, number> };
-  afterImages: Status & { groups: Record<Group, number> };
+  idle: ProcessMemory & { groups: Record<Group, number> };
+  afterImages: ProcessMemory & { groups: Record<Group, number> };
   loadMs: number;
   /** Rename into the capture folder → the "classified" log line. */
   dropToResultMs: number[];
@@ -166,13 +150,13 @@ async function runService(variant: Variant, images: readonly string[], work: str
     let beforeModelKiB = Number.NaN;
     await until(() => {
       if (exited) throw new Error(`${variant.name}: the service exited: ${stderr.slice(-2000)}`);
-      if (Number.isNaN(beforeModelKiB) && seen('lamps')) beforeModelKiB = status(pid)?.rssKiB ?? Number.NaN;
+      if (Number.isNaN(beforeModelKiB) && seen('lamps')) beforeModelKiB = processMemory(pid)?.rssKiB ?? Number.NaN;
       return seen('service started') !== undefined;
     }, 'service started');
     const loadMs = seen('service started')!.at - started;
-    const startPeakKiB = status(pid)!.hwmKiB;
+    const startPeakKiB = processMemory(pid)!.hwmKiB;
     await sleep(3000);
-    const idle = { ...status(pid)!, groups: smapsGroups(pid) };
+    const idle = { ...processMemory(pid)!, groups: smapsGroups(pid) };
 
     const dropToResultMs: number[] = [];
     const totalMs: number[] = [];
@@ -195,7 +179,7 @@ async function runService(variant: Variant, images: readonly string[], work: str
       await until(() => !fs.existsSync(at(`capture/${name}`)), `${name} moved`);
     }
     await sleep(3000);
-    const afterImages = { ...status(pid)!, groups: smapsGroups(pid) };
+    const afterImages = { ...processMemory(pid)!, groups: smapsGroups(pid) };
     return { variant: variant.name, beforeModelKiB, startPeakKiB, idle, afterImages, loadMs, dropToResultMs, totalMs, inferMs };
   } finally {
     child.kill('SIGTERM');
@@ -220,18 +204,18 @@ interface SessionRun {
 async function sessionChild(spec: { extra: ort.InferenceSession.SessionOptions; fromBuffer: boolean; runs: number }): Promise<void> {
   const file = path.join(MODEL_DIR, MODEL_ID, 'model.int8.onnx');
   const session = await ort.InferenceSession.create(spec.fromBuffer ? fs.readFileSync(file) : (file as never), sessionOptions(0, spec.extra));
-  const created = status(process.pid)!;
+  const created = processMemory()!;
   const input = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i));
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input, [1, 3, 224, 224]) };
   const first = await session.run(feeds);
-  const warmKiB = status(process.pid)!.rssKiB;
+  const warmKiB = processMemory()!.rssKiB;
   const times: number[] = [];
   for (let i = 0; i < spec.runs; i++) {
     const t = performance.now();
     await session.run(feeds);
     times.push(performance.now() - t);
   }
-  const done = status(process.pid)!;
+  const done = processMemory()!;
   const result = { createdKiB: created.rssKiB, createPeakKiB: created.hwmKiB, warmKiB, afterRunsKiB: done.rssKiB, p50Ms: quantile(times, 0.5), firstLogit: (first[session.outputNames[0]!]!.data as Float32Array)[0]! };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

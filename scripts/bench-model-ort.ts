@@ -3,10 +3,9 @@
  * (VmHWM) is its own: `tsx scripts/bench-model-ort.ts MODEL.onnx BATCH_MODEL.onnx RUNS BATCH THREADS`.
  * Prints one JSON line. Sessions are made as the service makes them (src/model/inference.ts).
  */
-import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import { benchInput, measureLatency } from '../src/tools/bench/bench.js';
+import { benchInput, measureLatency, processMemory } from '../src/tools/bench/bench.js';
 import { sessionOptions } from '../src/model/inference.js';
 
 const [file, batchFile, runsText, batchText, threadsText] = process.argv.slice(2);
@@ -32,7 +31,6 @@ for (let i = 0; i < 10; i++) {
 }
 times.sort((a, b) => a - b);
 await session.release();
-const vmhwm = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
   `${JSON.stringify({
     engine: `ONNX Runtime ${ort.env.versions.common} (node)`,
@@ -40,6 +38,6 @@ process.stdout.write(
     ...latency,
     batch,
     throughput: batch / (times[times.length >> 1]! / 1000),
-    vmhwmKiB: vmhwm ? Number(vmhwm[1]) : -1,
+    vmhwmKiB: processMemory()?.hwmKiB ?? -1,
   })}\n`,
 );

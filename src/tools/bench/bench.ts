@@ -1,4 +1,5 @@
 /** Latency of one ONNX file in ONNX Runtime, as the service runs it (`model bench`, `npm run bench:model`). */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import { sessionOptions } from '../../model/inference.js';
@@ -10,6 +11,27 @@ export interface LatencyOptions {
   runs: number;
   warmup: number;
   threads: number;
+}
+
+export interface ProcessMemory {
+  rssKiB: number;
+  /**
+   * VmHWM: the process's own peak. Not getrusage's maxrss, which on Linux also counts what a
+   * child had mapped of its parent between fork and exec.
+   */
+  hwmKiB: number;
+}
+
+/** A process's resident memory now and at its peak, from /proc; undefined once it has exited. */
+export function processMemory(pid: number | 'self' = 'self'): ProcessMemory | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') };
 }
 
 export interface Latency {

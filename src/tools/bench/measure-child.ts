@@ -8,12 +8,11 @@
  */
 import fs from 'node:fs';
 import { loadModelPackage } from '../../model/model-package.js';
-import { measureLatency } from './bench.js';
+import { measureLatency, processMemory } from './bench.js';
 
-/** VmHWM: the peak RSS of this process alone (getrusage's maxrss would count what a fork shared with its parent). */
+/** The peak RSS of this process alone; getrusage's where there is no /proc. */
 function peakRssBytes(): number {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return match ? Number(match[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+  return (processMemory()?.hwmKiB ?? process.resourceUsage().maxRSS) * 1024;
 }
 
 const [dir, variant, runs, warmup, threads] = process.argv.slice(2);
