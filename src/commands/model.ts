@@ -270,25 +270,13 @@ export async function modelDequantizeCommand(options: { modelDir: string }): Pro
 export async function modelBenchCommand(config: Config, options: { modelDirs: readonly string[]; runs: number; dataDir?: string | undefined }): Promise<number> {
   if (options.modelDirs.length > 1 || options.dataDir !== undefined) return modelBenchCompare(config, { ...options, modelDirs: options.modelDirs.length > 0 ? options.modelDirs : [path.join(config.model.dir, config.model.id)] });
   const modelDir = path.resolve(options.modelDirs[0] ?? path.join(config.model.dir, config.model.id));
-  const manifest = await readManifest(modelDir);
-  const names = Object.keys(manifest.variants ?? { [defaultVariantName(manifest)]: {} });
+  const { manifest, names, missing } = await presentVariants(modelDir);
   const rows: Array<{ name: string; latency: Latency; bytes: number }> = [];
-  const missing: string[] = [];
   for (const name of names) {
-    let pkg;
-    try {
-      pkg = await loadModelPackage(modelDir, name === 'default' ? undefined : name);
-    } catch (error) {
-      if (error instanceof ModelError && error.code === ErrorCode.MODEL_FILE_MISSING) {
-        missing.push(`${name} (${manifest.variants?.[name]?.rebuild ? `make it with: ${manifest.variants[name]!.rebuild}` : 'file missing'})`);
-        continue;
-      }
-      throw error;
-    }
+    const pkg = await loadModelPackage(modelDir, name === 'default' ? undefined : name);
     const latency = await measureLatency(pkg.onnxPath, { inputName: manifest.input.name, shape: manifest.input.shape, runs: options.runs, warmup: 5, threads: config.model.threads });
     rows.push({ name, latency, bytes: fs.statSync(pkg.onnxPath).size });
   }
-  if (rows.length === 0) throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `no variant of ${modelDir} is present: ${missing.join('; ')}`);
   const fastest = [...rows].sort((a, b) => a.latency.medianMs - b.latency.medianMs)[0]!;
   const current = config.model.variant ?? defaultVariantName(manifest);
   out([
@@ -306,7 +294,7 @@ export async function modelBenchCommand(config: Config, options: { modelDirs: re
   return 0;
 }
 
-/** Variants of a package whose files are here, and a line for each that is not. */
+/** Variants of a package whose files are here, and a line for each that is not; E_MODEL_FILE_MISSING when none is. */
 async function presentVariants(modelDir: string): Promise<{ manifest: ModelManifest; names: string[]; missing: string[] }> {
   const manifest = await readManifest(modelDir);
   const names: string[] = [];
@@ -315,6 +303,7 @@ async function presentVariants(modelDir: string): Promise<{ manifest: ModelManif
     if (fs.existsSync(path.join(modelDir, variant.file))) names.push(name);
     else missing.push(`${name} (${'rebuild' in variant && variant.rebuild ? `make it with: ${variant.rebuild}` : 'file missing'})`);
   }
+  if (names.length === 0) throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `no variant of ${modelDir} is present: ${missing.join('; ')}`);
   return { manifest, names, missing };
 }
 
@@ -330,7 +319,6 @@ async function modelBenchCompare(config: Config, options: { modelDirs: readonly 
   const rows: BenchRow[] = [];
   for (const dir of options.modelDirs.map((d) => path.resolve(d))) {
     const { manifest, names, missing } = await presentVariants(dir);
-    if (names.length === 0) throw new ModelError(ErrorCode.MODEL_FILE_MISSING, `no variant of ${dir} is present: ${missing.join('; ')}`);
     const own: BenchRow[] = [];
     for (const name of names) {
       const variant = name === 'default' ? undefined : name;
