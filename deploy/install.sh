@@ -85,7 +85,7 @@ abi=$(json_field nodeAbi)
 case "$(uname -m)" in aarch64|arm64) host=arm64 ;; x86_64|amd64) host=x64 ;; *) host=$(uname -m) ;; esac
 [ -n "$root" ] || [ "$arch" = "$host" ] || fail "$bundle is built for $arch; this machine is $host"
 # The native addons were compiled against a glibc and libstdc++ no newer than these (BUNDLE.json requires).
-glibc_needed=$(sed -n 's/.*"glibc": *"\([0-9.]*\)".*/\1/p' "$unpacked/BUNDLE.json" | head -n 1)
+glibc_needed=$(json_field glibc)
 glibc_here=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')
 if [ -z "$root" ] && [ -n "$glibc_needed" ] && [ -n "$glibc_here" ] && [ "$(printf '%s\n%s\n' "$glibc_needed" "$glibc_here" | sort -V | head -n 1)" != "$glibc_needed" ]; then
   fail "$bundle needs glibc $glibc_needed or newer; this system has $glibc_here (Debian 12, Raspberry Pi OS bookworm or Ubuntu 22.04 and later)"

@@ -114,8 +114,9 @@ log "watchdog: pid $stopped_pid -> $(main_pid) after $(elapsed_since "$started")
 drop_and_wait "$P/extra/fracture.png" $((count + 2))
 fact lamps_before_stop "$(lamps keep)"
 systemctl stop cspine-edge.service
-fact lamps_after_stop "$(lamps release)"
-log "lamps after stop: $(lamps release)"
+after_stop=$(lamps release)
+fact lamps_after_stop "$after_stop"
+log "lamps after stop: $after_stop"
 fact history_before_reinstall "$($CLI history --json --limit 1000 | wc -l)"
 
 # 6. the same bundle again, as an upgrade would: settings and history stay
