@@ -19,7 +19,7 @@ import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
 import { Outbox } from '../store/outbox.js';
 import { processAlive, readRuntimeState, runtimeStateFile } from '../runtime/state-file.js';
-import { resolveThresholds } from '../triage/policy.js';
+import { appliedThresholds, resolveThresholds } from '../triage/policy.js';
 import { deviceConnectionOptions } from '../sync/connection.js';
 import { commandConfig, CONFIG_OPTION, defineCommand } from './options.js';
 
@@ -130,7 +130,8 @@ async function thresholds(config: Config, modelPackage: () => Promise<ModelPacka
     };
   }
   const bound = `injured among GREEN ≤ ${Number((validation.maxInjuredAmongGreen * 100).toFixed(2))}% at ${Number((validation.confidence * 100).toFixed(1))}% confidence`;
-  if (config.triage.greenMinNormal !== undefined && config.triage.greenMinNormal !== manifest.triage?.greenMinNormal) {
+  // The same rule the results are stamped by: a configured value is never the validated one, even when equal.
+  if (appliedThresholds(config.triage, manifest.triage).validatedBy === null) {
     return {
       status: 'warn',
       detail: `greenMinNormal ${greenMinNormal} from the configuration overrides the ${manifest.triage?.greenMinNormal} validated on ${validation.films} films of "${validation.data}" (${bound}): results are read with an unvalidated threshold (validatedBy null); remove triage.greenMinNormal from the configuration to use the validated one`,
