@@ -11,7 +11,8 @@ export interface FileVersion {
 }
 
 export type IntakeRead =
-  | { kind: 'bytes'; bytes: Buffer; sha256: string; size: number; version: FileVersion }
+  /** Hashed by the caller, beside decoding: the hash is the one step that needs every byte. */
+  | { kind: 'bytes'; bytes: Buffer; size: number; version: FileVersion }
   /** Refused before decoding; the hash still identifies it so a restart does not redo it. */
   | { kind: 'refused'; error: ImageRejectedError; sha256: string; size: number; version: FileVersion };
 
@@ -49,7 +50,7 @@ export async function readCapturedFile(captureDir: string, name: string, maxFile
       };
     }
     const bytes = await handle.readFile();
-    return { kind: 'bytes', bytes, sha256: sha256Hex(bytes), size: bytes.length, version };
+    return { kind: 'bytes', bytes, size: bytes.length, version };
   } finally {
     await handle.close();
   }

@@ -48,6 +48,9 @@ export const isArm = (arch: string = process.arch): boolean => arch === 'arm64' 
  * No CPU memory arena: it keeps every block it ever handed out, the weights as read from the
  * file included, which are dropped once packed for the integer kernels: 37 MB of the INT8
  * AlexNet's session for no measurable latency (docs/benchmarks-memory.md).
+ * No spinning: ORT's threads otherwise busy-wait between operators and after a run, taking the
+ * cores the service needs meanwhile to decode the next image and hash it; a burst ran about 15%
+ * faster without, and the lamp no later (docs/benchmarks-lamp.md).
  */
 export function sessionOptions(threads: number, extra: ort.InferenceSession.SessionOptions = {}, arch: string = process.arch): ort.InferenceSession.SessionOptions {
   return {
@@ -56,7 +59,7 @@ export function sessionOptions(threads: number, extra: ort.InferenceSession.Sess
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     enableCpuMemArena: false,
-    ...(isArm(arch) ? { extra: { session: { qdqisint8allowed: '1' } } } : {}),
+    extra: { session: { intra_op: { allow_spinning: '0' }, ...(isArm(arch) ? { qdqisint8allowed: '1' } : {}) } },
     ...extra,
   };
 }

@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
+import { startWorker } from '../runtime/worker-thread.js';
 
 /** A float32 tensor as it crosses between threads. */
 export interface SessionTensor {
@@ -21,16 +22,6 @@ export type HostReply =
   | { call: number; ok: false; message: string };
 
 /**
- * From dist the worker is the .js beside this file. From src (tests, `tsx`) it is the .ts, which
- * a new thread can only load once tsx's loader is registered in it: a thread does not inherit it.
- */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./session-worker.js', import.meta.url));
-  const source = new URL('./session-worker.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`, { eval: true });
-}
-
-/**
  * ONNX Runtime sessions in a thread of their own (src/model/session-worker.ts), so that creating
  * one (seconds for a large model: parsing, graph optimisation, weight packing) or running one
  * never holds up the main thread, where images are read, lamps lit and MQTT kept alive. A new
@@ -44,7 +35,7 @@ export class SessionHost {
   private failure: Error | undefined;
 
   constructor() {
-    this.worker = startWorker();
+    this.worker = startWorker('session-worker', import.meta.url);
     this.worker.on('message', (reply: HostReply) => {
       const waiting = this.pending.get(reply.call);
       this.pending.delete(reply.call);

@@ -78,9 +78,15 @@ export class Classifier {
   }
 
   async classify(bytes: Buffer): Promise<Classification> {
+    const { image, decodeMs } = await this.decode(bytes);
+    return this.classifyDecoded(image, decodeMs);
+  }
+
+  /** The first step alone, at the resolution this model needs: the service decodes the next image while this one is inferred. */
+  async decode(bytes: Buffer): Promise<{ image: DecodedImage; decodeMs: number }> {
     const started = performance.now();
     const image = await decodeImage(bytes, this.options.limits, this.options.decoders ?? DEFAULT_DECODERS);
-    return this.classifyDecoded(image, performance.now() - started);
+    return { image, decodeMs: performance.now() - started };
   }
 
   /**

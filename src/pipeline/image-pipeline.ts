@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { isCameraStill } from '../capture/camera/still-name.js';
+import { CHANGED, FileHasher } from '../capture/file-hasher.js';
 import type { ClaimedFile, IntakeSink } from '../capture/capture-folder.js';
 import { disposeClassified, quarantineRejected, readCapturedFile, unchangedSinceRead, type DisposeOptions, type FileVersion, type IntakeRead } from '../capture/intake.js';
 import type { Config } from '../config/schema.js';
 import { StoreError, toCspineError, type CspineError } from '../errors.js';
 import { rejectedDicomFacts } from '../imaging/dicom/decoder.js';
 import { HEATMAP_EXTENSION, heatmapOverlay } from '../imaging/heatmap.js';
-import type { DicomFacts } from '../imaging/image.js';
+import type { DecodedImage, DicomFacts } from '../imaging/image.js';
 import type { Logger } from '../logger.js';
 import type { Pseudonyms } from '../privacy/pseudonymizer.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
@@ -35,11 +37,31 @@ const STILL_WRITING = Symbol('still being written');
 /** Results whose overlay and disposal may wait behind the lamp before intake pauses for them. */
 const AFTERWORK_LIMIT = 8;
 
+/**
+ * Overlays wait until no image has arrived for this long: images arriving one after another
+ * each get their lamp without an overlay drawn in between (drawing one costs about as much CPU
+ * as classifying one).
+ */
+const OVERLAY_QUIET_MS = 250;
+/** The newest overlays kept in memory until drawn; older ones are owed and drawn from the kept file. */
+const OVERLAYS_HELD = 2;
+
 /** What the pipeline does with a claimed file once it is done with it for now. */
 type Settled = 'release' | 'recheck' | 'handed-off';
 
 /** The overlay to draw after the lamp, with what it needs (not the whole classification). */
 type Overlay = { decoded: Classification['decoded']; cam: NonNullable<Classification['cam']>; manifest: Classifier['engine']['model']['manifest'] } | undefined;
+
+/** An image decoded ahead for the model then in service, or why it could not be. */
+type Decoded = { classifier: Classifier; image: DecodedImage; decodeMs: number } | { classifier: Classifier; error: CspineError };
+
+/** A claimed file read, hashed and (unless refused) decoded, the hash and the decode side by side. */
+interface Prepared {
+  read: IntakeRead;
+  sha256: string;
+  /** Undefined: refused before decoding, or no model in service when it was read. */
+  decoded: Decoded | undefined;
+}
 /**
  * A file written this recently that cannot be read as an image gets one more look once it has
  * been steady a while: a writer that pauses mid-copy longer than `capture.stableWindowMs`
@@ -62,9 +84,14 @@ export class ImagePipeline implements Capability, IntakeSink {
   /** Files given their one more look, by name, with the version that failed. */
   private readonly lookedAgain = new Map<string, FileVersion>();
   private readonly afterwork: AfterworkQueue;
+  private readonly hasher = new FileHasher();
   private readonly debt: OverlayDebt;
-  /** An owed overlay is being drawn (one at a time, only while nothing waits). */
-  private payingDebt = false;
+  /** Overlays drawn from memory when quiet, by image hash, oldest first. */
+  private readonly held = new Map<string, NonNullable<Overlay>>();
+  /** An overlay is being drawn (one at a time, only once quiet). */
+  private drawingOverlay = false;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private lastArrival = 0;
 
   constructor(private readonly deps: ImagePipelineDeps) {
     this.afterwork = new AfterworkQueue(AFTERWORK_LIMIT, deps.logger);
@@ -80,7 +107,7 @@ export class ImagePipeline implements Capability, IntakeSink {
     const model = this.deps.model.model;
     if (model?.cam && this.overlaysKept) {
       this.debt.oweMissing(this.deps.store.history.recent(LOOK_BACK_ROWS), model.sha256);
-      this.payDebt();
+      this.drawOverlaysWhenQuiet();
     }
   }
 
@@ -99,13 +126,16 @@ export class ImagePipeline implements Capability, IntakeSink {
   /** Finishes the image in flight and the work after each result; queued files stay in the folder. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     await this.draining;
     await this.afterwork.idle();
+    await this.hasher.close();
     for (const file of this.queue.splice(0)) file.release();
   }
 
   health(): CapabilityHealth {
-    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}, ${this.afterwork.depth} finishing, ${this.debt.size} overlays to draw when idle` };
+    return { status: 'ok', detail: `${this.queue.length} queued${this.draining ? ', one in flight' : ''}, ${this.afterwork.depth} finishing, ${Math.max(this.debt.size, this.held.size)} overlays to draw when idle` };
   }
 
   get queueDepth(): number {
@@ -121,22 +151,23 @@ export class ImagePipeline implements Capability, IntakeSink {
       return;
     }
     this.queue.push(file);
+    this.lastArrival = performance.now();
     this.deps.logger.debug({ file: file.name, queued: this.queue.length }, 'queued');
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
   private async drain(): Promise<void> {
-    let prefetched: { file: ClaimedFile; read: Promise<Settled | IntakeRead> } | undefined;
+    let prefetched: { file: ClaimedFile; prepared: Promise<Settled | Prepared> } | undefined;
     for (let file = this.queue.shift(); file !== undefined && !this.stopping; file = this.queue.shift()) {
       await this.afterwork.room();
-      const read = prefetched?.file === file ? prefetched.read : this.read(file);
-      // The next file is read and hashed while this one is classified (ONNX Runtime works on
-      // its own threads meanwhile): in a burst that hides most of the intake's own cost.
+      const prepared = prefetched?.file === file ? prefetched.prepared : this.prepare(file);
+      // The next file is read, hashed and decoded while this one is inferred (ONNX Runtime works
+      // on its own thread): in a burst that hides the intake's cost and most of the decode's.
       const next = this.queue[0];
-      prefetched = next ? { file: next, read: this.read(next) } : undefined;
+      prefetched = next ? { file: next, prepared: prepared.then(() => this.prepare(next)) } : undefined;
       let settled: Settled = 'release';
       try {
-        settled = await this.process(file, await read);
+        settled = await this.process(file, await prepared);
       } catch (error) {
         // The file stays in capture/; it is offered again by the next scan.
         this.fault(toCspineError(error));
@@ -145,25 +176,56 @@ export class ImagePipeline implements Capability, IntakeSink {
         else if (settled === 'release') file.release();
       }
     }
-    this.payDebt();
+    this.drawOverlaysWhenQuiet();
   }
 
-  /** One owed overlay at a time, only while no image waits: a new one waits at most for that one. */
-  private payDebt(): void {
-    if (this.stopping || this.payingDebt || this.queue.length > 0 || this.debt.size === 0) return;
-    this.payingDebt = true;
-    this.afterwork.push({
-      file: 'owed overlay',
-      run: async () => {
-        try {
-          const owed = this.debt.next();
-          if (owed) await this.redraw(owed);
-        } finally {
-          this.payingDebt = false;
-          this.payDebt();
-        }
-      },
-    });
+  /**
+   * One overlay at a time, once no image has arrived for OVERLAY_QUIET_MS and none waits: the
+   * newest held in memory first, then those owed. An image arriving meanwhile waits at most
+   * for the one being drawn.
+   */
+  private drawOverlaysWhenQuiet(): void {
+    if (this.stopping || this.drawingOverlay || this.quietTimer || (this.held.size === 0 && this.debt.size === 0)) return;
+    const wait = this.lastArrival + OVERLAY_QUIET_MS - performance.now();
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = undefined;
+      // Busy: the end of the drain asks again. Something arrived since: wait for quiet again.
+      if (this.draining || this.queue.length > 0) return;
+      if (performance.now() - this.lastArrival < OVERLAY_QUIET_MS) return this.drawOverlaysWhenQuiet();
+      this.drawingOverlay = true;
+      this.afterwork.push({
+        file: 'overlay',
+        run: async () => {
+          try {
+            await this.drawNextOverlay();
+          } finally {
+            this.drawingOverlay = false;
+            this.drawOverlaysWhenQuiet();
+          }
+        },
+      });
+    }, Math.max(0, wait));
+  }
+
+  private async drawNextOverlay(): Promise<void> {
+    const newest = [...this.held.keys()].at(-1);
+    if (newest !== undefined) {
+      const overlay = this.held.get(newest)!;
+      this.held.delete(newest);
+      return this.writeHeatmap(newest, overlay);
+    }
+    const owed = this.debt.next();
+    if (owed) await this.redraw(owed);
+  }
+
+  /** Kept to draw when quiet; beyond OVERLAYS_HELD the oldest is let go (owed, when the file is kept). */
+  private hold(sha256: string, overlay: NonNullable<Overlay>): void {
+    this.held.delete(sha256);
+    this.held.set(sha256, overlay);
+    for (const oldest of this.held.keys()) {
+      if (this.held.size <= OVERLAYS_HELD) break;
+      this.held.delete(oldest);
+    }
   }
 
   private async redraw(owed: OwedOverlay): Promise<void> {
@@ -184,10 +246,19 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.deps.bus.emit('faultRaised', { kind: 'image-pipeline', code: problem.code, message: problem.message });
   }
 
-  /** The file's bytes and hash; 'release' when it was taken away before we got to it. Never rejects. */
-  private async read(file: ClaimedFile): Promise<Settled | IntakeRead> {
+  /**
+   * The file's bytes, their hash, and the image decoded for the model in service, the hash in
+   * its own thread while this one decodes; 'release' when the file was taken away before we got
+   * to it, 'recheck' when it changed meanwhile. Never rejects.
+   */
+  private async prepare(file: ClaimedFile): Promise<Settled | Prepared> {
     try {
-      return await readCapturedFile(this.captureDir, file.name, this.deps.config.capture.maxFileBytes);
+      const read = await readCapturedFile(this.captureDir, file.name, this.deps.config.capture.maxFileBytes);
+      if (read.kind === 'refused') return { read, sha256: read.sha256, decoded: undefined };
+      const [sha256, decoded] = await Promise.all([this.hasher.hash(path.join(this.captureDir, file.name), read.version), this.decode(read.bytes)]);
+      if (sha256 !== CHANGED) return { read, sha256, decoded };
+      this.stillWriting(file, 'it changed while it was read');
+      return 'recheck';
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'release';
       // A pipeline fault; the file stays in capture/ and is offered again by the next scan.
@@ -196,55 +267,64 @@ export class ImagePipeline implements Capability, IntakeSink {
     }
   }
 
+  /** Undefined when no model is in service (the image waits for one). Never rejects. */
+  private async decode(bytes: Buffer): Promise<Decoded | undefined> {
+    return this.deps.model.use(async (classifier) => {
+      try {
+        return { classifier, ...(await classifier.decode(bytes)) };
+      } catch (error) {
+        return { classifier, error: toCspineError(error) };
+      }
+    });
+  }
+
   /**
    * Commit, then lamp, then the rest: the lamp changes as soon as the result and its outbox row
    * are in SQLite; the overlay and the move out of capture/ follow in the background.
    */
-  private async process(file: ClaimedFile, read: Settled | IntakeRead): Promise<Settled> {
-    if (typeof read === 'string') return read;
+  private async process(file: ClaimedFile, prepared: Settled | Prepared): Promise<Settled> {
+    if (typeof prepared === 'string') return prepared;
+    const { read, sha256 } = prepared;
     const { history } = this.deps.store;
-    const earlier = history.outcomeOf(read.sha256);
+    const earlier = history.outcomeOf(sha256);
     if (earlier) {
-      this.deps.logger.info({ file: file.name, sha256: read.sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
-      return this.handOff(file, read.sha256, 'already-recorded', earlier, undefined);
+      this.deps.logger.info({ file: file.name, sha256, outcome: earlier.kind }, 'content already recorded; finishing its disposal');
+      return this.handOff(file, sha256, 'already-recorded', earlier, undefined);
     }
 
-    const facts: ImageFacts = { sha256: read.sha256, source: file.name, sourceKind: isCameraStill(file.name) ? 'camera' : 'folder', bytes: read.size, receivedAt: file.readyAt };
+    const facts: ImageFacts = { sha256, source: file.name, sourceKind: isCameraStill(file.name) ? 'camera' : 'folder', bytes: read.size, receivedAt: file.readyAt };
     let outcome: { outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING | undefined;
     if (read.kind === 'refused') {
       const rejected = await this.rejectUnlessWriting(file, read, facts, read.error);
       outcome = rejected === STILL_WRITING ? rejected : { outcome: rejected, overlay: undefined };
     } else {
-      const bytes = read.bytes;
+      const { bytes } = read;
       // Undefined: the model was taken out of service before this image got to it; it waits.
-      outcome = await this.deps.model.use((classifier) => this.classify(file, read, bytes, facts, classifier));
+      outcome = await this.deps.model.use((classifier) => this.classify(file, read, bytes, prepared.decoded, facts, classifier));
     }
     if (outcome === undefined) return 'release';
     if (outcome === STILL_WRITING) return 'recheck';
     this.lookedAgain.delete(file.name);
-    return this.handOff(file, read.sha256, outcome.outcome.kind, outcome.outcome, outcome.overlay);
+    return this.handOff(file, sha256, outcome.outcome.kind, outcome.outcome, outcome.overlay);
   }
 
   /**
-   * The lamp now; the overlay and the disposal after it. The claim is released when those are
-   * done. While other images wait, the overlay is owed instead and drawn once idle: drawing one
-   * costs about as much CPU as classifying one.
+   * The lamp now; the disposal after it, and the overlay once no image has arrived for a while.
+   * The claim is released when the file is disposed of.
    */
   private handOff(file: ClaimedFile, sha256: string, kind: CommitEvent['kind'], outcome: Outcome, overlay: Overlay): 'handed-off' {
     this.committed(file, sha256, kind, outcome);
-    const drawNow = overlay !== undefined && this.queue.length === 0;
+    if (overlay) this.hold(sha256, overlay);
+    // Owed as well, so one let go from memory (or lost to a crash) is drawn from the kept file.
     // A copy of content already recorded may be the one left behind by a crash before its overlay.
-    const mayOwe = outcome.kind === 'classified' && this.overlaysKept && (overlay !== undefined || (kind === 'already-recorded' && this.deps.model.model?.cam === true));
+    const owes = outcome.kind === 'classified' && this.overlaysKept && (overlay !== undefined || (kind === 'already-recorded' && this.deps.model.model?.cam === true));
     this.afterwork.push({
       file: file.name,
       run: async () => {
         try {
-          if (drawNow) await this.writeHeatmap(sha256, overlay);
           const kept = await this.disposeOf(file, sha256, outcome);
-          if (!drawNow && mayOwe) {
-            this.debt.owe({ sha256, source: file.name, processedAt: new Date().toISOString(), path: kept });
-            this.payDebt();
-          }
+          if (owes) this.debt.owe({ sha256, source: file.name, processedAt: new Date().toISOString(), path: kept });
+          this.drawOverlaysWhenQuiet();
           this.deps.bus.emit('imageFinished', { file: file.name, sha256 });
         } catch (error) {
           // Recorded but not moved: it is offered again, found recorded, and moved then.
@@ -257,11 +337,14 @@ export class ImagePipeline implements Capability, IntakeSink {
     return 'handed-off';
   }
 
-  private async classify(file: ClaimedFile, read: IntakeRead, bytes: Buffer, facts: ImageFacts, classifier: Classifier): Promise<{ outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING> {
+  private async classify(file: ClaimedFile, read: IntakeRead, bytes: Buffer, decoded: Decoded | undefined, facts: ImageFacts, classifier: Classifier): Promise<{ outcome: Outcome; overlay: Overlay } | typeof STILL_WRITING> {
     this.deps.bus.emit('imageStarted', { file: file.name, waiting: this.queue.length });
     let result: Classification;
     try {
-      result = await classifier.classify(bytes);
+      // Decoded ahead for a model since taken out of service: decoded again for this one.
+      if (decoded?.classifier !== classifier) result = await classifier.classify(bytes);
+      else if ('error' in decoded) throw decoded.error;
+      else result = await classifier.classifyDecoded(decoded.image, decoded.decodeMs);
     } catch (error) {
       const rejected = await this.rejectUnlessWriting(file, read, facts, toCspineError(error));
       return rejected === STILL_WRITING ? rejected : { outcome: rejected, overlay: undefined };
@@ -284,7 +367,7 @@ export class ImagePipeline implements Capability, IntakeSink {
     this.deps.logger.info(
       {
         file: file.name,
-        sha256: read.sha256,
+        sha256: facts.sha256,
         label: result.label,
         probabilities: result.probabilities,
         triage: result.triage,
@@ -318,6 +401,7 @@ export class ImagePipeline implements Capability, IntakeSink {
       const file = this.overlayFile(sha256);
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
       await fs.promises.writeFile(file, await heatmapOverlay(decoded, cam, manifest, { format: this.deps.config.imaging.heatmapFormat }));
+      this.deps.bus.emit('overlayDrawn', { sha256 });
     } catch (error) {
       this.deps.logger.warn({ sha256, err: (error as Error).message }, 'could not write the heatmap overlay');
     }

@@ -30,8 +30,10 @@ export interface RuntimeEvents {
   resultCommitted: CommitEvent;
   /** Processing of one image began; `waiting`: how many more are queued behind it. */
   imageStarted: { file: string; waiting: number };
-  /** After its result: the overlay drawn and the file moved out of the capture folder. */
+  /** After its result: the file moved out of the capture folder (or quarantined, or deleted). */
   imageFinished: { file: string; sha256: string };
+  /** A heatmap overlay written, once no image had arrived for a while (data/heatmaps/<sha256>.*). */
+  overlayDrawn: { sha256: string };
   faultRaised: Fault;
   faultCleared: FaultKind;
   /** A model passed its self-test and takes images (`undefined`: none does any more). */

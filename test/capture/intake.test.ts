@@ -5,13 +5,14 @@ import { disposeClassified, quarantineRejected, readCapturedFile } from '../../s
 import { sha256Hex } from '../../src/hash.js';
 import { listFiles, tempDir } from '../helpers/fixtures.js';
 
-test('reads bytes and their SHA-256', async (t) => {
+test('reads the bytes and the version it read', async (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'a.png'), 'hello');
   const read = await readCapturedFile(dir, 'a.png', 1000);
-  t.is(read.kind, 'bytes');
-  t.is(read.sha256, sha256Hex(Buffer.from('hello')));
+  t.like(read, { kind: 'bytes', size: 5, version: { size: 5, mtimeMs: fs.statSync(path.join(dir, 'a.png')).mtimeMs } });
+  t.is(read.kind === 'bytes' && read.bytes.toString(), 'hello');
 });
+
 
 test('never follows a symlink out of the capture folder', async (t) => {
   const root = tempDir(t);
@@ -37,7 +38,7 @@ test('an oversized file is refused without being loaded, but still identified', 
   const read = await readCapturedFile(dir, 'big.png', 4096);
   t.is(read.kind, 'refused');
   t.is(read.kind === 'refused' && read.error.code, 'E_FILE_TOO_LARGE');
-  t.is(read.sha256, sha256Hex(Buffer.alloc(5000, 1)));
+  t.is(read.kind === 'refused' && read.sha256, sha256Hex(Buffer.alloc(5000, 1)));
 });
 
 test('classified files go to processed/<UTC date>/, or are deleted when configured', async (t) => {

@@ -240,9 +240,9 @@ test('calibration: percentile trims outliers, entropy picks a threshold inside t
   t.deepEqual(rangeFor(signed, 'entropy'), { min: -2, max: 3 });
 });
 
-test('on ARM the session keeps QDQ int8 as int8 (session.qdqisint8allowed=1); elsewhere ORT decides', (t) => {
-  t.deepEqual(sessionOptions(2, {}, 'arm64').extra, { session: { qdqisint8allowed: '1' } });
-  t.is(sessionOptions(2, {}, 'x64').extra, undefined);
+test('on ARM the session keeps QDQ int8 as int8 (session.qdqisint8allowed=1); elsewhere ORT decides; its threads never spin', (t) => {
+  t.deepEqual(sessionOptions(2, {}, 'arm64').extra, { session: { intra_op: { allow_spinning: '0' }, qdqisint8allowed: '1' } });
+  t.deepEqual(sessionOptions(2, {}, 'x64').extra, { session: { intra_op: { allow_spinning: '0' } } });
   t.is(sessionOptions(2, {}, 'x64').graphOptimizationLevel, 'all');
 });
 
