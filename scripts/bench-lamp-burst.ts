@@ -46,7 +46,10 @@ export interface LampLatency {
 export interface Burst {
   files: number;
   serviceLampsMs: number;
+  /** Every file moved out of capture/. */
   serviceFinishedMs: number;
+  /** Every overlay drawn: after the last arrival, once quiet, most of them from the kept file. */
+  serviceOverlaysMs: number;
   classifyMs: number;
   rssAfter50: number;
   rssAfterAll: number;
@@ -85,18 +88,20 @@ function serviceConfig(dir: string, stableWindowMs: number, model: ModelChoice =
   });
 }
 
-async function startedService(config: Config): Promise<{ service: Service; lamps: Map<string, number>; finished: Map<string, number> }> {
+async function startedService(config: Config): Promise<{ service: Service; lamps: Map<string, number>; finished: Map<string, number>; overlays: Map<string, number> }> {
   const service = new Service(config, createLogger('silent'), new SimulatedIndicators());
   const lamps = new Map<string, number>();
   const finished = new Map<string, number>();
   service.bus.on('resultCommitted', lamps, ({ file }) => lamps.set(file, performance.now()));
   service.bus.on('imageFinished', finished, ({ file }) => finished.set(file, performance.now()));
+  const overlays = new Map<string, number>();
+  service.bus.on('overlayDrawn', overlays, ({ sha256 }) => overlays.set(sha256, performance.now()));
   const faults: string[] = [];
   service.bus.on('faultRaised', faults, (fault) => faults.push(`${fault.code}: ${fault.message}`));
   // start() resolves even when the model fails to load (the service then waits at FAULT).
   await service.start();
   if (faults.length > 0) throw new Error(`the service is at FAULT: ${faults[0]}`);
-  return { service, lamps, finished };
+  return { service, lamps, finished, overlays };
 }
 
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -164,13 +169,14 @@ export async function timeBurst(root: string, cli: string, count: number, progre
   });
 
   const config = serviceConfig(dir, configSchema.parse({}).capture.stableWindowMs);
-  const { service, lamps, finished } = await startedService(config);
+  const { service, lamps, finished, overlays } = await startedService(config);
   let rssAfter50 = 0;
   const watch50 = setInterval(() => {
     if (rssAfter50 === 0 && lamps.size >= 50) rssAfter50 = process.memoryUsage().rss;
   }, 1);
   let serviceLampsMs: number;
   let serviceFinishedMs: number;
+  let serviceOverlaysMs: number;
   let rssAfterAll: number;
   try {
     // Renamed in from the same filesystem: all of them there at once, no copying timed.
@@ -178,15 +184,24 @@ export async function timeBurst(root: string, cli: string, count: number, progre
     for (const name of names) fs.renameSync(path.join(staging, name), path.join(config.capture.dir, name));
     await until(
       () => {
-        progress(`burst: service ${lamps.size}/${count} lamps, ${finished.size} finished`);
+        progress(`burst: service ${lamps.size}/${count} lamps, ${finished.size} moved`);
         return finished.size === count;
       },
       30 * 60_000,
       'the burst through the service',
     );
+    rssAfterAll = process.memoryUsage().rss;
+    await until(
+      () => {
+        progress(`burst: service ${overlays.size}/${count} overlays`);
+        return overlays.size === count;
+      },
+      30 * 60_000,
+      'every overlay of the burst',
+    );
     serviceLampsMs = Math.max(...lamps.values()) - started;
     serviceFinishedMs = Math.max(...finished.values()) - started;
-    rssAfterAll = process.memoryUsage().rss;
+    serviceOverlaysMs = Math.max(...overlays.values()) - started;
   } finally {
     clearInterval(watch50);
     await service.stop();
@@ -213,7 +228,7 @@ export async function timeBurst(root: string, cli: string, count: number, progre
       resolve(((performance.now() - firstLineAt) * count) / (count - 1));
     });
   });
-  return { files: count, serviceLampsMs, serviceFinishedMs, classifyMs, rssAfter50, rssAfterAll };
+  return { files: count, serviceLampsMs, serviceFinishedMs, serviceOverlaysMs, classifyMs, rssAfter50, rssAfterAll };
 }
 
 /**
@@ -232,7 +247,7 @@ async function main(): Promise<void> {
       console.log(`lamp ${kind}, window 0\tp50 ${quantile(lamp.latency, 0.5).toFixed(1)} ms\tp95 ${quantile(lamp.latency, 0.95).toFixed(1)} ms\tpipeline p50 ${quantile(lamp.pipeline, 0.5).toFixed(1)} ms`);
     }
     const burst = await timeBurst(root, fileURLToPath(new URL('../dist/cli.js', import.meta.url)), files, quiet);
-    console.log(`burst of ${files}\tlamps ${(burst.serviceLampsMs / 1000).toFixed(1)} s\tall finished ${(burst.serviceFinishedMs / 1000).toFixed(1)} s\tclassify ${(burst.classifyMs / 1000).toFixed(1)} s\tratio ${(burst.classifyMs / burst.serviceLampsMs).toFixed(2)}\tRSS ${(burst.rssAfter50 / 2 ** 20).toFixed(0)} → ${(burst.rssAfterAll / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`burst of ${files}\tlamps ${(burst.serviceLampsMs / 1000).toFixed(1)} s\tall moved ${(burst.serviceFinishedMs / 1000).toFixed(1)} s\tall overlays ${(burst.serviceOverlaysMs / 1000).toFixed(1)} s\tclassify ${(burst.classifyMs / 1000).toFixed(1)} s\tratio ${(burst.classifyMs / burst.serviceLampsMs).toFixed(2)}\tRSS ${(burst.rssAfter50 / 2 ** 20).toFixed(0)} → ${(burst.rssAfterAll / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
