@@ -181,7 +181,7 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
       if (typeof error.code === 'number' && REFUSED_CODES.has(error.code)) {
         if (refused) return; // mqtt.js may report one refusal more than once
         refused = true;
-        // Credentials do not fix themselves: wait the longest back-off before asking again.
+        // Credentials do not fix themselves: the back-off stays at its longest from here on.
         this.attempt = Number.POSITIVE_INFINITY;
         const reason = `broker ${settings.url} refused the connection (code ${error.code}: ${error.message}); check sync.mqtt.username / password / passwordFile`;
         this.logger.error({ code: ErrorCode.SYNC_REFUSED }, reason);
@@ -201,14 +201,19 @@ export class MqttPublisher extends EventEmitter<PublisherEvents> {
         this.logger.warn({ broker: settings.url, unacknowledged: this.inflight.size }, 'MQTT disconnected; undelivered results stay in the outbox');
         this.emit('disconnected');
       }
-      this.scheduleReconnect();
+      this.scheduleReconnect(refused);
     });
   }
 
-  /** With back-off (src/backoff.ts) between reconnectMinMs and reconnectMaxMs. */
-  private scheduleReconnect(): void {
+  /**
+   * With back-off (src/backoff.ts) between reconnectMinMs and reconnectMaxMs. After a refusal,
+   * never sooner than reconnectMaxMs: the jitter then lengthens the wait (up to 1.5×) instead of
+   * halving it, and still keeps a fleet refused at once from asking again all at once.
+   */
+  private scheduleReconnect(afterRefusal = false): void {
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt, this.settings.reconnectMinMs, this.settings.reconnectMaxMs);
+    const longest = this.settings.reconnectMaxMs;
+    const delay = afterRefusal ? Math.round(longest * (1 + Math.random() * 0.5)) : backoffDelay(this.attempt, this.settings.reconnectMinMs, longest);
     this.attempt = Math.min(this.attempt + 1, 30);
     this.logger.debug({ delayMs: delay, attempt: this.attempt }, 'MQTT reconnect scheduled');
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
