@@ -301,17 +301,20 @@ function decodeRow(reader: Reader, table: HuffmanTable, out: Uint16Array, start:
 }
 
 /**
- * out[start + x] = prediction + differences[x] along one row (T.81 H.1.2.1), modulo 2^16 by
- * the Uint16Array. One loop per predictor: a per-sample switch cost SV6 a third more time.
+ * out[start + x] = prediction + differences[x] along one row (T.81 H.1.2.1), modulo 2^16. One
+ * loop per predictor (a per-sample switch cost SV6 a third more time), with the left and
+ * above-left neighbours carried in variables rather than read back from `out`.
  */
 function predictRow(differences: Int32Array, out: Uint16Array, start: number, columns: number, predictor: number, initial: number): void {
   const d = differences;
   const up = start - columns;
-  out[start] = (predictor === 0 ? initial : out[up]!) + d[0]!;
+  let a = ((predictor === 0 ? initial : out[up]!) + d[0]!) & 0xffff; // left
+  out[start] = a;
+  let c = predictor === 0 ? 0 : out[up]!; // above-left
   switch (predictor) {
     case 0:
     case 1:
-      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + d[x]!;
+      for (let x = 1; x < columns; x++) out[start + x] = a = (a + d[x]!) & 0xffff;
       break;
     case 2:
       for (let x = 1; x < columns; x++) out[start + x] = out[up + x]! + d[x]!;
@@ -320,15 +323,27 @@ function predictRow(differences: Int32Array, out: Uint16Array, start: number, co
       for (let x = 1; x < columns; x++) out[start + x] = out[up + x - 1]! + d[x]!;
       break;
     case 4:
-      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + out[up + x]! - out[up + x - 1]! + d[x]!;
+      for (let x = 1; x < columns; x++) {
+        const b = out[up + x]!;
+        out[start + x] = a = (a + b - c + d[x]!) & 0xffff;
+        c = b;
+      }
       break;
     case 5:
-      for (let x = 1; x < columns; x++) out[start + x] = out[start + x - 1]! + ((out[up + x]! - out[up + x - 1]!) >> 1) + d[x]!;
+      for (let x = 1; x < columns; x++) {
+        const b = out[up + x]!;
+        out[start + x] = a = (a + ((b - c) >> 1) + d[x]!) & 0xffff;
+        c = b;
+      }
       break;
     case 6:
-      for (let x = 1; x < columns; x++) out[start + x] = out[up + x]! + ((out[start + x - 1]! - out[up + x - 1]!) >> 1) + d[x]!;
+      for (let x = 1; x < columns; x++) {
+        const b = out[up + x]!;
+        out[start + x] = a = (b + ((a - c) >> 1) + d[x]!) & 0xffff;
+        c = b;
+      }
       break;
     default:
-      for (let x = 1; x < columns; x++) out[start + x] = ((out[start + x - 1]! + out[up + x]!) >> 1) + d[x]!;
+      for (let x = 1; x < columns; x++) out[start + x] = a = (((a + out[up + x]!) >> 1) + d[x]!) & 0xffff;
   }
 }
