@@ -80,8 +80,11 @@ for (const kind of brokerKinds()) test(`${kind}: a retained install command: dow
   let dropped = 0;
   let dropping = true;
   const drop = async () => {
-    for (; dropping; dropped++) {
-      fs.writeFileSync(path.join(config.capture.dir, `image-${dropped}.png`), await grayImage(230, { seed: dropped }));
+    for (; dropping; dropped += 2) {
+      // Two at a time: the second is read, hashed and decoded ahead while the first is
+      // classified, so the switch also lands between an image decoded ahead and its inference.
+      const pair = await Promise.all([dropped, dropped + 1].map((n) => grayImage(230, { seed: n })));
+      pair.forEach((bytes, i) => fs.writeFileSync(path.join(config.capture.dir, `image-${dropped + i}.png`), bytes));
       await new Promise((resolve) => setTimeout(resolve, 40));
     }
   };
