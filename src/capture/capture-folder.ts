@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode } from '../errors.js';
-import type { FileVersion } from './intake.js';
+import { sameVersion, type FileVersion } from './intake.js';
 import type { Logger } from '../logger.js';
 import type { Capability, CapabilityHealth } from '../runtime/capability.js';
 import type { EventBus } from '../runtime/event-bus.js';
@@ -193,7 +193,7 @@ export class CaptureFolder implements Capability {
       // Whole milliseconds on both sides: a file written earlier in this same millisecond must
       // not look written in the future (it would then wait for a recheck with a window of 0).
       const quietFor = Date.now() - Math.floor(stats.mtimeMs);
-      const unchanged = before !== undefined && before.size === stats.size && before.mtimeMs === stats.mtimeMs;
+      const unchanged = before !== undefined && sameVersion(before, stats);
       if (stats.isSymbolicLink() || unchanged || (before === undefined && quietFor >= this.options.stableWindowMs)) {
         this.claimed.add(name);
         this.recovered();

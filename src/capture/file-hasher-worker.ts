@@ -2,13 +2,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import type { FileVersion } from './intake.js';
 import type { HashReply, HashRequest } from './file-hasher.js';
+import { sameVersion } from './intake.js';
 
 const PIECE = 1 << 20;
 const piece = Buffer.allocUnsafe(PIECE);
-
-const sameVersion = (stats: fs.Stats, version: FileVersion): boolean => stats.size === version.size && stats.mtimeMs === version.mtimeMs;
 
 function answer({ call, file, version }: HashRequest): HashReply {
   let fd: number | undefined;

@@ -10,6 +10,11 @@ export interface FileVersion {
   mtimeMs: number;
 }
 
+/** Whether two looks at a file (a FileVersion, or fs.Stats) saw the same size and mtime. */
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
 export type IntakeRead =
   /** Hashed by the caller, beside decoding: the hash is the one step that needs every byte. */
   | { kind: 'bytes'; bytes: Buffer; size: number; version: FileVersion }
@@ -66,7 +71,7 @@ export async function unchangedSinceRead(file: string, read: IntakeRead): Promis
   const link = read.kind === 'refused' && read.error.code === ErrorCode.SYMLINK_OUTSIDE_CAPTURE;
   try {
     const now = link ? await fs.promises.lstat(file) : await fs.promises.stat(file);
-    return now.size === read.version.size && now.mtimeMs === read.version.mtimeMs;
+    return sameVersion(now, read.version);
   } catch {
     return true; // gone: nothing is still writing it
   }

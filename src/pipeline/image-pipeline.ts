@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { isCameraStill } from '../capture/camera/still-name.js';
 import { CHANGED, FileHasher } from '../capture/file-hasher.js';
 import type { ClaimedFile, IntakeSink } from '../capture/capture-folder.js';
-import { disposeClassified, quarantineRejected, readCapturedFile, unchangedSinceRead, type DisposeOptions, type FileVersion, type IntakeRead } from '../capture/intake.js';
+import { disposeClassified, quarantineRejected, readCapturedFile, sameVersion, unchangedSinceRead, type DisposeOptions, type FileVersion, type IntakeRead } from '../capture/intake.js';
 import type { Config } from '../config/schema.js';
 import { StoreError, toCspineError, type CspineError } from '../errors.js';
 import { rejectedDicomFacts } from '../imaging/dicom/decoder.js';
@@ -429,8 +429,8 @@ export class ImagePipeline implements Capability, IntakeSink {
   private async rejectUnlessWriting(file: ClaimedFile, read: IntakeRead, facts: ImageFacts, error: CspineError): Promise<Outcome | typeof STILL_WRITING> {
     if (!(await unchangedSinceRead(file.path, read))) return this.stillWriting(file, 'it changed while it was read');
     const failedBefore = this.lookedAgain.get(file.name);
-    const sameVersion = failedBefore?.size === read.version.size && failedBefore.mtimeMs === read.version.mtimeMs;
-    if (!sameVersion && Date.now() - read.version.mtimeMs < YOUNG_FILE_MS) {
+    const failedAsItIs = failedBefore !== undefined && sameVersion(failedBefore, read.version);
+    if (!failedAsItIs && Date.now() - read.version.mtimeMs < YOUNG_FILE_MS) {
       this.lookedAgain.set(file.name, read.version);
       return this.stillWriting(file, `${error.code} on a file written moments ago`);
     }
