@@ -176,6 +176,9 @@ export class ImagePipeline implements Capability, IntakeSink {
         else if (settled === 'release') file.release();
       }
     }
+    // Stopped with the next file read ahead: its decode holds the model and its hash the
+    // hashing thread, which stop() closes after this. The file itself stays queued.
+    await prefetched?.prepared;
     this.drawOverlaysWhenQuiet();
   }
 
@@ -220,12 +223,8 @@ export class ImagePipeline implements Capability, IntakeSink {
 
   /** Kept to draw when quiet; beyond OVERLAYS_HELD the oldest is let go (owed, when the file is kept). */
   private hold(sha256: string, overlay: NonNullable<Overlay>): void {
-    this.held.delete(sha256);
     this.held.set(sha256, overlay);
-    for (const oldest of this.held.keys()) {
-      if (this.held.size <= OVERLAYS_HELD) break;
-      this.held.delete(oldest);
-    }
+    if (this.held.size > OVERLAYS_HELD) this.held.delete(this.held.keys().next().value!);
   }
 
   private async redraw(owed: OwedOverlay): Promise<void> {

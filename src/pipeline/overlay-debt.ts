@@ -16,9 +16,9 @@ export interface OwedOverlay {
 }
 
 /**
- * Overlays owed: those skipped while images were waiting (drawing one costs about as much CPU
- * as classifying one, so a burst would run at half speed), and those a crash or power cut
- * prevented. They are drawn when the pipeline is idle, from the file kept in processed/.
+ * Overlays owed: every classified image's until it is drawn (the pipeline draws them only once
+ * quiet, since drawing one costs about as much CPU as classifying one), and those a crash or
+ * power cut prevented. Those not still held in memory are drawn from the file kept in processed/.
  */
 export class OverlayDebt {
   private readonly owed: OwedOverlay[] = [];
