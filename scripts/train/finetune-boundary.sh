@@ -17,9 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PYTHON="${PYTHON:-/usr/bin/python3}"
-CLI="${CLI:-node dist/cli.js}"
-NICE="${NICE:-0}"
+source scripts/train/common.sh
 BASE="${BASE:-models/cspine-alexnet-demo}"
 WORK="${WORK:-data/finetune}"
 ID="${ID:-cspine-alexnet-boundary}"
@@ -38,9 +36,6 @@ LR="${LR:-0.002}"
 BATCH="${BATCH:-32}"
 CAM_WEIGHT="${CAM_WEIGHT:-0.2}"
 THREADS="${THREADS:-2}"
-started=$(date +%s)
-say() { echo "[$(( $(date +%s) - started )) s] $*"; }
-run() { nice -n "$NICE" "$@"; }
 mkdir -p "$WORK"
 case " $CLINICAL_SEEDS $STANDARD_SEEDS $CALIBRATION_SEED " in
   *" $HELDOUT_CLINICAL "* | *" $HELDOUT_STANDARD "*) echo "a held-out seed is also a training or calibration seed" >&2; exit 1 ;;

@@ -25,9 +25,7 @@ if [[ $# -ne 2 ]]; then
 fi
 SITE="${1%/}"
 OUT="${2%/}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-CLI="${CLI:-node dist/cli.js}"
-NICE="${NICE:-0}"
+source scripts/train/common.sh
 BASE="${BASE:-models/cspine-alexnet-demo}"
 WORK="${WORK:-$OUT.work}"
 ID="${ID:-$(basename "$OUT")}"
@@ -47,9 +45,6 @@ COMPONENTS="${COMPONENTS:-128}"
 # Extra held-out folders or packs train.py evaluates its best epoch on (space-separated).
 TEST_DATA="${TEST_DATA:-}"
 AUDIT="${AUDIT:-1}"
-started=$(date +%s)
-say() { echo "[$(( $(date +%s) - started )) s] $*"; }
-run() { nice -n "$NICE" "$@"; }
 
 [[ -d "$SITE" ]] || { echo "no folder $SITE" >&2; exit 2; }
 [[ -f "$BASE/manifest.json" ]] || { echo "no model package at $BASE (BASE=…)" >&2; exit 2; }

@@ -28,9 +28,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 OUT="${1%/}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-CLI="${CLI:-node dist/cli.js}"
-NICE="${NICE:-0}"
+source scripts/train/common.sh
 ID="${ID:-$(basename "$OUT")}"
 WORK="${WORK:-$OUT.work}"
 RUN="${RUN:-}"
@@ -55,9 +53,6 @@ OOD_DATA="${OOD_DATA:-$CALIBRATE}"
 OOD_IMAGES="${OOD_IMAGES:-3000}"
 COMPONENTS="${COMPONENTS:-128}"
 REFERENCE_SEED="${REFERENCE_SEED:-19}"
-started=$(date +%s)
-say() { echo "[$(( $(date +%s) - started )) s] $*"; }
-run() { nice -n "$NICE" "$@"; }
 
 [[ -f dist/cli.js ]] || { echo "dist/ missing: npm run build" >&2; exit 2; }
 [[ -n "$RUN" || -n "$DATA" ]] || { echo "give RUN=DIR (a finished train.py run) or DATA=DIR (images to train on)" >&2; exit 2; }

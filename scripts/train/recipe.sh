@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PYTHON="${PYTHON:-/usr/bin/python3}"
+source scripts/train/common.sh
 WORK="${WORK:-data/recipe}"
 TRAIN_SEEDS="${TRAIN_SEEDS:-$(seq -s ' ' 101 114)}"
 PER_SEED="${PER_SEED:-1500}"
@@ -28,8 +28,6 @@ CONFIGS="${CONFIGS:-alexnet_bn:64:0.03:100:0.5 googlenet:64:0.05:60}"
 SPLIT="${SPLIT:-80,10,10}"
 PATIENCE="${PATIENCE:-12}"
 WORKERS="${WORKERS:-$(nproc)}"
-started=$(date +%s)
-say() { echo "[$(( $(date +%s) - started )) s] $*"; }
 
 if [[ ! -f dist/commands/synth.js ]]; then echo "dist/ missing: npm run build" >&2; exit 1; fi
 mkdir -p "$WORK/logs"
