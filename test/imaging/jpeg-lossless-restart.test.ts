@@ -1,6 +1,6 @@
 /**
- * Restart intervals in JPEG Lossless, which dcmtk's encoder never writes: the decoder reads the
- * entropy-coded data straight from the codestream, so finding each RSTn marker (after the
+ * Restart intervals in JPEG Lossless, which dcmtk's encoder never writes: the decoder copies each
+ * interval's entropy-coded data with the stuffing undone, so finding each RSTn marker (after the
  * interval's padding bits, a stuffed 0xFF 0x00 or fill bytes) and stopping at a truncation are
  * its own work. The codestreams come from the small encoder below, an independent reading of
  * T.81 Annex H: one Huffman table of 17 five-bit codes, one per difference category.
@@ -100,6 +100,13 @@ for (const encoding of cases) {
   test(`${what}: cut short, it is refused, not padded out`, (t) => {
     const codestream = encode(source, encoding);
     t.throws(() => decodeJpegLossless(codestream.subarray(0, Math.floor(codestream.length * 0.7)), encoding.rows), { instanceOf: JpegLosslessError });
+  });
+
+  test(`${what}: one data byte short, it is refused; without its EOI, it decodes`, (t) => {
+    const codestream = encode(source, encoding);
+    // The last data byte holds at least one bit of the last code: the decoder must notice it gone.
+    t.throws(() => decodeJpegLossless(codestream.subarray(0, codestream.length - 3), encoding.rows), { instanceOf: JpegLosslessError, message: /ends in row/ });
+    t.deepEqual([...decodeJpegLossless(codestream.subarray(0, codestream.length - 2), encoding.rows).samples], [...source]);
   });
 }
 

@@ -10,7 +10,7 @@ import { displayTable, type PixelLayout, type PixelTransforms } from './pixels.j
  * about the size a JPEG 2000 reduced decode gives.
  */
 export function renderGrayBoxed(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms, factor: number): { pixels: Uint16Array; rows: number; columns: number } {
-  const { table, shift, mask } = displayTable(raw, layout, transforms);
+  const table = displayTable(raw, layout, transforms);
   const { rows, columns } = layout;
   const outRows = Math.ceil(rows / factor);
   const outColumns = Math.ceil(columns / factor);
@@ -21,7 +21,7 @@ export function renderGrayBoxed(raw: RawSamples, layout: PixelLayout, transforms
     sums.fill(0);
     const firstRow = band * factor;
     const bandRows = Math.min(factor, rows - firstRow);
-    for (let row = firstRow; row < firstRow + bandRows; row++) addRow(raw, row * columns, columns, factor, table, shift, mask, sums);
+    for (let row = firstRow; row < firstRow + bandRows; row++) addRow(raw, row * columns, columns, factor, table, sums);
     for (let block = 0; block < outColumns; block++) {
       const blockColumns = Math.min(factor, columns - block * factor);
       pixels[band * outColumns + block] = Math.round(sums[block]! / (bandRows * blockColumns));
@@ -30,14 +30,17 @@ export function renderGrayBoxed(raw: RawSamples, layout: PixelLayout, transforms
   return { pixels, rows: outRows, columns: outColumns };
 }
 
-/** One raw row's display values, added into the sums of the blocks they fall in. */
-function addRow(raw: RawSamples, start: number, columns: number, factor: number, table: Uint16Array, shift: number, mask: number, sums: Uint32Array): void {
+/** One raw row's display values, added into the sums of the blocks they fall in: the whole blocks first, then the edge one. */
+function addRow(raw: RawSamples, start: number, columns: number, factor: number, table: Uint16Array, sums: Uint32Array): void {
+  const wholeBlocks = Math.floor(columns / factor);
   let i = start;
-  const stop = start + columns;
-  for (let block = 0; i < stop; block++) {
-    const blockStop = Math.min(i + factor, stop);
+  for (let block = 0; block < wholeBlocks; block++) {
     let sum = 0;
-    for (; i < blockStop; i++) sum += table[(raw[i]! >> shift) & mask]!;
+    for (const blockStop = i + factor; i < blockStop; i++) sum += table[raw[i]!]!;
     sums[block] = sums[block]! + sum;
   }
+  if (wholeBlocks * factor === columns) return;
+  let sum = 0;
+  for (const stop = start + columns; i < stop; i++) sum += table[raw[i]!]!;
+  sums[wholeBlocks] = sums[wholeBlocks]! + sum;
 }

@@ -1,16 +1,19 @@
 /**
  * JPEG Lossless, process 14 (ITU-T T.81 Annex H): one component, any predictor 1–7, any
  * precision 2–16, point transform, restart intervals of whole rows. Written for speed on a
- * 5-Mpixel radiograph: Huffman codes up to LOOKUP_BITS long are decoded by one table look-up,
- * longer ones by the canonical MAXCODE search (T.81 F.2.2.3); a 32-bit bit buffer filled
- * straight from the codestream (byte stuffing undone as it is read, no unstuffed copy); samples
- * go straight into the output array, predictions read back from it; nothing is allocated per sample.
+ * 5-Mpixel radiograph: each restart interval's data is first copied with its byte stuffing undone
+ * (one memchr-speed search per 0xFF), so that a code is read at any bit position with one 32-bit
+ * big-endian load and no bit buffer to refill; a code and its difference bits up to LOOKUP_BITS long are
+ * decoded by one table look-up, longer ones by the canonical MAXCODE search (T.81 F.2.2.3);
+ * left-predicted rows (all of SV1) are reconstructed as they are decoded, the other predictors
+ * from the row's differences after; nothing is allocated per sample or per row.
  * Samples wrap modulo 2^16 as T.81 H.2.1 and libjpeg (dcmtk's codec) do.
  */
 
 /**
  * Bits looked at at once. A code and its difference bits together (the common case: a 2–4-bit
  * code and 6–9 bits of a 12-bit radiograph's difference) come out of one look-up when they fit.
+ * At most 25: the four bytes read at any bit position hold at least 25 bits after it.
  */
 const LOOKUP_BITS = 12;
 
@@ -24,8 +27,9 @@ export interface LosslessFrame {
 /** A DC Huffman table (T.81 C): the look-up table for short codes and the canonical arrays for the rest. */
 interface HuffmanTable {
   /**
-   * Indexed by the next LOOKUP_BITS bits; 0 when the code is longer. Otherwise bits used
-   * (0–4), difference bits still to read (5–9), and the difference + 32768 when none are (10–26).
+   * Indexed by the next LOOKUP_BITS bits. > 0: the code and its difference bits fit; bits used
+   * (0–4) and the difference + 32768 (5–21). < 0: only the code fits; minus (its length (0–4) and
+   * its difference category (5–9)). 0: the code is longer.
    */
   lookup: Int32Array;
   /** Per length 1..16: the largest code of that length, or -1. */
@@ -48,7 +52,9 @@ function extend(value: number, category: number): number {
   return value < 1 << (category - 1) ? value - ((1 << category) - 1) : value;
 }
 
-const lookupEntry = (used: number, pending: number, difference: number): number => used | (pending << 5) | ((difference + 32768) << 10);
+/** A look-up entry: > 0 a whole difference (bits used, difference + 32768); < 0 a code whose difference bits come next. */
+const completeEntry = (used: number, difference: number): number => used | ((difference + 32768) << 5);
+const codeOnlyEntry = (codeLength: number, category: number): number => -(codeLength | (category << 5));
 
 function huffmanTable(counts: Uint8Array, symbols: Uint8Array): HuffmanTable {
   const lookup = new Int32Array(1 << LOOKUP_BITS);
@@ -68,11 +74,11 @@ function huffmanTable(counts: Uint8Array, symbols: Uint8Array): HuffmanTable {
         const shift = LOOKUP_BITS - length - bitsToRead;
         for (let value = 0; value < 1 << bitsToRead; value++) {
           const first = ((code << bitsToRead) | value) << shift;
-          lookup.fill(lookupEntry(length + bitsToRead, 0, extend(value, category)), first, first + (1 << shift));
+          lookup.fill(completeEntry(length + bitsToRead, extend(value, category)), first, first + (1 << shift));
         }
       } else {
         const shift = LOOKUP_BITS - length;
-        lookup.fill(lookupEntry(length, category, 0), code << shift, (code + 1) << shift);
+        lookup.fill(codeOnlyEntry(length, category), code << shift, (code + 1) << shift);
       }
     }
     if (n > 0) maxCode[length] = code - 1;
@@ -155,21 +161,8 @@ function readHeader(data: Uint8Array): Header {
   }
 }
 
-/** Where the bit reader stands between rows. */
-interface Reader {
-  data: Uint8Array;
-  pos: number;
-  /** Bytes before this are entropy-coded data; from it on the reader feeds zeros (a marker, or the end). */
-  limit: number;
-  /** Zero bytes fed past `limit`: a few are the look-ahead of the last codes, more mean the data ended early. */
-  padding: number;
-  /** The next `count` bits, in the low end. */
-  bits: number;
-  count: number;
-}
-
-/** The bit buffer loads up to 4 bytes ahead of the codes it decodes (T.81 F.2.2.5: no code is read from them). */
-const LOOK_AHEAD = 4;
+/** Zero bytes after an entropy-coded segment's data: the 4-byte reads at its last code's bits reach into them. */
+const PADDING = 8;
 
 /**
  * Decodes the codestream. `rowsIfUndefined`: the height to use when the frame header leaves it
@@ -182,27 +175,57 @@ export function decodeJpegLossless(data: Uint8Array, rowsIfUndefined: number): L
   if (columns === 0 || rows === 0) fail('frame of 0 samples');
   if (restartInterval % columns !== 0) fail(`restart interval ${restartInterval} is not a whole number of ${columns}-sample rows`);
   const { table, predictor, pointTransform, start } = header.scan;
-  const reader: Reader = { data, pos: start, limit: data.length, padding: 0, bits: 0, count: 0 };
   const out = new Uint16Array(rows * columns);
-  const restartRows = restartInterval / columns;
+  const restartRows = restartInterval / columns || rows;
   const initial = 1 << (precision - pointTransform - 1);
   const differences = new Int32Array(columns);
-  for (let row = 0; row < rows; row++) {
-    const firstRow = restartRows === 0 ? row === 0 : row % restartRows === 0;
-    if (firstRow && row > 0) {
-      // Restart: byte-aligned after the RSTn marker, prediction reset as at the start of the scan.
-      reader.pos = afterRestartMarker(data, reader.pos) ?? fail(`restart marker missing before row ${row}`);
-      reader.limit = data.length;
-      reader.padding = 0;
-      reader.bits = 0;
-      reader.count = 0;
+  // One buffer for every interval's unstuffed data: an interval's is never longer than what is left.
+  const clean = new Uint8Array(data.length - start + PADDING);
+  const view = new DataView(clean.buffer);
+  let pos = start;
+  for (let first = 0; first < rows; first += restartRows) {
+    if (first > 0) pos = afterRestartMarker(data, pos) ?? fail(`restart marker missing before row ${first}`);
+    const segment = unstuff(data, pos, clean);
+    pos = segment.next;
+    const bits = segment.length * 8;
+    let bitPos = 0;
+    for (let row = first; row < Math.min(rows, first + restartRows); row++) {
+      // The first row (of the scan or of a restart interval) predicts from the left only (T.81 H.1.2.1).
+      const rowPredictor = row === first ? 0 : predictor;
+      // Left-only rows are predicted as they are decoded; the others from their differences after.
+      const left = rowPredictor === 0 ? initial : rowPredictor === 1 ? out[(row - 1) * columns]! : -1;
+      bitPos = decodeRow(view, segment.length, bitPos, table, differences, out, row * columns, columns, left);
+      if (bitPos > bits) fail(`entropy-coded data ends in row ${row} of ${rows}`);
+      if (left < 0) predictRow(differences, out, row * columns, columns, rowPredictor, initial);
     }
-    // The first row (of the scan or of a restart interval) predicts from the left only (T.81 H.1.2.1).
-    decodeRow(reader, table, out, row * columns, columns, firstRow ? 0 : predictor, initial, differences);
-    if (reader.padding > LOOK_AHEAD) fail(`entropy-coded data ends in row ${row} of ${rows}`);
   }
   if (pointTransform > 0) for (let k = 0; k < out.length; k++) out[k] = out[k]! << pointTransform;
   return { samples: out, rows, columns, precision };
+}
+
+/**
+ * The entropy-coded data from `pos` to the next marker (or the end), byte stuffing undone, into
+ * `clean` from its start, followed by PADDING zero bytes; `next`: where the marker is.
+ */
+function unstuff(data: Uint8Array, pos: number, clean: Uint8Array): { length: number; next: number } {
+  let length = 0;
+  let next = data.length;
+  for (;;) {
+    const ff = data.indexOf(0xff, pos);
+    const stop = ff < 0 ? data.length : ff;
+    clean.set(data.subarray(pos, stop), length);
+    length += stop - pos;
+    if (ff < 0) break;
+    const after = afterStuffedFF(data, ff);
+    if (after < 0) {
+      next = ff;
+      break;
+    }
+    clean[length++] = 0xff;
+    pos = after;
+  }
+  clean.fill(0, length, length + PADDING);
+  return { length, next };
 }
 
 /**
@@ -232,72 +255,54 @@ function afterRestartMarker(data: Uint8Array, pos: number): number | undefined {
   }
 }
 
+/** The `n` (≤ 25) bits from bit `bitPos` on. */
+const bitsAt = (view: DataView, bitPos: number, n: number): number => (view.getUint32(bitPos >>> 3) << (bitPos & 7)) >>> (32 - n);
+
 /**
- * One row into out[start, start + columns): its differences first, then its predictions. Its
- * own function, called once a row, so that V8 optimises it after a few rows of the first image
- * instead of replacing a running loop. `predictor` 0: a first row (left neighbour; `initial`
- * for the first sample). `differences`: room for one row's.
+ * One row from bit `bitPos` of the unstuffed data (`length` bytes of it in `view`); returns the
+ * bit position after it. `left` ≥ 0:
+ * a left-predicted row whose first sample is predicted as `left`, reconstructed into
+ * out[start, start + columns); -1: the row's differences go into `differences`, for predictRow.
+ * Its own function, called once a row, so that V8 optimises it after a few rows of the first
+ * image instead of replacing a running loop.
  */
-function decodeRow(reader: Reader, table: HuffmanTable, out: Uint16Array, start: number, columns: number, predictor: number, initial: number, differences: Int32Array): void {
-  const { data } = reader;
+function decodeRow(view: DataView, length: number, bitPos: number, table: HuffmanTable, differences: Int32Array, out: Uint16Array, start: number, columns: number, left: number): number {
   const { lookup, maxCode, offset, symbols } = table;
-  const lookupMask = (1 << LOOKUP_BITS) - 1;
-  let { pos, limit, padding, bits, count } = reader;
-  // Difference bits of sample x still to read after its code: when they did not fit in the
-  // buffer after a long code, the loop goes round once more to refill before reading them.
-  let pending = 0;
-  let difference = 0;
-  for (let x = 0; x < columns; ) {
-    // Bytes come straight from the codestream: byte stuffing costs one comparison a byte.
-    while (count <= 24) {
-      let byte = 0;
-      if (pos >= limit) padding++;
-      else if ((byte = data[pos]!) !== 0xff) pos++;
-      else {
-        const after = afterStuffedFF(data, pos);
-        if (after >= 0) pos = after;
-        else {
-          limit = pos;
-          byte = 0;
-        }
-      }
-      bits = (bits << 8) | byte;
-      count += 8;
-    }
-    if (pending === 0) {
-      const entry = lookup[(bits >>> (count - LOOKUP_BITS)) & lookupMask]!;
-      if (entry !== 0) {
-        count -= entry & 31;
-        pending = (entry >> 5) & 31;
-        difference = (entry >> 10) - 32768;
+  let a = left;
+  for (let x = 0; x < columns; x++) {
+    // Past the data: the caller refuses the row (reads stay within PADDING of it until then).
+    if (bitPos >>> 3 > length) break;
+    const entry = lookup[bitsAt(view, bitPos, LOOKUP_BITS)]!;
+    let difference: number;
+    if (entry > 0) {
+      bitPos += entry & 31;
+      difference = (entry >> 5) - 32768;
+    } else {
+      let category: number;
+      if (entry < 0) {
+        bitPos += -entry & 31;
+        category = -entry >> 5;
       } else {
         let codeLength = LOOKUP_BITS + 1;
-        let code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+        let code = bitsAt(view, bitPos, codeLength);
         while (codeLength <= 16 && code > maxCode[codeLength]!) {
           codeLength++;
-          code = (bits >>> (count - codeLength)) & ((1 << codeLength) - 1);
+          code = bitsAt(view, bitPos, codeLength);
         }
         if (codeLength > 16) fail(`invalid Huffman code at sample ${start + x}`);
-        count -= codeLength;
-        const category = symbols[offset[codeLength]! + code]!;
-        pending = category === 16 ? 0 : category;
-        difference = category === 16 ? 32768 : 0;
+        bitPos += codeLength;
+        category = symbols[offset[codeLength]! + code]!;
       }
-      if (pending > count) continue;
+      if (category === 16) difference = 32768;
+      else {
+        difference = extend(category === 0 ? 0 : bitsAt(view, bitPos, category), category);
+        bitPos += category;
+      }
     }
-    if (pending !== 0) {
-      count -= pending;
-      difference = extend((bits >>> count) & ((1 << pending) - 1), pending);
-      pending = 0;
-    }
-    differences[x++] = difference;
+    if (a >= 0) out[start + x] = a = (a + difference) & 0xffff;
+    else differences[x] = difference;
   }
-  predictRow(differences, out, start, columns, predictor, initial);
-  reader.pos = pos;
-  reader.limit = limit;
-  reader.padding = padding;
-  reader.bits = bits;
-  reader.count = count;
+  return bitPos;
 }
 
 /**

@@ -158,21 +158,18 @@ function readLut(item: Dataset, signedInput: boolean, name: string, notes: strin
  * 0 darkest. `raw` must hold rows × columns samples.
  */
 export function renderGray(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms): Uint16Array {
-  const { table, shift, mask } = displayTable(raw, layout, transforms);
+  const table = displayTable(raw, layout, transforms);
   const count = layout.rows * layout.columns;
   const out = new Uint16Array(count);
-  for (let i = 0; i < count; i++) out[i] = table[(raw[i]! >> shift) & mask]!;
+  for (let i = 0; i < count; i++) out[i] = table[raw[i]!]!;
   return out;
 }
 
-/** Steps 1–4 as one table: the display value of raw word w is table[(w >> shift) & mask]. */
-export interface DisplayTable {
-  table: Uint16Array;
-  shift: number;
-  mask: number;
-}
-
-export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms): DisplayTable {
+/**
+ * Steps 1–4 as one table indexed by the raw word itself (2^BitsAllocated entries): the masking
+ * and shifting of step 1 are done once per word value instead of once per pixel.
+ */
+export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: PixelTransforms): Uint16Array {
   const { shift, mask, signBit } = bitLayout(layout);
   const count = layout.rows * layout.columns;
   const tableSize = mask + 1;
@@ -201,16 +198,18 @@ export function displayTable(raw: RawSamples, layout: PixelLayout, transforms: P
   }
 
   const invert = layout.photometric === 'MONOCHROME1';
-  const table = new Uint16Array(tableSize);
+  const byStored = new Uint16Array(tableSize);
   for (let u = 0; u < tableSize; u++) {
     if (present && !present[u]) continue;
     let y = voi(modality(signed(u)));
     if (!(y >= 0)) y = 0; // also NaN
     if (y > 1) y = 1;
     if (invert) y = 1 - y;
-    table[u] = Math.round(y * 65535);
+    byStored[u] = Math.round(y * 65535);
   }
-  return { table, shift, mask };
+  const byWord = new Uint16Array(1 << layout.bitsAllocated);
+  for (let word = 0; word < byWord.length; word++) byWord[word] = byStored[(word >> shift) & mask]!;
+  return byWord;
 }
 
 /** 1 at each masked value that occurs in the frame. */
