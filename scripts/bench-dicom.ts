@@ -75,7 +75,7 @@ function nativeRunner(sample: SyntaxSample, dir: string, reduce: number): (() =>
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, phantoms: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, phantoms: { type: 'string', default: '3' } } });
   const runs = Math.max(1, Number(values.runs));
   const phantoms = Math.max(1, Number(values.phantoms));
   const missing = SYNTAX_TOOLS.filter((tool) => !toolPath(tool));
