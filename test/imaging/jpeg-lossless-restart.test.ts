@@ -1,6 +1,7 @@
 /**
- * Restart intervals in JPEG Lossless, which dcmtk's encoder never writes: the decoder copies each
- * interval's entropy-coded data with the stuffing undone, so finding each RSTn marker (after the
+ * Restart intervals in JPEG Lossless, which dcmtk's encoder never writes, and frames larger than
+ * the decoder's 64 KiB window: the decoder reads each interval's entropy-coded data through that
+ * window with the stuffing undone, so refilling it, finding each RSTn marker (after the
  * interval's padding bits, a stuffed 0xFF 0x00 or fill bytes) and stopping at a truncation are
  * its own work. The codestreams come from the small encoder below, an independent reading of
  * T.81 Annex H: one Huffman table of 17 five-bit codes, one per difference category.
@@ -117,3 +118,26 @@ test('a restart marker that is not there is refused', (t) => {
   withoutFirstRestart[withoutFirstRestart.indexOf(Buffer.from([0xff, 0xd0])) + 1] = 0xd9; // RST0 → EOI
   t.throws(() => decodeJpegLossless(withoutFirstRestart, encoding.rows), { instanceOf: JpegLosslessError });
 });
+
+/** Every sample 32767 over its left neighbour: a 20-bit code whose 19 ones make most bytes 0xFF, stuffed. */
+function mostlyFF(rows: number, columns: number): Uint16Array {
+  return Uint16Array.from({ length: rows * columns }, (_, i) => ((i % columns) * 32767 + 1000) & 0xffff);
+}
+
+const windowCases: Array<{ what: string; encoding: Encoding; samples: Uint16Array }> = [
+  // ~400 KB of data, most bytes stuffed 0xFF 0x00: window refills land next to and between stuffed bytes.
+  { what: 'mostly stuffed 0xFF bytes', encoding: { rows: 400, columns: 400, precision: 16, predictor: 1, restartRows: 0 }, samples: mostlyFF(400, 400) },
+  { what: 'mostly stuffed 0xFF bytes, restarts every 37 rows', encoding: { rows: 400, columns: 400, precision: 16, predictor: 1, restartRows: 37, fill: true }, samples: mostlyFF(400, 400) },
+  // A flat frame: 5-bit zero codes, ~150 KB without a single 0xFF.
+  { what: 'no 0xFF at all', encoding: { rows: 480, columns: 500, precision: 12, predictor: 1, restartRows: 0 }, samples: new Uint16Array(480 * 500).fill(2048) },
+  { what: 'noise, SV4', encoding: { rows: 300, columns: 700, precision: 16, predictor: 4, restartRows: 0 }, samples: noise(300 * 700, 16, 7) },
+];
+
+for (const { what, encoding, samples } of windowCases) {
+  test(`larger than the window (${encoding.columns}×${encoding.rows}), ${what}: decodes exactly; cut by one byte, refused`, (t) => {
+    const codestream = encode(samples, encoding);
+    t.true(codestream.length > 2 * 65536, `${codestream.length} bytes: more than one window`);
+    t.deepEqual([...decodeJpegLossless(codestream, encoding.rows).samples], [...samples]);
+    t.throws(() => decodeJpegLossless(codestream.subarray(0, codestream.length - 3), encoding.rows), { instanceOf: JpegLosslessError, message: /ends in row/ });
+  });
+}

@@ -1,9 +1,9 @@
 /**
  * JPEG Lossless, process 14 (ITU-T T.81 Annex H): one component, any predictor 1–7, any
  * precision 2–16, point transform, restart intervals of whole rows. Written for speed on a
- * 5-Mpixel radiograph: each restart interval's data is first copied with its byte stuffing undone
- * (one memchr-speed search per 0xFF), so that a code is read at any bit position with one 32-bit
- * big-endian load and no bit buffer to refill; a code and its difference bits up to LOOKUP_BITS long are
+ * 5-Mpixel radiograph: the entropy-coded data is read through a window with its byte stuffing
+ * undone (EntropyWindow), so that a code is read at any bit position with one 32-bit big-endian
+ * load and no bit buffer to refill; a code and its difference bits up to LOOKUP_BITS long are
  * decoded by one table look-up, longer ones by the canonical MAXCODE search (T.81 F.2.2.3);
  * left-predicted rows (all of SV1) are reconstructed as they are decoded, the other predictors
  * from the row's differences after; nothing is allocated per sample or per row.
@@ -161,8 +161,12 @@ function readHeader(data: Uint8Array): Header {
   }
 }
 
-/** Zero bytes after an entropy-coded segment's data: the 4-byte reads at its last code's bits reach into them. */
+/** Zero bytes after the window's data: the 4-byte reads at its last code's bits reach into them. */
 const PADDING = 8;
+/** The most bytes one row can take: a 16-bit code and 16 difference bits a sample. */
+const maxRowBytes = (columns: number): number => columns * 4;
+/** The window's usual size; more when two of the widest rows would not fit. */
+const WINDOW_BYTES = 65536;
 
 /**
  * Decodes the codestream. `rowsIfUndefined`: the height to use when the frame header leaves it
@@ -179,53 +183,105 @@ export function decodeJpegLossless(data: Uint8Array, rowsIfUndefined: number): L
   const restartRows = restartInterval / columns || rows;
   const initial = 1 << (precision - pointTransform - 1);
   const differences = new Int32Array(columns);
-  // One buffer for every interval's unstuffed data: an interval's is never longer than what is left.
-  const clean = new Uint8Array(data.length - start + PADDING);
-  const view = new DataView(clean.buffer);
+  const rowBytes = maxRowBytes(columns);
+  const window = new EntropyWindow(data, Math.max(WINDOW_BYTES, 2 * rowBytes + PADDING));
   let pos = start;
   for (let first = 0; first < rows; first += restartRows) {
     if (first > 0) pos = afterRestartMarker(data, pos) ?? fail(`restart marker missing before row ${first}`);
-    const segment = unstuff(data, pos, clean);
-    pos = segment.next;
-    const bits = segment.length * 8;
+    window.start(pos);
     let bitPos = 0;
     for (let row = first; row < Math.min(rows, first + restartRows); row++) {
+      bitPos = window.keep(bitPos, rowBytes);
       // The first row (of the scan or of a restart interval) predicts from the left only (T.81 H.1.2.1).
       const rowPredictor = row === first ? 0 : predictor;
       // Left-only rows are predicted as they are decoded; the others from their differences after.
       const left = rowPredictor === 0 ? initial : rowPredictor === 1 ? out[(row - 1) * columns]! : -1;
-      bitPos = decodeRow(view, segment.length, bitPos, table, differences, out, row * columns, columns, left);
-      if (bitPos > bits) fail(`entropy-coded data ends in row ${row} of ${rows}`);
+      bitPos = decodeRow(window.view, window.length, bitPos, table, differences, out, row * columns, columns, left);
+      if (bitPos > window.length * 8) fail(`entropy-coded data ends in row ${row} of ${rows}`);
       if (left < 0) predictRow(differences, out, row * columns, columns, rowPredictor, initial);
     }
+    pos = window.pos;
   }
   if (pointTransform > 0) for (let k = 0; k < out.length; k++) out[k] = out[k]! << pointTransform;
   return { samples: out, rows, columns, precision };
 }
 
 /**
- * The entropy-coded data from `pos` to the next marker (or the end), byte stuffing undone, into
- * `clean` from its start, followed by PADDING zero bytes; `next`: where the marker is.
+ * A restart interval's entropy-coded data with its byte stuffing undone (one memchr-speed search
+ * per 0xFF), a window at a time: a code at any bit position is then one 32-bit load away, with no
+ * bit buffer to refill, and a 5-Mpixel frame needs a 64 KiB window, not a copy of its codestream.
  */
-function unstuff(data: Uint8Array, pos: number, clean: Uint8Array): { length: number; next: number } {
-  let length = 0;
-  let next = data.length;
-  for (;;) {
-    const ff = data.indexOf(0xff, pos);
-    const stop = ff < 0 ? data.length : ff;
-    clean.set(data.subarray(pos, stop), length);
-    length += stop - pos;
-    if (ff < 0) break;
-    const after = afterStuffedFF(data, ff);
-    if (after < 0) {
-      next = ff;
-      break;
-    }
-    clean[length++] = 0xff;
-    pos = after;
+class EntropyWindow {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  /** Unstuffed bytes in the window, followed by PADDING zeros. */
+  length = 0;
+  /** The next codestream byte not yet in the window; at the marker once the interval's data ended. */
+  pos = 0;
+  /** The window holds the interval's last data byte. */
+  private ended = false;
+  /** The first 0xFF at or after `pos` (-1: none), kept so that a long run without one is searched once. */
+  private nextFF = -1;
+
+  constructor(
+    private readonly data: Uint8Array,
+    capacity: number,
+  ) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
   }
-  clean.fill(0, length, length + PADDING);
-  return { length, next };
+
+  /** An interval whose data starts at codestream byte `pos`. */
+  start(pos: number): void {
+    this.pos = pos;
+    this.nextFF = this.data.indexOf(0xff, pos);
+    this.length = 0;
+    this.ended = false;
+    this.fill();
+  }
+
+  /**
+   * At least `ahead` bytes at and after bit `bitPos`, unless the data ends sooner: the bytes
+   * before it are dropped and more are read. Returns where `bitPos` is in the window then.
+   */
+  keep(bitPos: number, ahead: number): number {
+    const byte = bitPos >>> 3;
+    if (this.ended || this.length - byte >= ahead) return bitPos;
+    this.bytes.copyWithin(0, byte, this.length);
+    this.length -= byte;
+    this.fill();
+    return bitPos & 7;
+  }
+
+  private fill(): void {
+    const { data, bytes } = this;
+    const room = bytes.length - PADDING;
+    let { pos, length, nextFF } = this;
+    while (length < room) {
+      const runEnd = nextFF < 0 ? data.length : nextFF;
+      const stop = Math.min(runEnd, pos + room - length);
+      bytes.set(data.subarray(pos, stop), length);
+      length += stop - pos;
+      pos = stop;
+      if (pos < runEnd || length === room) break;
+      if (nextFF < 0) {
+        this.ended = true;
+        break;
+      }
+      const after = afterStuffedFF(data, nextFF);
+      if (after < 0) {
+        this.ended = true;
+        break;
+      }
+      bytes[length++] = 0xff;
+      pos = after;
+      nextFF = data.indexOf(0xff, pos);
+    }
+    bytes.fill(0, length, length + PADDING);
+    this.pos = pos;
+    this.length = length;
+    this.nextFF = nextFF;
+  }
 }
 
 /**
