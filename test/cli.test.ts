@@ -96,9 +96,9 @@ test('history shows what the service recorded, newest first', async (t) => {
   service.bus.on('resultCommitted', service, () => committed++);
   await service.start();
   fs.writeFileSync(path.join(config.capture.dir, 'first.png'), await grayImage(230));
-  await waitFor(() => committed === 1, 5000, 'first');
+  await waitFor(() => committed === 1, 20_000, 'first');
   fs.writeFileSync(path.join(config.capture.dir, 'second.png'), 'garbage');
-  await waitFor(() => committed === 2, 5000, 'second');
+  await waitFor(() => committed === 2, 20_000, 'second');
   await service.stop();
 
   const json = await runCli(['history', '--json', '--limit', '5'], configEnv(config));

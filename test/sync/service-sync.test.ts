@@ -47,7 +47,7 @@ test('the service publishes results and health every tick, all valid, none ident
   t.like(rejected!.payload, { outcome: 'rejected', error: { code: 'E_NOT_AN_IMAGE' }, triage: { level: 'AMBER' } });
   t.like(on('status')[0]!.payload, { state: 'online' });
   // The retained status follows the device state: a model passed its self-test, so ready.
-  await waitFor(() => on('status').some((m) => (m.payload.device as { state?: string } | undefined)?.state === 'ready'), 5000, 'status ready');
+  await waitFor(() => on('status').some((m) => (m.payload.device as { state?: string } | undefined)?.state === 'ready'), 20_000, 'status ready');
   const health = on('health').find(settled)!.payload;
   t.like(health, { deviceId: DEVICE_ID, lamp: { backend: 'simulated' }, outbox: { pending: 0, overLimit: false } });
   t.is((health.model as { id: string }).id, config.model.id);
@@ -80,8 +80,8 @@ test('a model fault reaches the dashboard as the retained status and as an error
   await service.start();
   t.teardown(() => service.stop());
   const on = (name: string) => dashboard.messages.filter((m) => m.topic === `cspine/v1/${DEVICE_ID}/${name}`);
-  await waitFor(() => on('status').some((m) => (m.payload.device as { code?: string } | undefined)?.code === 'E_MODEL_NOT_FOUND'), 5000, 'status at fault');
-  await waitFor(() => on('event').some((m) => m.payload.code === 'E_MODEL_NOT_FOUND'), 5000, 'the error event');
+  await waitFor(() => on('status').some((m) => (m.payload.device as { code?: string } | undefined)?.code === 'E_MODEL_NOT_FOUND'), 20_000, 'status at fault');
+  await waitFor(() => on('event').some((m) => m.payload.code === 'E_MODEL_NOT_FOUND'), 20_000, 'the error event');
   t.like(on('status').at(-1)!.payload, { state: 'online', device: { state: 'fault', code: 'E_MODEL_NOT_FOUND' } });
   for (const message of dashboard.messages) assertValidPayload(t, message.payload);
 });
