@@ -316,11 +316,10 @@ const bitsAt = (view: DataView, bitPos: number, n: number): number => (view.getU
 
 /**
  * One row from bit `bitPos` of the unstuffed data (`length` bytes of it in `view`); returns the
- * bit position after it. `left` ≥ 0:
- * a left-predicted row whose first sample is predicted as `left`, reconstructed into
- * out[start, start + columns); -1: the row's differences go into `differences`, for predictRow.
- * Its own function, called once a row, so that V8 optimises it after a few rows of the first
- * image instead of replacing a running loop.
+ * bit position after it. `left` ≥ 0: a left-predicted row whose first sample is predicted as
+ * `left`, reconstructed into out[start, start + columns); -1: the row's differences go into
+ * `differences`, for predictRow. Its own function, called once a row, so that V8 optimises it
+ * after a few rows of the first image instead of replacing a running loop.
  */
 function decodeRow(view: DataView, length: number, bitPos: number, table: HuffmanTable, differences: Int32Array, out: Uint16Array, start: number, columns: number, left: number): number {
   const { lookup, maxCode, offset, symbols } = table;
