@@ -57,6 +57,8 @@ export const ErrorCode = {
   QUANT_UNSUPPORTED: 'E_QUANT_UNSUPPORTED',
   QUANT_NO_CALIBRATION_DATA: 'E_QUANT_NO_CALIBRATION_DATA',
   QUANT_AGREEMENT_TOO_LOW: 'E_QUANT_AGREEMENT_TOO_LOW',
+  // model evaluate --ood --require-pass: the report is written, the package is not to be shipped
+  OOD_CHECKS_FAILED: 'E_OOD_CHECKS_FAILED',
   // MQTT sync: results wait in the outbox meanwhile
   SYNC_REFUSED: 'E_SYNC_REFUSED',
   SYNC_SETTINGS: 'E_SYNC_SETTINGS',

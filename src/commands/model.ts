@@ -7,7 +7,7 @@ import { measureLatency, type Latency } from '../tools/bench/bench.js';
 import { accuracyOf, measureInChild, packageTable, recommend, recommendationLine, type Accuracy, type BenchRow } from '../tools/bench/compare.js';
 import { compareRuns, comparisonMarkdown, writeComparison, type EvaluationRun } from '../tools/evaluate/compare.js';
 import { evaluate, writeReport } from '../tools/evaluate/evaluate.js';
-import { evaluateOod, oodSummaryLines, writeOodReport } from '../tools/evaluate/evaluate-ood.js';
+import { evaluateOod, oodSummaryLines, writeOodReport, type SafetyCheck } from '../tools/evaluate/evaluate-ood.js';
 import { severitySummaryLines } from '../tools/evaluate/severity.js';
 import { isArm } from '../model/inference.js';
 import { defaultVariantName, MANIFEST_FILE, manifestSchema, type ModelManifest } from '../model/manifest.js';
@@ -69,7 +69,7 @@ async function evaluateVariant(config: Config, modelDir: string, variant: string
  * pipeline; ood.{json,md,png} in `outDir`. A failing check is printed, not an exit status:
  * this is a report.
  */
-async function evaluateOodSets(config: Config, modelDir: string, variant: string | undefined, setDirs: readonly string[], outDir: string): Promise<void> {
+async function evaluateOodSets(config: Config, modelDir: string, variant: string | undefined, setDirs: readonly string[], outDir: string): Promise<SafetyCheck[]> {
   const classifier = await openClassifier(config, modelDir, variant);
   try {
     let progress: ProgressBar | undefined;
@@ -82,13 +82,14 @@ async function evaluateOodSets(config: Config, modelDir: string, variant: string
     });
     const files = await writeOodReport(report, outDir);
     out([...oodSummaryLines(report), `wrote ${files.join(', ')}`]);
+    return report.checks.filter((check) => check.status === 'fail');
   } finally {
     await classifier.engine.close();
   }
 }
 
 /**
- * `cspine-edge model evaluate MODEL_DIR [--data DIR] [--ood DIR ...] [--out DIR] [--variant V] [--compare V2]`.
+ * `cspine-edge model evaluate MODEL_DIR [--data DIR] [--ood DIR ...] [--require-pass] [--out DIR] [--variant V] [--compare V2]`.
  * --ood (repeatable): the OOD sets' report (ood.{json,md,png}) in --out, default MODEL_DIR/evaluation/ood/.
  * With --compare, both variants run on the same images and comparison.{json,md} says what
  * changed (top-1 agreement, accuracy and per-class sensitivity deltas, largest probability change).
@@ -103,22 +104,38 @@ export async function modelEvaluateCommand(
     variant?: string | undefined;
     compare?: string | undefined;
     record?: boolean;
+    /** A failed must-hold OOD check is an error (E_OOD_CHECKS_FAILED) once every report is written. */
+    requirePass?: boolean;
   },
 ): Promise<number> {
   const modelDir = path.resolve(options.modelDir);
   const outDir = options.outDir ?? path.join(options.modelDir, 'evaluation');
   const variant = options.variant ?? config.model.variant;
   if (options.dataDir === undefined && !options.oodDirs?.length) throw new Error('model evaluate needs --data DIR or --ood DIR');
-  if (options.oodDirs?.length) await evaluateOodSets(config, modelDir, variant, options.oodDirs, options.outDir ?? path.join(options.modelDir, 'evaluation', 'ood'));
-  if (options.dataDir === undefined) return 0;
-  const candidate = await evaluateVariant(config, modelDir, variant, options.dataDir, outDir);
-  if (options.compare === undefined) return 0;
-  const reference = await evaluateVariant(config, modelDir, options.compare, options.dataDir, path.join(outDir, options.compare));
+  const oodOutDir = options.outDir ?? path.join(options.modelDir, 'evaluation', 'ood');
+  const failedChecks = options.oodDirs?.length ? await evaluateOodSets(config, modelDir, variant, options.oodDirs, oodOutDir) : [];
+  if (options.dataDir !== undefined) await evaluateData(config, modelDir, variant, options.dataDir, outDir, options.compare, options.record ?? false);
+  if (options.requirePass && failedChecks.length > 0) {
+    throw new CspineError(
+      ErrorCode.OOD_CHECKS_FAILED,
+      `${modelDir} failed ${failedChecks.length} must-hold OOD check(s): ${failedChecks.map((check) => `${check.description} (${check.detail})`).join('; ')}. ` +
+        `Do not ship this package; the report is ${path.join(oodOutDir, 'ood.md')}.`,
+      { details: { failed: failedChecks.map((check) => check.id) } },
+    );
+  }
+  return 0;
+}
+
+/** `--data` (and `--compare`, `--record`) of `model evaluate`. */
+async function evaluateData(config: Config, modelDir: string, variant: string | undefined, dataDir: string, outDir: string, compare: string | undefined, record: boolean): Promise<void> {
+  const candidate = await evaluateVariant(config, modelDir, variant, dataDir, outDir);
+  if (compare === undefined) return;
+  const reference = await evaluateVariant(config, modelDir, compare, dataDir, path.join(outDir, compare));
   const manifest = await readManifest(modelDir);
   const comparison = compareRuns(candidate, reference, manifest.labels);
   const files = writeComparison(comparison, outDir);
   out(['', comparisonMarkdown(comparison), `wrote ${files.join(', ')}`]);
-  if (options.record) {
+  if (record) {
     // the held-out verification, in the manifest beside the training metrics
     const manifestPath = path.join(modelDir, MANIFEST_FILE);
     const json = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as ModelManifest;
@@ -153,7 +170,6 @@ export async function modelEvaluateCommand(
     writeManifest(modelDir, json);
     out([`recorded the comparison in ${manifestPath} (evaluation.heldOut)`]);
   }
-  return 0;
 }
 
 export interface QuantizeCommandOptions {
@@ -351,14 +367,15 @@ async function benchAccuracy(config: Config, modelDir: string, variant: string |
 
 export const modelEvaluate = defineCommand({
   synopsis: `model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2 [--record]]
-       cspine-edge model evaluate MODEL_DIR --ood DIR [--ood DIR2 ...] [--data DIR] [--out DIR] [--variant V]`,
+       cspine-edge model evaluate MODEL_DIR --ood DIR [--ood DIR2 ...] [--require-pass] [--data DIR] [--out DIR] [--variant V]`,
   about: `--data: accuracy, sensitivity, specificity, ROC AUC, calibration and CAM localisation on
 labelled images; JSON + Markdown + PNG plots in --out (default MODEL_DIR/evaluation/). With
 labels.csv's criterion_ratio (synth), also the lamps against severity in multiples of the
 clinical criterion, per injury kind, and normals against their own variation (severity.png).
 --ood: synth-ood sets (ood.csv): lamp per category, OOD detector AUROC and FPR at 95% TPR beside
 the max-softmax baseline, must-hold checks; ood.json/md/png in --out (default
-MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL).`,
+MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL), unless
+--require-pass: then a failed check is E_OOD_CHECKS_FAILED (exit 1) once every report is written.`,
   operands: true,
   options: {
     data: { type: 'string' },
@@ -367,19 +384,22 @@ MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL).`,
     variant: { type: 'string' },
     compare: { type: 'string' },
     record: { type: 'boolean', default: false },
+    'require-pass': { type: 'boolean', default: false },
     ...CONFIG_OPTION,
   },
   optionHelp: `  --data DIR                labelled images (labels.csv or class folders)
   --ood DIR                 a synth-ood set (ood.csv); repeatable
+  --require-pass            a failed must-hold OOD check fails the command (a package's acceptance)
   --out DIR                 where the report goes
   --variant V               the package variant to evaluate (default: model.variant)
   --compare V2              a second variant side by side on --data (agreement, deltas)
   --record                  that comparison into manifest.json (evaluation.heldOut)`,
   run: ({ values, positionals: [modelDir] }) => {
     if (modelDir === undefined || (values.data === undefined && values.ood === undefined)) {
-      throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2] | --ood DIR [--ood DIR2 ...] [--out DIR]');
+      throw new UsageError('usage: model evaluate MODEL_DIR --data DIR [--out DIR] [--variant V] [--compare V2] | --ood DIR [--ood DIR2 ...] [--require-pass] [--out DIR]');
     }
     if (values.compare !== undefined && values.data === undefined) throw new UsageError('--compare compares variants on --data DIR; give --data too');
+    if (values['require-pass'] && values.ood === undefined) throw new UsageError('--require-pass judges the must-hold checks of --ood DIR; give --ood too');
     return modelEvaluateCommand(commandConfig(values), {
       modelDir,
       dataDir: values.data,
@@ -388,6 +408,7 @@ MODEL_DIR/evaluation/ood/); exit 0 even when a check fails (printed as FAIL).`,
       variant: values.variant,
       compare: values.compare,
       record: values.record,
+      requirePass: values['require-pass'],
     });
   },
 });

@@ -452,13 +452,16 @@ export function oodLampsPng(report: OodEvaluationReport): Promise<Buffer> {
 export function oodSummaryLines(report: OodEvaluationReport): string[] {
   const { groups, detection } = report;
   const failed = report.checks.filter((c) => c.status === 'fail');
+  const notApplicable = report.checks.filter((c) => c.status === 'n/a');
   return [
     `OOD evaluation of ${report.model.id}${report.model.variant === 'default' ? '' : ` [${report.model.variant}]`}: ${report.images.length} images in ${report.categories.length} categories${report.detector.guarded ? `, detector ${report.detector.method}` : '; NO OOD STATISTICS: the package is unguarded'}`,
     ...OOD_GROUPS.filter((g) => groups[g].n > 0).map(
       (g) => `  ${g.padEnd(16)} n ${String(groups[g].n).padStart(5)}  GREEN ${groups[g].GREEN}  AMBER ${groups[g].AMBER}  RED ${groups[g].RED}  rejected ${groups[g].rejected}  flagged ${pct(groups[g].flaggedRate)}${groups[g].accuracy === null ? '' : `  accuracy ${pct(groups[g].accuracy)}`}`,
     ),
     `  detector AUROC far-ood ${detection.score ? auc(detection.score.farOod) : 'unguarded'} (FPR@95%TPR ${detection.score ? fpr(detection.score.farOod) : 'n/a'}), near-ood ${detection.score ? auc(detection.score.nearOod) : 'unguarded'}; max-softmax baseline ${auc(detection.baseline.farOod)} / ${auc(detection.baseline.nearOod)}; ${detection.excludedRejected} rejected images left out`,
-    failed.length === 0 ? `all ${report.checks.length} must-hold checks pass` : `FAILED ${failed.length} of ${report.checks.length} must-hold checks:`,
+    (failed.length > 0 ? `FAILED ${failed.length} of ${report.checks.length} must-hold checks` : `all ${report.checks.length - notApplicable.length} must-hold checks pass`) +
+      (notApplicable.length > 0 ? ` (${notApplicable.length} n/a, for want of their images: ${notApplicable.map((c) => c.id).join(', ')})` : '') +
+      (failed.length > 0 ? ':' : ''),
     ...failed.map((c) => `  FAIL ${c.description}: ${c.detail}`),
   ];
 }

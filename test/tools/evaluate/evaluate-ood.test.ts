@@ -186,7 +186,7 @@ test('the shipped model on a real synth-ood set: counts match ood.csv, blank is 
   t.true(meta.height! > 20 * 30, 'one bar per category');
 });
 
-test('model evaluate --ood, repeated, writes ood.* under MODEL_DIR/evaluation/ood/ and exits 0 with failing checks', async (t) => {
+test('model evaluate --ood, repeated, writes ood.* under MODEL_DIR/evaluation/ood/ and exits 0 with failing checks; with --require-pass, 1 (E_OOD_CHECKS_FAILED)', async (t) => {
   const { root, config } = workspace(t);
   const a = path.join(tempDir(t), 'a');
   const b = path.join(tempDir(t), 'b');
@@ -201,4 +201,15 @@ test('model evaluate --ood, repeated, writes ood.* under MODEL_DIR/evaluation/oo
   t.deepEqual(report.sets.map((s) => s.images), [2, 2]);
   t.deepEqual(report.categories.map((c) => [c.category, c.n]), [['blank', 2], ['fresh', 2]]);
   t.true(fs.existsSync(path.join(root, 'models', config.model.id, 'evaluation', 'ood', 'ood.png')));
+
+  // As a package's acceptance, the same failed check fails the command, after the report is written.
+  const acceptance = path.join(tempDir(t), 'acceptance');
+  const refused = await runCli(['model', 'evaluate', modelDir, '--ood', a, '--require-pass', '--out', acceptance], configEnv(config));
+  t.is(refused.code, 1, refused.stderr);
+  t.regex(refused.stderr, /E_OOD_CHECKS_FAILED: .* failed 2 must-hold OOD check\(s\): far-ood blank: never GREEN.*; OOD detector: .*unguarded.*Do not ship this package; the report is .*acceptance\/ood\.md/);
+  t.regex(refused.stdout, /FAIL OOD detector/);
+  t.true(fs.existsSync(path.join(acceptance, 'ood.md')));
+  const usage = await runCli(['model', 'evaluate', modelDir, '--data', b, '--require-pass'], configEnv(config));
+  t.is(usage.code, 64);
+  t.regex(usage.stderr, /--require-pass judges the must-hold checks of --ood DIR/);
 });
