@@ -9,7 +9,8 @@
 #      shipped INT8 package rebuilt in float for train.py --init (plain AlexNet: the export folded
 #      its batch norm into the convolutions), training at a low learning rate with CAM supervision,
 #      best epoch by validation loss, export, INT8, the float rebuild, OOD statistics;
-#   6. held-out evaluation (INT8 against the export, severity curves) and the OOD sets.
+#   6. held-out evaluation (INT8 against the export, severity curves), then the OOD acceptance
+#      (every synth-ood category; a failed must-hold check refuses the candidate: exit 3).
 # A step whose output exists is skipped, so an interrupted run continues where it stopped.
 #
 #   bash scripts/train/finetune-boundary.sh
@@ -30,7 +31,7 @@ HELDOUT_CLINICAL="${HELDOUT_CLINICAL:-201}"
 HELDOUT_STANDARD="${HELDOUT_STANDARD:-2}"
 HELDOUT_COUNT="${HELDOUT_COUNT:-900}"
 OOD_SEED="${OOD_SEED:-12}"
-OOD_COUNT="${OOD_COUNT:-20}"
+OOD_COUNT="${OOD_COUNT:-100}"
 EPOCHS="${EPOCHS:-3}"
 LR="${LR:-0.002}"
 BATCH="${BATCH:-32}"
@@ -64,7 +65,7 @@ done
 
 # Steps 2-5 are the site fine-tune's, on the phantoms: the train pack, the base in float,
 # training (CAM supervision kept: phantoms have boxes), export, INT8, fp32 rebuild, OOD statistics.
-WORK="$WORK" ID="$ID" BASE="$BASE" PYTHON="$PYTHON" CLI="$CLI" NICE="$NICE" AUDIT=0 \
+WORK="$WORK" ID="$ID" BASE="$BASE" PYTHON="$PYTHON" CLI="$CLI" NICE="$NICE" AUDIT=0 ACCEPT=0 \
   EPOCHS="$EPOCHS" LR="$LR" BATCH="$BATCH" SPLIT=90,10,0 CAM_WEIGHT="$CAM_WEIGHT" THREADS="$THREADS" \
   CALIBRATE="$WORK/cal-s$CALIBRATION_SEED" OOD_DATA="$WORK/train" \
   TEST_DATA="$WORK/heldout-clinical-s$HELDOUT_CLINICAL.npz $WORK/heldout-standard-s$HELDOUT_STANDARD.npz" \
@@ -75,6 +76,6 @@ say "held-out evaluation"
 run $CLI model evaluate "$OUT" --data "$WORK/heldout-clinical-s$HELDOUT_CLINICAL" --compare export --record \
   --out "$OUT/evaluation/clinical-s$HELDOUT_CLINICAL"
 run $CLI model evaluate "$OUT" --data "$WORK/heldout-standard-s$HELDOUT_STANDARD" --out "$OUT/evaluation/standard-s$HELDOUT_STANDARD"
-[[ -f "$WORK/ood-s$OOD_SEED/ood.csv" ]] || run $CLI synth-ood --out "$WORK/ood-s$OOD_SEED" --seed "$OOD_SEED" --count "$OOD_COUNT" >/dev/null
-run $CLI model evaluate "$OUT" --ood "$WORK/ood-s$OOD_SEED" --out "$OUT/evaluation/ood"
+# Every OOD category, the in-distribution ones included: phantoms are this model's world.
+ood_acceptance "$OUT" "$WORK/ood-s$OOD_SEED" "$OOD_SEED" "$OOD_COUNT"
 say "done: $OUT (not in models/: compare its evaluation with $BASE's before shipping it)"

@@ -11,7 +11,11 @@
 #      statistics recomputed on the films it was trained on;
 #   6. with HELDOUT=DIR (films no step here trains on or chooses with): `model validate`, the
 #      report and a recommended greenMinNormal. Not written into the package: accepting it is the
-#      operator's call (`model validate … --write --key`).
+#      operator's call (`model validate … --write --key`);
+#   7. the OOD acceptance: images far from a c-spine film (blank, noise, photos, drawings,
+#      documents, other anatomy) and spines turned or inverted go through the new package; one
+#      GREEN (or a far one under 95% AMBER) refuses it: exit 3. Not the in-distribution
+#      categories: they are phantoms, which a site's detector may rightly call unfamiliar.
 # A step whose output exists is skipped, so an interrupted run continues where it stopped.
 #
 #   bash scripts/train/finetune-site.sh SITE_DIR OUT_DIR
@@ -45,6 +49,11 @@ COMPONENTS="${COMPONENTS:-128}"
 # Extra held-out folders or packs train.py evaluates its best epoch on (space-separated).
 TEST_DATA="${TEST_DATA:-}"
 AUDIT="${AUDIT:-1}"
+# The OOD acceptance's set: synth-ood images per category, and which categories (ACCEPT=0: none).
+ACCEPT="${ACCEPT:-1}"
+OOD_SEED="${OOD_SEED:-12}"
+OOD_COUNT="${OOD_COUNT:-50}"
+OOD_CATEGORIES="${OOD_CATEGORIES:-blank,saturated,noise,photos,drawings,documents,anatomy,inverted,rotated90,rotated180,rotated270}"
 
 [[ -d "$SITE" ]] || { echo "no folder $SITE" >&2; exit 2; }
 [[ -f "$BASE/manifest.json" ]] || { echo "no model package at $BASE (BASE=…)" >&2; exit 2; }
@@ -106,4 +115,5 @@ if [[ -n "$HELDOUT" ]]; then
   say "validation on $HELDOUT"
   run $CLI model validate "$OUT" --data "$HELDOUT"
 fi
+[[ "$ACCEPT" == 1 ]] && ood_acceptance "$OUT" "$WORK/ood-s$OOD_SEED" "$OOD_SEED" "$OOD_COUNT" "$OOD_CATEGORIES"
 say "done: $OUT (in its own folder: compare its validation with $BASE's before it replaces anything)"
