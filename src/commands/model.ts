@@ -66,8 +66,8 @@ async function evaluateVariant(config: Config, modelDir: string, variant: string
 
 /**
  * The `--ood` part of `model evaluate`: every image of the sets' ood.csv through the real
- * pipeline; ood.{json,md,png} in `outDir`. A failing check is printed, not an exit status:
- * this is a report.
+ * pipeline; ood.{json,md,png} in `outDir`. A failing check is printed and returned: only
+ * `--require-pass` makes it an exit status.
  */
 async function evaluateOodSets(config: Config, modelDir: string, variant: string | undefined, setDirs: readonly string[], outDir: string): Promise<SafetyCheck[]> {
   const classifier = await openClassifier(config, modelDir, variant);
